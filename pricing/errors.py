@@ -1,0 +1,87 @@
+"""The domain error tree shared by every core package.
+
+It lives in ``pricing`` because pricing is the innermost core package: it imports no other
+core package (the fairness guard forbids it), so recsys, training and serving can all depend
+on it without creating a cycle. ``serving/errors.py`` maps each class to exactly one gRPC
+status code and one HTTP status, so both transports always agree.
+"""
+
+from __future__ import annotations
+
+
+class FairshelfError(Exception):
+    """Base of every error the core raises on purpose.
+
+    Parameters
+    ----------
+    message:
+        Human-readable text that names what is wrong (field, value, file, row).
+    field:
+        The request field, column or setting at fault, when there is one.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidArgument(FairshelfError):
+    """The caller sent something malformed or out of range."""
+
+
+class DataValidationError(InvalidArgument):
+    """A data file breaks the canonical schema; names the file, row and column."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        row: int | None = None,
+        column: str | None = None,
+    ) -> None:
+        where = ", ".join(
+            part
+            for part in (
+                f"file {file}" if file else "",
+                f"row {row}" if row is not None else "",
+                f"column {column!r}" if column else "",
+            )
+            if part
+        )
+        super().__init__(f"{where}: {message}" if where else message, field=column)
+        self.file = file
+        self.row = row
+        self.column = column
+
+
+class NotFound(FairshelfError):
+    """A named thing (item, quote, scope, bundle) does not exist."""
+
+
+class AlreadyExists(FairshelfError):
+    """A create collided with an existing record."""
+
+
+class PermissionDenied(FairshelfError):
+    """The caller's role may not do this."""
+
+
+class Unauthenticated(FairshelfError):
+    """No valid credentials were presented."""
+
+
+class PolicyRejected(FairshelfError):
+    """A pricing policy or discount program breaks a fairness rule (SPEC §7)."""
+
+
+class FailedPrecondition(FairshelfError):
+    """The system is not in a state that allows the operation (e.g. guardrail version conflict)."""
+
+
+class ModelUnavailable(FairshelfError):
+    """No usable model bundle is loaded, or a bundle failed validation."""

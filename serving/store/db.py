@@ -1,0 +1,59 @@
+"""One database handle for every store: SQLite (WAL) by default, PostgreSQL by URL.
+
+SQLAlchemy Core gives both backends through one interface; each store module declares its own
+tables on :data:`METADATA` and receives a :class:`Database`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy.engine import Engine
+
+METADATA = MetaData()
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL lets readers run while the event writer appends; synchronous=NORMAL keeps every
+    # committed transaction durable across a process crash (not across power loss of the host).
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.close()
+
+
+class Database:
+    """A SQLAlchemy engine plus the schema of every fairshelf table.
+
+    Parameters
+    ----------
+    url:
+        ``sqlite:///path/to/file.db`` (a bare filesystem path is accepted too) or
+        ``postgresql+psycopg://user:pass@host/db``.
+    """
+
+    def __init__(self, url: str) -> None:
+        if "://" not in url:
+            Path(url).parent.mkdir(parents=True, exist_ok=True)
+            url = f"sqlite:///{url}"
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        kwargs: dict[str, Any] = {"future": True}
+        if self.is_sqlite:
+            kwargs["connect_args"] = {"check_same_thread": False}
+        else:
+            kwargs["pool_pre_ping"] = True
+        self.engine: Engine = create_engine(url, **kwargs)
+        if self.is_sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+
+    def create_all(self) -> None:
+        """Create every table declared on :data:`METADATA` (idempotent)."""
+        METADATA.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()

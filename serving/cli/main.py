@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 from pricing.errors import FairshelfError
-from serving.cli import data_cmd, pricing_cmd, serve_cmd, train_cmd
+from serving.cli import audit_cmd, data_cmd, pricing_cmd, serve_cmd, train_cmd
 
 app = typer.Typer(
     name="fairshelf",
@@ -23,7 +23,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (data_cmd, train_cmd, serve_cmd, pricing_cmd):
+for module in (data_cmd, train_cmd, serve_cmd, pricing_cmd, audit_cmd):
     module.register(app)
 
 

@@ -1,0 +1,386 @@
+"""The model bundle: the one contract between the offline trainer and online serving.
+
+A bundle is a directory written by the trainer and read here; ``docs/bundle.md`` describes
+every file. Writers stage the directory under a temporary name, record the sha256 of every file
+in ``manifest.json``, rename it into place and only then move the ``current`` symlink, so a
+reader never sees half a bundle. Readers call :func:`load_bundle` and get typed arrays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pricing.errors import FailedPrecondition, ModelUnavailable, NotFound
+from recsys.confidence import ConfidenceParams
+from recsys.hybrid import HybridParams
+from recsys.index import VectorIndex
+
+SCHEMA_VERSION = 1
+CURRENT_LINK = "current"
+MANIFEST = "manifest.json"
+
+# File names inside a bundle directory.
+ITEMS = "items.parquet"
+USERS = "users.parquet"
+INTERACTIONS = "interactions.parquet"
+POPULARITY = "popularity.parquet"
+ALS_ITEM_FACTORS = "als_item_factors.npy"
+ALS_USER_FACTORS = "als_user_factors.npy"
+ALS_INDEX = "als_index.faiss"
+TT_USER_TOWER = "two_tower_user.onnx"
+TT_ITEM_VECTORS = "two_tower_item_vectors.npy"
+TT_USER_VECTORS = "two_tower_user_vectors.npy"
+TT_INDEX = "two_tower_index.faiss"
+ELASTICITY = "elasticity.parquet"
+REPORT = "report.md"
+
+
+class IndexInfo(BaseModel):
+    """How a FAISS index file was built and how good it is."""
+
+    file: str
+    kind: Literal["flat", "hnsw"]
+    metric: Literal["ip"] = "ip"
+    dim: int
+    size: int
+    hnsw_m: int | None = None
+    ef_construction: int | None = None
+    ef_search: int | None = None
+    recall_at_20: float = Field(description="recall@20 against exact search on user vectors")
+
+
+class AlsInfo(BaseModel):
+    """ALS factors; fold-in parameters live in :class:`ConfidenceParams`."""
+
+    factors: int
+    iterations: int
+    item_factors: str = ALS_ITEM_FACTORS
+    user_factors: str = ALS_USER_FACTORS
+    index: IndexInfo
+
+
+class TwoTowerInfo(BaseModel):
+    """Two-tower artefacts; the ONNX user tower embeds any shopper from recent item indices."""
+
+    dim: int
+    history_length: int = Field(description="recent items fed to the user tower, newest first")
+    pad_index: int = Field(description="index used to pad short histories (= n_items)")
+    input_name: str = "recent_items"
+    output_name: str = "user_vector"
+    user_tower: str = TT_USER_TOWER
+    item_vectors: str = TT_ITEM_VECTORS
+    user_vectors: str = TT_USER_VECTORS
+    index: IndexInfo
+    parity_max_abs_diff: float = Field(description="torch vs onnxruntime at export")
+    price_band_edges: list[float] = Field(default_factory=list)
+
+
+class DataSummary(BaseModel):
+    """What the bundle was trained on."""
+
+    events_path: str
+    items_path: str
+    n_events: int
+    n_users: int
+    n_items: int
+    first_event: datetime | None = None
+    last_event: datetime | None = None
+    reference_time: datetime = Field(description="time at which recency weights were computed")
+    dropped_rows: dict[str, int] = Field(default_factory=dict)
+
+
+class EvalInfo(BaseModel):
+    """The temporal split used for the metrics."""
+
+    cut: str
+    validation_cut: str | None = None
+    k_values: list[int]
+    n_eval_users: dict[str, int] = Field(default_factory=dict, description="per mode")
+
+
+class Manifest(BaseModel):
+    """``manifest.json``: everything needed to trust and use a bundle."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    schema_version: int = SCHEMA_VERSION
+    bundle_id: str
+    created_at: datetime
+    model: str = Field(description="default ranking model: als | two_tower | hybrid")
+    seed: int
+    data_fingerprint: str
+    data: DataSummary
+    config: dict[str, Any]
+    library_versions: dict[str, str]
+    confidence: ConfidenceParams
+    hybrid: HybridParams
+    als: AlsInfo
+    two_tower: TwoTowerInfo | None = None
+    evaluation: EvalInfo | None = None
+    # metrics[mode][model][metric]: mode "all" or "novel"; model e.g. "hybrid",
+    # "baseline/popularity"; metric e.g. "recall@20".
+    metrics: dict[str, dict[str, dict[str, float]]] = Field(default_factory=dict)
+    timings_seconds: dict[str, float] = Field(default_factory=dict)
+    files: dict[str, str] = Field(default_factory=dict, description="relative path -> sha256")
+
+
+@dataclass
+class Bundle:
+    """A loaded bundle. Row ``i`` of every item array is item index ``i``; same for users.
+
+    ``history_*`` is the per-user purchase history in CSR form: the purchases of user ``u`` are
+    ``history_items[history_indptr[u]:history_indptr[u + 1]]`` with their buy-again scores.
+    """
+
+    path: Path
+    manifest: Manifest
+    items: pd.DataFrame
+    users: pd.DataFrame
+    item_ids: np.ndarray
+    user_ids: np.ndarray
+    als_item_factors: np.ndarray
+    als_user_factors: np.ndarray
+    als_index: VectorIndex
+    history_indptr: np.ndarray
+    history_items: np.ndarray
+    history_repeat: np.ndarray
+    interactions: pd.DataFrame
+    popularity: pd.DataFrame
+    two_tower_item_vectors: np.ndarray | None
+    two_tower_user_vectors: np.ndarray | None
+    two_tower_index: VectorIndex | None
+    elasticity: pd.DataFrame | None
+
+    def item_index(self) -> dict[str, int]:
+        """Map item_id -> item index."""
+        return {str(x): i for i, x in enumerate(self.item_ids)}
+
+    def user_index(self) -> dict[str, int]:
+        """Map user_id -> user index."""
+        return {str(x): i for i, x in enumerate(self.user_ids)}
+
+    def purchased(self, user: int) -> tuple[np.ndarray, np.ndarray]:
+        """Item indices bought by user index ``user`` and their buy-again scores."""
+        lo, hi = int(self.history_indptr[user]), int(self.history_indptr[user + 1])
+        return self.history_items[lo:hi], self.history_repeat[lo:hi]
+
+    def repeat_vector(self, user: int) -> np.ndarray:
+        """Dense ``(n_items,)`` buy-again scores of user index ``user`` for the hybrid blend."""
+        out = np.zeros(len(self.item_ids), dtype=np.float32)
+        idx, rep = self.purchased(user)
+        out[idx] = rep
+        return out
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_manifest(path: str | Path) -> Manifest:
+    """Parse ``manifest.json`` of the bundle directory ``path``.
+
+    Raises
+    ------
+    NotFound
+        If there is no manifest.
+    ModelUnavailable
+        If it does not parse or has an unsupported schema version.
+    """
+    p = Path(path) / MANIFEST
+    if not p.is_file():
+        raise NotFound(f"no {MANIFEST} in bundle {path}")
+    try:
+        raw = json.loads(p.read_text())
+        if int(raw.get("schema_version", -1)) > SCHEMA_VERSION:
+            raise ModelUnavailable(
+                f"bundle {path} has schema version {raw.get('schema_version')}, "
+                f"this reader supports <= {SCHEMA_VERSION}"
+            )
+        return Manifest.model_validate(raw)
+    except (ValueError, ValidationError) as exc:
+        raise ModelUnavailable(f"bundle {path}: bad {MANIFEST}: {exc}") from exc
+
+
+def verify_files(path: str | Path, manifest: Manifest) -> None:
+    """Check that every file listed in the manifest exists with the recorded sha256.
+
+    Raises
+    ------
+    ModelUnavailable
+        On the first missing or altered file.
+    """
+    root = Path(path)
+    for rel, digest in manifest.files.items():
+        f = root / rel
+        if not f.is_file():
+            raise ModelUnavailable(f"bundle {root}: file {rel} listed in manifest is missing")
+        if sha256_file(f) != digest:
+            raise ModelUnavailable(f"bundle {root}: sha256 mismatch for {rel}")
+
+
+def resolve_bundle(path: str | Path) -> Path:
+    """Turn a bundles directory (with ``current``) or a bundle directory into a bundle path."""
+    p = Path(path)
+    if (p / MANIFEST).is_file():
+        return p.resolve()
+    link = p / CURRENT_LINK
+    if link.exists():
+        return link.resolve()
+    raise NotFound(f"{path} is neither a bundle nor a bundles directory with '{CURRENT_LINK}'")
+
+
+def _load_array(root: Path, name: str) -> np.ndarray:
+    return np.load(root / name, allow_pickle=False)
+
+
+def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
+    """Load a bundle directory (or the ``current`` bundle of a bundles directory).
+
+    Parameters
+    ----------
+    path:
+        Bundle directory, or a directory holding a ``current`` symlink.
+    verify:
+        Check the sha256 of every file first (serving always does; it costs one read).
+
+    Returns
+    -------
+    Bundle
+
+    Raises
+    ------
+    NotFound
+        If nothing is at ``path``.
+    ModelUnavailable
+        If the manifest is bad, a file is missing or altered, or arrays disagree in shape.
+    """
+    root = resolve_bundle(path)
+    manifest = read_manifest(root)
+    if verify:
+        verify_files(root, manifest)
+    try:
+        items = pd.read_parquet(root / ITEMS)
+        users = pd.read_parquet(root / USERS)
+        inter = pd.read_parquet(root / INTERACTIONS)
+        popularity = pd.read_parquet(root / POPULARITY)
+        item_f = _load_array(root, manifest.als.item_factors).astype(np.float32, copy=False)
+        user_f = _load_array(root, manifest.als.user_factors).astype(np.float32, copy=False)
+        als_index = VectorIndex.load(root / manifest.als.index.file)
+        tt_items = tt_users = None
+        tt_index = None
+        if manifest.two_tower is not None:
+            tt_items = _load_array(root, manifest.two_tower.item_vectors)
+            tt_users = _load_array(root, manifest.two_tower.user_vectors)
+            tt_index = VectorIndex.load(root / manifest.two_tower.index.file)
+        elasticity = pd.read_parquet(root / ELASTICITY) if (root / ELASTICITY).is_file() else None
+    except (OSError, ValueError) as exc:
+        raise ModelUnavailable(f"bundle {root}: cannot read: {exc}") from exc
+    n_items, n_users = len(items), len(users)
+    if item_f.shape[0] != n_items or user_f.shape[0] != n_users or als_index.size != n_items:
+        raise ModelUnavailable(f"bundle {root}: ALS arrays do not match items/users")
+    if tt_items is not None and tt_items.shape[0] != n_items:
+        raise ModelUnavailable(f"bundle {root}: two-tower item vectors do not match items")
+    bought = inter[inter["purchases"] > 0].sort_values(
+        ["user_index", "repeat_score"], ascending=[True, False], kind="stable"
+    )
+    counts = np.bincount(bought["user_index"].to_numpy(), minlength=n_users)
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return Bundle(
+        path=root,
+        manifest=manifest,
+        items=items,
+        users=users,
+        item_ids=items["item_id"].astype(str).to_numpy(),
+        user_ids=users["user_id"].astype(str).to_numpy(),
+        als_item_factors=item_f,
+        als_user_factors=user_f,
+        als_index=als_index,
+        history_indptr=indptr,
+        history_items=bought["item_index"].to_numpy(dtype=np.int64),
+        history_repeat=bought["repeat_score"].to_numpy(dtype=np.float32),
+        interactions=inter,
+        popularity=popularity,
+        two_tower_item_vectors=tt_items,
+        two_tower_user_vectors=tt_users,
+        two_tower_index=tt_index,
+        elasticity=elasticity,
+    )
+
+
+class BundleWriter:
+    """Stage a bundle directory, then publish it atomically.
+
+    Parameters
+    ----------
+    bundles_dir:
+        Parent directory of all bundles (holds the ``current`` symlink).
+    bundle_id:
+        Directory name of the new bundle; must not exist yet.
+    """
+
+    def __init__(self, bundles_dir: str | Path, bundle_id: str) -> None:
+        self.bundles_dir = Path(bundles_dir)
+        self.bundle_id = bundle_id
+        self.final_path = self.bundles_dir / bundle_id
+        if self.final_path.exists():
+            raise FailedPrecondition(f"bundle {self.final_path} already exists")
+        self.path = self.bundles_dir / f".staging-{bundle_id}"
+        if self.path.exists():
+            shutil.rmtree(self.path)
+        self.path.mkdir(parents=True)
+
+    def save_array(self, name: str, array: np.ndarray) -> None:
+        """Write a ``.npy`` file (no pickles)."""
+        np.save(self.path / name, np.ascontiguousarray(array), allow_pickle=False)
+
+    def save_frame(self, name: str, frame: pd.DataFrame) -> None:
+        """Write a Parquet file without the pandas index."""
+        frame.to_parquet(self.path / name, index=False)
+
+    def save_index(self, name: str, index: VectorIndex) -> None:
+        """Write a FAISS index file."""
+        index.save(self.path / name)
+
+    def commit(self, manifest: Manifest, make_current: bool = True) -> Path:
+        """Hash every staged file into the manifest, write it, rename into place.
+
+        Returns
+        -------
+        pathlib.Path
+            The published bundle directory.
+        """
+        files = sorted(p for p in self.path.rglob("*") if p.is_file() and p.name != MANIFEST)
+        manifest.files = {str(p.relative_to(self.path)): sha256_file(p) for p in files}
+        (self.path / MANIFEST).write_text(manifest.model_dump_json(indent=2))
+        os.replace(self.path, self.final_path)
+        if make_current:
+            set_current(self.bundles_dir, self.final_path)
+        return self.final_path
+
+
+def set_current(bundles_dir: str | Path, bundle_path: str | Path) -> None:
+    """Point ``bundles_dir/current`` at ``bundle_path`` atomically (temp symlink + rename)."""
+    root = Path(bundles_dir)
+    target = Path(bundle_path)
+    rel = target.name if target.parent.resolve() == root.resolve() else str(target.resolve())
+    tmp = root / f".{CURRENT_LINK}.{os.getpid()}.tmp"
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    os.symlink(rel, tmp)
+    os.replace(tmp, root / CURRENT_LINK)

@@ -1,0 +1,125 @@
+"""The buy-again + discovery blend, shared by offline evaluation and online serving.
+
+Retail shoppers re-buy the same products often, so the default ranking mixes a per-user
+"buy again" score (recency-weighted purchase frequency) with discovery scores from the
+retrieval models (ALS, two-tower). Each part is scaled per user to a top value of 1 so that the
+blend weight means the same for every shopper. Evaluation and serving both call
+:func:`blend_scores`, so that the ranking served is the ranking that was measured. With the
+already-purchased items excluded, the blend reduces to the discovery part ("novel" mode).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from pricing.errors import InvalidArgument
+
+
+class HybridParams(BaseModel):
+    """Blend parameters, chosen on a validation cut before the evaluation cut.
+
+    Parameters
+    ----------
+    repeat_weight:
+        Weight of the buy-again part in [0, 1]; discovery gets ``1 - repeat_weight``.
+    repeat_half_life_days:
+        A past purchase loses half its buy-again weight every this many days.
+    discovery_weights:
+        Relative weight of each discovery source (e.g. ``{"als": 0.7, "two_tower": 0.3}``);
+        normalised to sum to 1 when blending.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    repeat_weight: float = Field(default=0.5, ge=0.0, le=1.0)
+    repeat_half_life_days: float = Field(default=90.0, gt=0.0)
+    discovery_weights: dict[str, float] = Field(default_factory=lambda: {"als": 1.0})
+
+
+def repeat_score_from_ages(ages_days: np.ndarray, half_life_days: float) -> np.ndarray:
+    """Buy-again contribution of purchases made ``ages_days`` ago (one value per purchase)."""
+    ages = np.clip(np.asarray(ages_days, dtype=np.float64), 0.0, None)
+    return np.power(0.5, ages / half_life_days)
+
+
+def _scale_rows(scores: np.ndarray) -> np.ndarray:
+    """Divide each row by its largest absolute value (rows of zeros stay zero)."""
+    top = np.max(np.abs(scores), axis=-1, keepdims=True)
+    return np.divide(scores, top, out=np.zeros_like(scores), where=top > 0)
+
+
+def blend_scores(
+    repeat: np.ndarray,
+    discovery: Mapping[str, np.ndarray],
+    params: HybridParams,
+) -> np.ndarray:
+    """Blend buy-again and discovery scores over the full catalog.
+
+    Parameters
+    ----------
+    repeat:
+        ``(n_items,)`` or ``(n_users, n_items)`` buy-again scores (0 for never-bought items).
+    discovery:
+        Source name -> array of the same shape (e.g. ALS ``u·v``). Sources missing from
+        ``params.discovery_weights`` are ignored; sources weighted there but absent here are
+        skipped and the remaining weights renormalised.
+    params:
+        Blend weights.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 blended scores, same shape as ``repeat``.
+
+    Raises
+    ------
+    InvalidArgument
+        If shapes differ or no weighted discovery source is given while discovery has weight.
+    """
+    rep = np.asarray(repeat, dtype=np.float32)
+    used = {name: w for name, w in params.discovery_weights.items() if name in discovery and w > 0}
+    total_w = sum(used.values())
+    disc = np.zeros_like(rep)
+    for name, w in used.items():
+        arr = np.asarray(discovery[name], dtype=np.float32)
+        if arr.shape != rep.shape:
+            raise InvalidArgument(f"discovery source {name!r} has shape {arr.shape} != {rep.shape}")
+        disc += (w / total_w) * _scale_rows(arr)
+    if total_w == 0 and params.repeat_weight < 1.0:
+        raise InvalidArgument("no weighted discovery source given to the hybrid blend")
+    return (params.repeat_weight * _scale_rows(rep) + (1.0 - params.repeat_weight) * disc).astype(
+        np.float32
+    )
+
+
+def top_k(scores: np.ndarray, k: int, exclude: np.ndarray | None = None) -> np.ndarray:
+    """Indices of the ``k`` best scores per row, best first, skipping ``exclude``.
+
+    Parameters
+    ----------
+    scores:
+        ``(n_items,)`` or ``(n_users, n_items)`` scores.
+    k:
+        List length (capped at the number of items).
+    exclude:
+        Boolean mask of the same shape; True entries are never returned.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 indices, shape ``(k,)`` or ``(n_users, k)``.
+    """
+    s = np.array(scores, dtype=np.float32, copy=True)
+    if exclude is not None:
+        s[np.asarray(exclude, dtype=bool)] = -np.inf
+    squeeze = s.ndim == 1
+    if squeeze:
+        s = s[None, :]
+    kk = min(k, s.shape[1])
+    part = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
+    order = np.argsort(-np.take_along_axis(s, part, axis=1), axis=1, kind="stable")
+    out = np.take_along_axis(part, order, axis=1).astype(np.int64)
+    return out[0] if squeeze else out

@@ -40,39 +40,43 @@ class RecommendFilters(_message.Message):
         max_price: _Optional[float] = ...,
     ) -> None: ...
 
+class RecommendContext(_message.Message):
+    __slots__ = ("surface", "category", "item_id")
+    SURFACE_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    ITEM_ID_FIELD_NUMBER: _ClassVar[int]
+    surface: str
+    category: str
+    item_id: str
+    def __init__(
+        self,
+        surface: _Optional[str] = ...,
+        category: _Optional[str] = ...,
+        item_id: _Optional[str] = ...,
+    ) -> None: ...
+
 class RecommendRequest(_message.Message):
-    __slots__ = (
-        "user_id",
-        "k",
-        "context",
-        "filters",
-        "personalized",
-        "include_prices",
-        "context_item_ids",
-    )
+    __slots__ = ("user_id", "k", "context", "filters", "personalized", "include_prices")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     K_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     FILTERS_FIELD_NUMBER: _ClassVar[int]
     PERSONALIZED_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_PRICES_FIELD_NUMBER: _ClassVar[int]
-    CONTEXT_ITEM_IDS_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     k: int
-    context: str
+    context: RecommendContext
     filters: RecommendFilters
     personalized: bool
     include_prices: bool
-    context_item_ids: _containers.RepeatedScalarFieldContainer[str]
     def __init__(
         self,
         user_id: _Optional[str] = ...,
         k: _Optional[int] = ...,
-        context: _Optional[str] = ...,
+        context: _Optional[_Union[RecommendContext, _Mapping]] = ...,
         filters: _Optional[_Union[RecommendFilters, _Mapping]] = ...,
         personalized: _Optional[bool] = ...,
         include_prices: _Optional[bool] = ...,
-        context_item_ids: _Optional[_Iterable[str]] = ...,
     ) -> None: ...
 
 class RecommendedItem(_message.Message):
@@ -94,16 +98,18 @@ class RecommendedItem(_message.Message):
     ) -> None: ...
 
 class RecommendResponse(_message.Message):
-    __slots__ = ("items", "model_version", "variant", "personalized", "request_id")
+    __slots__ = ("items", "model_version", "variant", "personalized", "strategy", "request_id")
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     VARIANT_FIELD_NUMBER: _ClassVar[int]
     PERSONALIZED_FIELD_NUMBER: _ClassVar[int]
+    STRATEGY_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     items: _containers.RepeatedCompositeFieldContainer[RecommendedItem]
     model_version: str
     variant: str
     personalized: bool
+    strategy: str
     request_id: str
     def __init__(
         self,
@@ -111,6 +117,7 @@ class RecommendResponse(_message.Message):
         model_version: _Optional[str] = ...,
         variant: _Optional[str] = ...,
         personalized: _Optional[bool] = ...,
+        strategy: _Optional[str] = ...,
         request_id: _Optional[str] = ...,
     ) -> None: ...
 

@@ -1,0 +1,177 @@
+"""The one settings object of the server: ``FAIRSHELF_*`` environment variables and a file.
+
+Precedence, highest first: explicit arguments (the CLI flags), environment variables
+(``FAIRSHELF_HTTP_PORT=8081``; nested values with ``__`` such as ``FAIRSHELF_RECSYS__OVERSAMPLE``
+or a JSON string such as ``FAIRSHELF_API_KEYS='{"sk-1": "admin"}'``), the config file (TOML,
+JSON or YAML), then the defaults below. The object is built once and passed in; nothing deeper
+reads the environment.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from pricing.errors import InvalidArgument
+from recsys.config import RecsysConfig
+
+
+class Role(StrEnum):
+    """What an API key may do (see :mod:`serving.auth` for the operation table)."""
+
+    STOREFRONT = "storefront"
+    PRICING = "pricing"
+    ADMIN = "admin"
+
+
+class Settings(BaseSettings):
+    """Everything the server can be configured with.
+
+    Parameters
+    ----------
+    bundles_dir:
+        Directory holding model bundles; the server serves ``bundles_dir/current``.
+    db_url:
+        ``sqlite:///path.db`` (WAL, the default) or ``postgresql+psycopg://...``.
+    host:
+        Interface both transports bind to.
+    http_port, grpc_port:
+        Ports; 0 picks a free port (reported in the logs and by the running server).
+    api_keys:
+        API key -> role. Keys are compared in constant time and never logged or printed.
+    auth_enabled:
+        When false every call runs with the admin role (local development only).
+    price_epoch_seconds:
+        Length of a price epoch: every shopper sees the same price within one (rule G3).
+    currency:
+        ISO code reported on quotes.
+    reload_interval_seconds:
+        How often the bundle watcher looks at ``bundles_dir/current``.
+    grpc_max_workers:
+        Threads serving gRPC calls.
+    log_format, log_level:
+        ``json`` for production, ``console`` for a terminal.
+    recsys:
+        Retrieval, filter and re-ranking tuning passed to the recommender.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="FAIRSHELF_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    bundles_dir: Path | None = None
+    db_url: str = "sqlite:///fairshelf.db"
+    host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    grpc_port: int = Field(default=50051, ge=0, le=65535)
+    api_keys: dict[str, Role] = Field(default_factory=dict, repr=False)
+    auth_enabled: bool = True
+    price_epoch_seconds: int = Field(default=900, ge=1)
+    currency: str = "EUR"
+    reload_interval_seconds: float = Field(default=5.0, gt=0)
+    grpc_max_workers: int = Field(default=8, ge=1, le=256)
+    log_format: Literal["json", "console"] = "json"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    recsys: RecsysConfig = Field(default_factory=RecsysConfig)
+
+    @field_validator("api_keys")
+    @classmethod
+    def _keys_long_enough(cls, value: dict[str, Role]) -> dict[str, Role]:
+        # Short keys are guessable; the message must not echo the key itself.
+        for n, key in enumerate(value):
+            if len(key) < 16:
+                raise ValueError(f"api key #{n + 1} is shorter than 16 characters")
+        return value
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise InvalidArgument(f"config file {path} does not exist", field="config")
+    suffix = path.suffix.lower()
+    text = path.read_text()
+    try:
+        if suffix == ".toml":
+            data: Any = tomllib.loads(text)
+        elif suffix == ".json":
+            data = json.loads(text)
+        elif suffix in (".yaml", ".yml"):
+            import yaml  # optional: only needed for YAML config files
+
+            data = yaml.safe_load(text) or {}
+        else:
+            raise InvalidArgument(
+                f"config file {path} must end in .toml, .json, .yaml or .yml", field="config"
+            )
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidArgument(f"config file {path} is not valid: {exc}", field="config") from exc
+    if not isinstance(data, dict):
+        raise InvalidArgument(f"config file {path} must hold a table/object", field="config")
+    # A [fairshelf] table is accepted too, so the file can be shared with other tools.
+    inner = data.get("fairshelf", data)
+    return dict(inner) if isinstance(inner, dict) else data
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self._data = data
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings from defaults, an optional file, the environment and ``overrides``.
+
+    Parameters
+    ----------
+    config_file:
+        TOML, JSON or YAML file with the fields of :class:`Settings` (optionally under a
+        ``[fairshelf]`` table).
+    **overrides:
+        Values that win over everything else (CLI flags); ``None`` values are ignored.
+
+    Returns
+    -------
+    Settings
+
+    Raises
+    ------
+    InvalidArgument
+        If the file is missing or unreadable, or a value is invalid (naming the field).
+    """
+    file_data = _read_config_file(Path(config_file)) if config_file is not None else {}
+    explicit = {k: v for k, v in overrides.items() if v is not None}
+
+    class _Loaded(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (init_settings, env_settings, _FileSource(settings_cls, file_data))
+
+    try:
+        loaded = _Loaded(**explicit)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        # input values are left out: they could be API keys.
+        raise InvalidArgument(f"setting {where}: {first['msg']}", field=where) from None
+    return loaded

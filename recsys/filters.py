@@ -1,0 +1,189 @@
+"""Candidate filters over precomputed item arrays (SPEC §5: bought, out of stock, category,
+price range).
+
+The catalog table of a bundle is a pandas frame; the request path must not touch pandas. At
+load, :class:`CatalogArrays` turns it into flat numpy arrays (category codes, prices, stock
+mask) and :class:`CandidateFilter` answers "which of these candidate indices may be shown" with
+a handful of vectorised gathers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from recsys.schema import CATEGORY_SEPARATOR
+from recsys.types import Filters
+
+# Category filters come from requests; an unbounded cache of their lookups would let a caller
+# grow memory without limit.
+_PREFIX_CACHE_SIZE = 4096
+
+
+def top_level(category: str) -> str:
+    """First segment of a category path (``"home/kitchen"`` -> ``"home"``)."""
+    return category.split(CATEGORY_SEPARATOR, 1)[0]
+
+
+def is_under(category: str, prefix: str) -> bool:
+    """Whether ``category`` equals ``prefix`` or lies below it in the category tree."""
+    p = prefix.rstrip(CATEGORY_SEPARATOR)
+    return category == p or category.startswith(p + CATEGORY_SEPARATOR)
+
+
+@dataclass(frozen=True)
+class CatalogArrays:
+    """Item attributes as flat arrays; row ``i`` is item index ``i``.
+
+    Parameters
+    ----------
+    item_ids:
+        ``(n_items,)`` object array of item ids.
+    categories:
+        Distinct category paths; ``category_codes[i]`` indexes into it.
+    category_codes:
+        ``(n_items,)`` int32.
+    top_categories:
+        Distinct top-level categories; ``top_codes[i]`` indexes into it (used for diversity).
+    top_codes:
+        ``(n_items,)`` int32.
+    prices:
+        ``(n_items,)`` float64 base prices (NaN when unknown; such items fail price filters).
+    in_stock:
+        ``(n_items,)`` bool; unknown stock counts as in stock.
+    """
+
+    item_ids: np.ndarray
+    categories: tuple[str, ...]
+    category_codes: np.ndarray
+    top_categories: tuple[str, ...]
+    top_codes: np.ndarray
+    prices: np.ndarray
+    in_stock: np.ndarray
+
+    @property
+    def n_items(self) -> int:
+        """Number of items."""
+        return int(self.item_ids.shape[0])
+
+    @classmethod
+    def from_frame(cls, items: pd.DataFrame) -> CatalogArrays:
+        """Build the arrays from a bundle's ``items`` table (columns of ``docs/bundle.md``).
+
+        Parameters
+        ----------
+        items:
+            ``item_id``, ``category``; optional ``base_price`` and ``stock``.
+
+        Returns
+        -------
+        CatalogArrays
+        """
+        n = len(items)
+        cat = items["category"].astype("string").fillna("").to_numpy(dtype=object)
+        cats, codes = np.unique(cat.astype(str), return_inverse=True)
+        tops = np.array([top_level(c) for c in cats], dtype=object)
+        top_names, top_of_cat = np.unique(tops.astype(str), return_inverse=True)
+        if "base_price" in items.columns:
+            prices = pd.to_numeric(items["base_price"], errors="coerce").to_numpy(
+                dtype=np.float64, na_value=np.nan
+            )
+        else:
+            prices = np.full(n, np.nan)
+        if "stock" in items.columns:
+            stock = pd.to_numeric(items["stock"], errors="coerce")
+            in_stock = (stock.isna() | (stock > 0)).to_numpy(dtype=bool)
+        else:
+            in_stock = np.ones(n, dtype=bool)
+        codes32 = codes.astype(np.int32)
+        return cls(
+            item_ids=items["item_id"].astype(str).to_numpy(dtype=object),
+            categories=tuple(str(c) for c in cats),
+            category_codes=codes32,
+            top_categories=tuple(str(c) for c in top_names),
+            top_codes=top_of_cat.astype(np.int32)[codes32],
+            prices=prices,
+            in_stock=in_stock,
+        )
+
+
+class CandidateFilter:
+    """Vectorised filtering of candidate item indices.
+
+    Parameters
+    ----------
+    catalog:
+        The bundle's item arrays.
+    """
+
+    def __init__(self, catalog: CatalogArrays) -> None:
+        self.catalog = catalog
+        self._prefix_cache: dict[tuple[str, ...], np.ndarray] = {}
+
+    def categories_matching(self, prefixes: tuple[str, ...]) -> np.ndarray:
+        """Boolean mask over category codes: paths equal to or below any of ``prefixes``.
+
+        Unknown prefixes match nothing (an empty result, not an error).
+        """
+        hit = self._prefix_cache.get(prefixes)
+        if hit is not None:
+            return hit
+        mask = np.fromiter(
+            (any(is_under(c, p) for p in prefixes) for c in self.catalog.categories),
+            dtype=bool,
+            count=len(self.catalog.categories),
+        )
+        if len(self._prefix_cache) >= _PREFIX_CACHE_SIZE:
+            self._prefix_cache.clear()
+        self._prefix_cache[prefixes] = mask
+        return mask
+
+    def mask(
+        self,
+        candidates: np.ndarray,
+        filters: Filters,
+        purchased: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Which candidates pass ``filters``.
+
+        Parameters
+        ----------
+        candidates:
+            int64 item indices (no ``-1`` padding).
+        filters:
+            The request's filters.
+        purchased:
+            Item indices the shopper bought; dropped when ``filters.exclude_purchased``.
+
+        Returns
+        -------
+        numpy.ndarray
+            Boolean mask aligned with ``candidates``.
+        """
+        cat = self.catalog
+        keep = np.ones(candidates.shape[0], dtype=bool)
+        if filters.in_stock_only:
+            keep &= cat.in_stock[candidates]
+        if filters.include_categories or filters.exclude_categories:
+            codes = cat.category_codes[candidates]
+            if filters.include_categories:
+                keep &= self.categories_matching(filters.include_categories)[codes]
+            if filters.exclude_categories:
+                keep &= ~self.categories_matching(filters.exclude_categories)[codes]
+        if filters.min_price is not None or filters.max_price is not None:
+            price = cat.prices[candidates]
+            # NaN compares False, so items without a price never pass a price filter.
+            if filters.min_price is not None:
+                keep &= price >= filters.min_price
+            if filters.max_price is not None:
+                keep &= price <= filters.max_price
+        if filters.exclude_purchased and purchased is not None and purchased.size:
+            keep &= ~np.isin(candidates, purchased)
+        return keep
+
+    def allowed_items(self, filters: Filters, purchased: np.ndarray | None = None) -> np.ndarray:
+        """Every item index that passes ``filters`` (the full-catalog fallback), ascending."""
+        every = np.arange(self.catalog.n_items, dtype=np.int64)
+        return every[self.mask(every, filters, purchased)]

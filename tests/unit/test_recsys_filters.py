@@ -1,0 +1,66 @@
+"""Candidate filters over catalog arrays (recsys.filters)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys.filters import CandidateFilter, CatalogArrays, is_under
+from recsys.types import Filters
+
+
+@pytest.fixture()
+def catalog() -> CatalogArrays:
+    items = pd.DataFrame(
+        {
+            "item_id": [f"i{i}" for i in range(6)],
+            "category": ["home/kitchen", "home/garden", "toys", "home", None, "homeware"],
+            "base_price": [5.0, 15.0, 25.0, None, 8.0, 12.0],
+            "stock": pd.array([3, 0, None, 1, 2, 5], dtype="Int64"),
+        }
+    )
+    return CatalogArrays.from_frame(items)
+
+
+ALL = np.arange(6, dtype=np.int64)
+
+
+def kept(f: CandidateFilter, filters: Filters, purchased: np.ndarray | None = None) -> list[int]:
+    return ALL[f.mask(ALL, filters, purchased)].tolist()
+
+
+def test_arrays(catalog: CatalogArrays) -> None:
+    assert catalog.in_stock.tolist() == [True, False, True, True, True, True]
+    assert np.isnan(catalog.prices[3])
+    tops = [catalog.top_categories[c] for c in catalog.top_codes]
+    assert tops == ["home", "home", "toys", "home", "", "homeware"]
+
+
+def test_prefix_matching_is_by_path_segment() -> None:
+    assert is_under("home/kitchen", "home")
+    assert is_under("home", "home/")
+    assert not is_under("homeware", "home")
+
+
+def test_each_filter(catalog: CatalogArrays) -> None:
+    f = CandidateFilter(catalog)
+    none = Filters(in_stock_only=False, exclude_purchased=False)
+    assert kept(f, none) == [0, 1, 2, 3, 4, 5]
+    assert kept(f, Filters(exclude_purchased=False)) == [0, 2, 3, 4, 5]
+    assert kept(f, Filters(in_stock_only=False, include_categories=("home",))) == [0, 1, 3]
+    assert kept(f, Filters(in_stock_only=False, exclude_categories=("home",))) == [2, 4, 5]
+    assert kept(f, Filters(in_stock_only=False, min_price=8.0, max_price=15.0)) == [1, 4, 5]
+    assert kept(f, Filters(include_categories=("nowhere",))) == []
+    assert kept(f, Filters(in_stock_only=False), np.array([0, 5])) == [1, 2, 3, 4]
+    assert (
+        kept(f, Filters(in_stock_only=False, exclude_purchased=False), np.array([0]))
+        == ALL.tolist()
+    )
+
+
+def test_combined_and_full_catalog(catalog: CatalogArrays) -> None:
+    f = CandidateFilter(catalog)
+    filters = Filters(include_categories=("home", "toys"), max_price=20.0)
+    assert kept(f, filters, np.array([0])) == []
+    assert f.allowed_items(Filters(include_categories=("toys",))).tolist() == [2]

@@ -12,7 +12,7 @@ from typing import Final
 from recsys.schema import EVENT_COLUMNS, ITEM_COLUMNS, USER_COLUMNS
 
 # Microsecond resolution keeps Parquet round trips exact and covers any plausible date.
-TIMESTAMP_DTYPE: Final[str] = "datetime64[us, UTC]"
+TIMESTAMP_DTYPE: Final = "datetime64[us, UTC]"
 
 EVENT_DTYPES: Final[dict[str, str]] = {
     "event_id": "str",

@@ -1,0 +1,76 @@
+"""Shoppers' personalization choices, stored durably (PIPL art. 24, algorithm provisions art. 17).
+
+A shopper with no row has personalization on. Every recommend call reads this table, so a
+switch-off is honoured by the very next call on any replica that shares the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, Column, String, Table, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from serving.store.db import METADATA, Database
+from serving.store.events_store import from_us, to_us
+
+OPTOUTS = Table(
+    "personalization",
+    METADATA,
+    Column("user_id", String(256), primary_key=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class PersonalizationChoice:
+    """A shopper's current choice."""
+
+    user_id: str
+    enabled: bool
+    updated_at: datetime | None
+
+
+class OptOutsStore:
+    """Read and write personalization choices.
+
+    Parameters
+    ----------
+    db:
+        SQLite (WAL) or PostgreSQL handle; the table is created if missing.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        OPTOUTS.create(db.engine, checkfirst=True)
+
+    def set(self, user_id: str, enabled: bool) -> PersonalizationChoice:
+        """Store ``enabled`` for ``user_id`` (upsert) and return the stored choice."""
+        now = datetime.now(UTC)
+        dialect: Any = postgresql if self.db.engine.dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(OPTOUTS).values(
+            user_id=user_id, enabled=enabled, updated_us=to_us(now)
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["user_id"],
+            set_={"enabled": stmt.excluded.enabled, "updated_us": stmt.excluded.updated_us},
+        )
+        with self.db.engine.begin() as conn:
+            conn.execute(stmt)
+        return PersonalizationChoice(user_id, enabled, now)
+
+    def get(self, user_id: str) -> PersonalizationChoice:
+        """The stored choice (personalization on, ``updated_at=None`` when never set)."""
+        stmt = select(OPTOUTS).where(OPTOUTS.c.user_id == user_id)
+        with self.db.engine.connect() as conn:
+            row = conn.execute(stmt).mappings().first()
+        if row is None:
+            return PersonalizationChoice(user_id, True, None)
+        return PersonalizationChoice(user_id, bool(row["enabled"]), from_us(row["updated_us"]))
+
+    def is_opted_out(self, user_id: str) -> bool:
+        """Whether the shopper switched personalization off."""
+        return not self.get(user_id).enabled

@@ -1,0 +1,287 @@
+"""The pricing engine: policy proposal, then guardrails, fixed per price epoch.
+
+``PricingEngine.decide`` is a pure function of (catalogue, guardrail set, price history,
+policy, item state, public context) plus its per-epoch cache: the same item, epoch and public
+context always give the same :class:`PriceDecision`, whoever asks. It never sees a shopper; the
+fairness guard (``pricing.fairness``) wraps it and is the only way a quote leaves.
+
+The hot path avoids pandas and recomputation: each item's guardrail band is resolved once per
+guardrail version, and each decision is cached per (item, epoch, item's public context).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from threading import Lock
+from typing import Protocol, runtime_checkable
+
+from pricing.catalog import PricingCatalog
+from pricing.context import PublicContext
+from pricing.epochs import EpochClock
+from pricing.guardrails import EffectiveGuardrail, GuardrailSet, ItemBand, enforce, item_band
+from pricing.inputs import check_policy_inputs
+from pricing.policy import PricingPolicy
+from pricing.price_history import InMemoryPriceHistory, PriceHistory
+
+CHANGE_WINDOW = timedelta(hours=24)
+_JUST_BEFORE = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class PriceDecision:
+    """The engine's price for one item in one epoch and public context.
+
+    ``adjustment`` is ``final_price - base_price``; ``inputs`` are the policy's declared inputs
+    (rule G6: every quote can say what it depended on).
+    """
+
+    item_id: str
+    final_price: float
+    base_price: float
+    adjustment: float
+    reason_codes: tuple[str, ...]
+    policy: str
+    policy_version: str
+    inputs: tuple[str, ...]
+    guardrail_scope: str
+    guardrail_version: int
+    epoch: int
+    epoch_start: datetime
+    epoch_label: str
+    proposed_price: float
+    decision_id: str
+
+
+@runtime_checkable
+class PolicySchedule(Protocol):
+    """Which policy prices a given epoch (a fixed policy, or a switchback experiment)."""
+
+    def policy_for(self, epoch: int) -> PricingPolicy:
+        """The policy in charge during ``epoch``."""
+        ...
+
+    def policies(self) -> Sequence[PricingPolicy]:
+        """Every policy the schedule can return (checked at load)."""
+        ...
+
+
+class FixedPolicy:
+    """A schedule with one policy in every epoch."""
+
+    def __init__(self, policy: PricingPolicy) -> None:
+        self.policy = policy
+
+    def policy_for(self, epoch: int) -> PricingPolicy:
+        """Always the same policy."""
+        return self.policy
+
+    def policies(self) -> Sequence[PricingPolicy]:
+        """The one policy."""
+        return (self.policy,)
+
+
+ItemContextKey = tuple[str, float | None, tuple[str, ...]]
+
+
+def item_context_key(item_id: str, ctx: PublicContext) -> ItemContextKey:
+    """The part of the public context that can move this item's price.
+
+    Two contexts with equal keys give the same price for the item in the same epoch; it is a
+    coarsening of :meth:`PublicContext.key` restricted to the item's own competitor price.
+    """
+    return (ctx.region or "", ctx.competitor_prices.get(item_id), ctx.promotions)
+
+
+class PricingEngine:
+    """Decides prices: policy proposal, guardrail enforcement, one price per epoch.
+
+    Parameters
+    ----------
+    catalog:
+        Item states (base price, cost, stock, elasticity).
+    guardrails:
+        The guardrail set in force.
+    policy:
+        A :class:`~pricing.policy.PricingPolicy` or a :class:`PolicySchedule`. Every policy's
+        inputs are checked against rule G1 here, at load.
+    history:
+        Served prices, for the 24 h change limit and ``current_price``; in memory by default.
+    clock:
+        The price epoch clock (hourly by default).
+    """
+
+    def __init__(
+        self,
+        catalog: PricingCatalog,
+        guardrails: GuardrailSet,
+        policy: PricingPolicy | PolicySchedule,
+        *,
+        history: PriceHistory | None = None,
+        clock: EpochClock | None = None,
+    ) -> None:
+        self._lock = Lock()
+        self.clock = clock or EpochClock()
+        self.history: PriceHistory = history if history is not None else InMemoryPriceHistory()
+        self._catalog = catalog
+        self._guardrails = guardrails
+        self._schedule = self._checked(policy)
+        self._bands: dict[str, ItemBand] = {}
+        self._cache: dict[int, dict[tuple[str, ItemContextKey], PriceDecision]] = {}
+
+    @staticmethod
+    def _checked(policy: PricingPolicy | PolicySchedule) -> PolicySchedule:
+        schedule: PolicySchedule = (
+            FixedPolicy(policy) if isinstance(policy, PricingPolicy) else policy
+        )
+        for p in schedule.policies():
+            check_policy_inputs(p.name, p.inputs)
+        return schedule
+
+    @property
+    def catalog(self) -> PricingCatalog:
+        """The catalogue in use."""
+        return self._catalog
+
+    @property
+    def guardrails(self) -> GuardrailSet:
+        """The guardrail set in force."""
+        return self._guardrails
+
+    def set_catalog(self, catalog: PricingCatalog) -> None:
+        """Swap the catalogue (a new bundle, updated stock). Later epochs use it."""
+        with self._lock:
+            self._catalog = catalog
+            self._bands = {}
+            self._drop_future_cache()
+
+    def set_guardrails(self, guardrails: GuardrailSet) -> None:
+        """Swap the guardrail set; decisions already made stand for their epoch."""
+        with self._lock:
+            self._guardrails = guardrails
+            self._bands = {}
+            self._drop_future_cache()
+
+    def set_policy(self, policy: PricingPolicy | PolicySchedule) -> None:
+        """Swap the policy (checked against rule G1 first)."""
+        schedule = self._checked(policy)
+        with self._lock:
+            self._schedule = schedule
+
+    def _drop_future_cache(self) -> None:
+        # Prices already served this epoch stay fixed (rule G3); only older epochs are dropped.
+        if self._cache:
+            newest = max(self._cache)
+            self._cache = {newest: self._cache[newest]}
+
+    def effective_guardrail(self, item_id: str) -> EffectiveGuardrail:
+        """The resolved guardrail of one item under the set in force.
+
+        Raises
+        ------
+        NotFound
+            Unknown item.
+        """
+        state = self._catalog.get(item_id)
+        return self._guardrails.effective(item_id, state.category)
+
+    def band(self, item_id: str) -> ItemBand:
+        """The item's static guardrail band, resolved once per guardrail version."""
+        band = self._bands.get(item_id)
+        if band is None:
+            state = self._catalog.get(item_id)
+            eff = self._guardrails.effective(item_id, state.category)
+            band = item_band(eff, state.base_price, state.unit_cost)
+            self._bands[item_id] = band
+        return band
+
+    def decide(self, item_ids: Sequence[str], ctx: PublicContext) -> list[PriceDecision]:
+        """Price every item for the epoch of ``ctx.at``.
+
+        Parameters
+        ----------
+        item_ids:
+            Items to price (duplicates allowed; each gets the same decision).
+        ctx:
+            Public context; its time picks the price epoch.
+
+        Returns
+        -------
+        list[PriceDecision]
+            One per requested id, in order.
+
+        Raises
+        ------
+        NotFound
+            An unknown item id (nothing is priced).
+        """
+        epoch = self.clock.index(ctx.at)
+        bucket = self._cache.get(epoch)
+        if bucket is None:
+            with self._lock:
+                bucket = self._cache.setdefault(epoch, {})
+                # Keep the previous epoch too: requests straddling the boundary still hit.
+                for old in [e for e in self._cache if e < epoch - 1]:
+                    del self._cache[old]
+        out: list[PriceDecision] = []
+        for item_id in item_ids:
+            key = (item_id, item_context_key(item_id, ctx))
+            decision = bucket.get(key)
+            if decision is None:
+                with self._lock:
+                    decision = bucket.get(key)
+                    if decision is None:
+                        decision = self._decide_one(item_id, epoch, ctx)
+                        bucket[key] = decision
+            out.append(decision)
+        return out
+
+    def _decide_one(self, item_id: str, epoch: int, ctx: PublicContext) -> PriceDecision:
+        state = self._catalog.get(item_id)
+        band = self.band(item_id)
+        start = self.clock.start(epoch)
+        last = self.history.last(item_id, start - _JUST_BEFORE)
+        if last is not None:
+            state = dataclasses.replace(state, current_price=last)
+        # The policy sees the epoch start, not the request time, so every request in the
+        # epoch computes the same price.
+        at_epoch = dataclasses.replace(ctx, at=start) if ctx.at != start else ctx
+        policy = self._schedule.policy_for(epoch)
+        proposal = policy.propose(state, at_epoch, band.objective)
+        recent = self.history.in_force(item_id, start - CHANGE_WINDOW, start)
+        price, codes = enforce(proposal.price, band, recent)
+        self.history.record(item_id, start, price)
+        digest = hashlib.blake2b(
+            repr(
+                (
+                    item_id,
+                    epoch,
+                    item_context_key(item_id, ctx),
+                    self._guardrails.version,
+                    policy.name,
+                    policy.version,
+                    price,
+                )
+            ).encode(),
+            digest_size=8,
+        ).hexdigest()
+        return PriceDecision(
+            item_id=item_id,
+            final_price=price,
+            base_price=state.base_price,
+            adjustment=round(price - state.base_price, 2),
+            reason_codes=tuple(proposal.reason_codes) + tuple(codes),
+            policy=policy.name,
+            policy_version=policy.version,
+            inputs=tuple(sorted(policy.inputs)),
+            guardrail_scope=band.scope,
+            guardrail_version=self._guardrails.version,
+            epoch=epoch,
+            epoch_start=start,
+            epoch_label=self.clock.label(epoch),
+            proposed_price=proposal.price,
+            decision_id=digest,
+        )

@@ -1,0 +1,102 @@
+"""Candidate retrieval from item-vector indices, with filters applied during the search.
+
+FAISS returns the nearest items regardless of business filters, so a narrow filter (one small
+category, a tight price band) can leave fewer than ``k`` survivors. :func:`search_candidates`
+therefore fetches ``need * oversample``, filters, widens the search x4 while short (up to
+``max_candidates``), and as a last resort scores every item that passes the filters with one
+matrix product. The list is never short when the catalog has enough eligible items, and the
+common case costs one small index search.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from recsys.index import VectorIndex
+
+_WIDEN = 4
+
+
+@dataclass(frozen=True)
+class VectorSource:
+    """One retriever's item vectors and the index built over them.
+
+    Parameters
+    ----------
+    name:
+        Discovery source name as used by :class:`recsys.hybrid.HybridParams` (``"als"``,
+        ``"two_tower"``).
+    item_vectors:
+        ``(n_items, dim)`` float32, C-contiguous.
+    index:
+        Inner-product index over ``item_vectors``.
+    """
+
+    name: str
+    item_vectors: np.ndarray
+    index: VectorIndex
+
+    def scores(self, items: np.ndarray, query: np.ndarray) -> np.ndarray:
+        """Inner products of ``query`` with the vectors of ``items`` (float32)."""
+        return self.item_vectors[items] @ query
+
+
+def _unique_in_order(parts: Sequence[np.ndarray]) -> np.ndarray:
+    if len(parts) == 1:
+        return parts[0]
+    merged = np.concatenate(parts)
+    _, first = np.unique(merged, return_index=True)
+    return merged[np.sort(first)]
+
+
+def search_candidates(
+    queries: Sequence[tuple[VectorSource, np.ndarray]],
+    need: int,
+    keep: Callable[[np.ndarray], np.ndarray],
+    allowed_items: Callable[[], np.ndarray],
+    oversample: int,
+    max_candidates: int,
+) -> np.ndarray:
+    """Item indices near the queries that pass ``keep``; at least ``need`` when possible.
+
+    Parameters
+    ----------
+    queries:
+        (source, query vector) pairs; candidates of all sources are merged.
+    need:
+        Number of candidates wanted after filtering.
+    keep:
+        Vectorised filter: item indices -> boolean mask.
+    allowed_items:
+        Every item passing the filters (called only for the full-scan fallback).
+    oversample:
+        Initial search size per needed item.
+    max_candidates:
+        Widest index search before falling back to the full scan.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 unique item indices, unordered by score. When the full scan is used the result
+        is every eligible item; callers score and cut it.
+    """
+    n_items = min(src.index.size for src, _ in queries)
+    n = max(need * oversample, need)
+    while True:
+        found = []
+        for src, q in queries:
+            ids, _ = src.index.search(q, min(n, src.index.size))
+            ids = ids[0]
+            found.append(ids[ids >= 0])
+        cands = _unique_in_order(found)
+        cands = cands[keep(cands)]
+        exhausted = n >= n_items
+        if cands.size >= need or exhausted:
+            return cands
+        if n >= max_candidates:
+            break
+        n = min(n * _WIDEN, max_candidates, n_items)
+    return allowed_items()

@@ -1,0 +1,258 @@
+"""Personalised candidates: the shopper's vector(s), retrieval, and the buy-again blend.
+
+Which vector a shopper gets (SPEC §5):
+
+* events since training (view, click, cart, purchase on known items) -> a vector computed now:
+  the ALS fold-in of their training rows plus those events, or the session user tower over
+  their recent items, by experiment variant;
+* otherwise, a shopper known to the bundle -> their trained vector;
+* otherwise nothing: the caller serves trending.
+
+Scores are blended with buy-again exactly as offline evaluation does
+(:func:`recsys.hybrid.blend_scores`), restricted to the candidate set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from recsys.bundle import Bundle
+from recsys.candidates import VectorSource, search_candidates
+from recsys.config import RecsysConfig
+from recsys.fatigue import unengaged_impressions
+from recsys.filters import CandidateFilter
+from recsys.fold_in import FoldIn, event_confidence, merge_rows
+from recsys.hybrid import HybridParams, blend_scores
+from recsys.session_tower import SessionTower
+from recsys.types import (
+    REASON_BUY_AGAIN,
+    REASON_PROFILE,
+    REASON_RECENT,
+    REASON_SESSION,
+    STRATEGY_FOLD_IN,
+    STRATEGY_SESSION,
+    STRATEGY_TRAINED,
+    EventLike,
+    RecommendRequest,
+)
+
+KnownEvent = tuple[int, str, datetime, int]
+
+
+@dataclass(frozen=True)
+class ShopperState:
+    """What one request knows about the shopper, gathered once per call.
+
+    Parameters
+    ----------
+    user_index:
+        Row in the bundle's user arrays, or ``None`` for a shopper the bundle never saw.
+    events:
+        Recent events on items the bundle knows, as ``(item_index, type, time, quantity)``.
+    usable:
+        How many of them carry a positive confidence weight.
+    purchased:
+        Sorted item indices bought in training or in the recent events.
+    repeat_items, repeat_scores:
+        Buy-again candidates and their scores (training score plus one per recent purchase).
+    impressions:
+        item_id -> impressions after the last engagement (impression fatigue).
+    has_signal:
+        Whether a personal vector can be built.
+    """
+
+    user_index: int | None
+    events: list[KnownEvent]
+    usable: int
+    purchased: np.ndarray
+    repeat_items: np.ndarray
+    repeat_scores: np.ndarray
+    impressions: dict[str, int] = field(default_factory=dict)
+    has_signal: bool = False
+
+
+class PersonalScorer:
+    """Builds shopper vectors and scores personalised candidates for one bundle."""
+
+    def __init__(
+        self,
+        bundle: Bundle,
+        config: RecsysConfig,
+        sources: dict[str, VectorSource],
+        fold_in: FoldIn,
+        tower: SessionTower | None,
+        item_filter: CandidateFilter,
+        reference_time: datetime,
+    ) -> None:
+        self.bundle = bundle
+        self.config = config
+        self.sources = sources
+        self.fold_in = fold_in
+        self.tower = tower
+        self.filter = item_filter
+        self.reference_time = reference_time
+        self.hybrid: HybridParams = bundle.manifest.hybrid
+        self.params = bundle.manifest.confidence
+        self.user_position = {u: i for i, u in enumerate(bundle.user_ids.tolist())}
+        self.item_position = {it: i for i, it in enumerate(bundle.item_ids.tolist())}
+        inter = bundle.interactions.sort_values(
+            ["user_index", "confidence"], ascending=[True, False], kind="stable"
+        )
+        counts = np.bincount(inter["user_index"].to_numpy(np.int64), minlength=len(bundle.user_ids))
+        # Training rows per user as CSR, strongest first (that order also feeds the tower).
+        self.rows_indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        self.rows_items = inter["item_index"].to_numpy(np.int64)
+        self.rows_conf = inter["confidence"].to_numpy(np.float64)
+
+    def shopper_state(self, user_id: str, events: Sequence[EventLike]) -> ShopperState:
+        """Gather everything the request needs about the shopper, in one pass over events."""
+        user = self.user_position.get(user_id)
+        known: list[KnownEvent] = []
+        usable = 0
+        bought: dict[int, float] = {}
+        weights = self.params.event_weights
+        for ev in events:
+            i = self.item_position.get(ev.item_id)
+            if i is None:
+                continue
+            known.append((i, ev.event_type, ev.timestamp, ev.quantity))
+            if weights.get(ev.event_type, 0.0) > 0.0:
+                usable += 1
+            if ev.event_type == "purchase":
+                # A purchase logged a moment ago is as fresh as buy-again gets: age 0 -> 1.0.
+                bought[i] = bought.get(i, 0.0) + 1.0
+        if user is not None:
+            hist_items, hist_rep = self.bundle.purchased(user)
+            for i, r in zip(hist_items.tolist(), hist_rep.tolist(), strict=True):
+                bought[i] = bought.get(i, 0.0) + float(r)
+        rep_items = np.fromiter(bought.keys(), dtype=np.int64, count=len(bought))
+        rep_scores = np.fromiter(bought.values(), dtype=np.float64, count=len(bought))
+        return ShopperState(
+            user_index=user,
+            events=known,
+            usable=usable,
+            purchased=np.sort(rep_items),
+            repeat_items=rep_items,
+            repeat_scores=rep_scores,
+            impressions=unengaged_impressions(events) if events else {},
+            has_signal=user is not None or usable >= self.config.fold_in_min_events,
+        )
+
+    def _source_names(self, variant: str) -> list[str]:
+        if variant == "hybrid":
+            names = [
+                n for n, w in self.hybrid.discovery_weights.items() if w > 0 and n in self.sources
+            ]
+            return names or ["als"]
+        if variant == "two_tower" and "two_tower" in self.sources:
+            return ["two_tower"]
+        return ["als"]
+
+    def _query(self, name: str, state: ShopperState) -> tuple[np.ndarray, str] | None:
+        user = state.user_index
+        if name == "als":
+            if state.usable:
+                items, conf = event_confidence(state.events, self.params, self.reference_time)
+                if user is not None:
+                    lo, hi = self.rows_indptr[user], self.rows_indptr[user + 1]
+                    items, conf = merge_rows(
+                        self.rows_items[lo:hi], self.rows_conf[lo:hi], items, conf
+                    )
+                return self.fold_in.vector(items, conf), STRATEGY_FOLD_IN
+            if user is not None:
+                return self.bundle.als_user_factors[user], STRATEGY_TRAINED
+            return None
+        if state.usable and self.tower is not None:
+            return self.tower.vector(self._tower_history(state)), STRATEGY_SESSION
+        tt_users = self.bundle.two_tower_user_vectors
+        if user is not None and tt_users is not None:
+            return tt_users[user], STRATEGY_TRAINED
+        return None
+
+    def _tower_history(self, state: ShopperState) -> np.ndarray:
+        """Recent engaged items newest first, then training items strongest first."""
+        weights = self.params.event_weights
+        recent = [
+            e[0]
+            for e in sorted(state.events, key=lambda e: e[2], reverse=True)
+            if weights.get(e[1], 0.0) > 0
+        ]
+        if state.user_index is not None:
+            lo, hi = self.rows_indptr[state.user_index], self.rows_indptr[state.user_index + 1]
+            recent.extend(self.rows_items[lo:hi].tolist())
+        return np.asarray(list(dict.fromkeys(recent)), dtype=np.int64)
+
+    def candidates(
+        self,
+        request: RecommendRequest,
+        state: ShopperState,
+        variant: str,
+        anchor: int | None,
+    ) -> tuple[np.ndarray, np.ndarray, list[str], str] | None:
+        """Personalised candidates with blended raw scores and reasons.
+
+        Returns
+        -------
+        (items, scores, reasons, strategy) or None
+            ``None`` when no vector can be built for the shopper (serve trending instead).
+        """
+        queries: list[tuple[VectorSource, np.ndarray]] = []
+        strategy = STRATEGY_TRAINED
+        for name in self._source_names(variant):
+            q = self._query(name, state)
+            if q is None:
+                continue
+            if not queries:
+                strategy = q[1]
+            queries.append((self.sources[name], np.ascontiguousarray(q[0], np.float32)))
+        if not queries:
+            return None
+        filters = request.filters
+        purchased = state.purchased if filters.exclude_purchased else None
+
+        def keep(items: np.ndarray) -> np.ndarray:
+            mask = self.filter.mask(items, filters, purchased)
+            return mask if anchor is None else mask & (items != anchor)
+
+        def allowed() -> np.ndarray:
+            every = self.filter.allowed_items(filters, purchased)
+            return every if anchor is None else every[every != anchor]
+
+        cfg = self.config
+        need = request.k * cfg.oversample
+        cands = search_candidates(
+            queries, request.k, keep, allowed, cfg.oversample, cfg.max_candidates
+        )
+        repeat = np.zeros(cands.size, dtype=np.float64)
+        if not filters.exclude_purchased and state.repeat_items.size:
+            ok = keep(state.repeat_items)
+            rep_items, rep_scores = state.repeat_items[ok], state.repeat_scores[ok]
+            others = cands[~np.isin(cands, rep_items)]
+            cands = np.concatenate([rep_items, others])
+            repeat = np.concatenate([rep_scores, np.zeros(others.size)])
+        if cands.size == 0:
+            return cands, np.empty(0), [], strategy
+        disc = {src.name: src.scores(cands, q) for src, q in queries}
+        weights = self.hybrid.discovery_weights if len(queries) > 1 else {queries[0][0].name: 1.0}
+        params = self.hybrid.model_copy(update={"discovery_weights": weights})
+        total = blend_scores(repeat, disc, params).astype(np.float64)
+        top_rep = float(np.max(np.abs(repeat))) if repeat.size else 0.0
+        rep_part = params.repeat_weight * repeat / top_rep if top_rep > 0 else np.zeros_like(total)
+        if total.size > need:
+            # The full-scan fallback can return the whole eligible catalog; keep the best.
+            keep_top = np.argpartition(-total, need - 1)[:need]
+            cands, total, rep_part = cands[keep_top], total[keep_top], rep_part[keep_top]
+        base = {
+            STRATEGY_TRAINED: REASON_PROFILE,
+            STRATEGY_FOLD_IN: REASON_RECENT,
+            STRATEGY_SESSION: REASON_SESSION,
+        }[strategy]
+        reasons = [
+            REASON_BUY_AGAIN if r > 0 and r > t - r else base
+            for r, t in zip(rep_part.tolist(), total.tolist(), strict=True)
+        ]
+        return cands, total, reasons, strategy

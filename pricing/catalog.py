@@ -77,8 +77,8 @@ class PricingCatalog:
                 if "stderr" in elasticities.columns
                 else [math.nan] * len(e_ids)
             )
-            for i, e, s in zip(e_ids, e_vals, e_se, strict=True):
-                est[i] = (e, None if math.isnan(s) else s)
+            for i, val, s in zip(e_ids, e_vals, e_se, strict=True):
+                est[i] = (val, None if math.isnan(s) else s)
             if "category" in elasticities.columns:
                 grp = elasticities.groupby(elasticities["category"].astype(str))
                 for cat, g in grp:

@@ -66,13 +66,19 @@ def _require(df: pd.DataFrame, columns: tuple[str, ...], file: str) -> None:
         raise DataValidationError("file has no data rows", file=file)
 
 
+def _flag(column: pd.Series) -> np.ndarray:
+    """A genre flag as booleans, whether stored as bool, 0/1 or text (CSV)."""
+    if pd.api.types.is_bool_dtype(column.dtype) or pd.api.types.is_numeric_dtype(column.dtype):
+        return np.asarray(column.fillna(0).astype(bool).to_numpy(), dtype=bool)
+    text = column.astype("str").str.strip().str.lower()
+    return np.asarray(text.isin(["true", "1", "yes"]).to_numpy(), dtype=bool)
+
+
 def _genres(items: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     """Primary category path and all genres of each movie."""
     present = [g for g in GENRES if f"genre_{g}" in items.columns]
     flags = (
-        np.column_stack(
-            [items[f"genre_{g}"].astype("boolean").fillna(False).to_numpy(bool) for g in present]
-        )
+        np.column_stack([_flag(items[f"genre_{g}"]) for g in present])
         if present
         else np.zeros((len(items), 0), dtype=bool)
     )

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fproto/fairshelf/v1/common.proto\x12\x0c\x66\x61irshelf.v1\"\x8b\x02\n\nPriceQuote\x12\x10\n\x08quote_id\x18\x01 \x01(\t\x12\x0f\n\x07item_id\x18\x02 \x01(\t\x12\x13\n\x0b\x66inal_price\x18\x03 \x01(\x01\x12\x12\n\nbase_price\x18\x04 \x01(\x01\x12\x12\n\nadjustment\x18\x05 \x01(\x01\x12\x14\n\x0creason_codes\x18\x06 \x03(\t\x12\x16\n\x0epolicy_version\x18\x07 \x01(\t\x12\x19\n\x11guardrail_version\x18\x08 \x01(\t\x12-\n\tdiscounts\x18\t \x03(\x0b\x32\x1a.fairshelf.v1.DiscountLine\x12\x13\n\x0bprice_epoch\x18\n \x01(\t\x12\x10\n\x08\x63urrency\x18\x0b \x01(\t\"/\n\x0c\x44iscountLine\x12\x0f\n\x07program\x18\x01 \x01(\t\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fproto/fairshelf/v1/common.proto\x12\x0c\x66\x61irshelf.v1\"\x9f\x02\n\nPriceQuote\x12\x10\n\x08quote_id\x18\x01 \x01(\t\x12\x0f\n\x07item_id\x18\x02 \x01(\t\x12\x13\n\x0b\x66inal_price\x18\x03 \x01(\x01\x12\x12\n\nbase_price\x18\x04 \x01(\x01\x12\x12\n\nadjustment\x18\x05 \x01(\x01\x12\x14\n\x0creason_codes\x18\x06 \x03(\t\x12\x16\n\x0epolicy_version\x18\x07 \x01(\t\x12\x19\n\x11guardrail_version\x18\x08 \x01(\t\x12-\n\tdiscounts\x18\t \x03(\x0b\x32\x1a.fairshelf.v1.DiscountLine\x12\x13\n\x0bprice_epoch\x18\n \x01(\t\x12\x10\n\x08\x63urrency\x18\x0b \x01(\t\x12\x12\n\nlist_price\x18\x0c \x01(\x01\"S\n\x0c\x44iscountLine\x12\x0f\n\x07program\x18\x01 \x01(\t\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x01\x12\r\n\x05title\x18\x03 \x01(\t\x12\x13\n\x0bpublic_text\x18\x04 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,7 +32,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'proto.fairshelf.v1.common_p
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_PRICEQUOTE']._serialized_start=50
-  _globals['_PRICEQUOTE']._serialized_end=317
-  _globals['_DISCOUNTLINE']._serialized_start=319
-  _globals['_DISCOUNTLINE']._serialized_end=366
+  _globals['_PRICEQUOTE']._serialized_end=337
+  _globals['_DISCOUNTLINE']._serialized_start=339
+  _globals['_DISCOUNTLINE']._serialized_end=422
 # @@protoc_insertion_point(module_scope)

@@ -21,6 +21,7 @@ class PriceQuote(_message.Message):
         "discounts",
         "price_epoch",
         "currency",
+        "list_price",
     )
     QUOTE_ID_FIELD_NUMBER: _ClassVar[int]
     ITEM_ID_FIELD_NUMBER: _ClassVar[int]
@@ -33,6 +34,7 @@ class PriceQuote(_message.Message):
     DISCOUNTS_FIELD_NUMBER: _ClassVar[int]
     PRICE_EPOCH_FIELD_NUMBER: _ClassVar[int]
     CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    LIST_PRICE_FIELD_NUMBER: _ClassVar[int]
     quote_id: str
     item_id: str
     final_price: float
@@ -44,6 +46,7 @@ class PriceQuote(_message.Message):
     discounts: _containers.RepeatedCompositeFieldContainer[DiscountLine]
     price_epoch: str
     currency: str
+    list_price: float
     def __init__(
         self,
         quote_id: _Optional[str] = ...,
@@ -57,12 +60,23 @@ class PriceQuote(_message.Message):
         discounts: _Optional[_Iterable[_Union[DiscountLine, _Mapping]]] = ...,
         price_epoch: _Optional[str] = ...,
         currency: _Optional[str] = ...,
+        list_price: _Optional[float] = ...,
     ) -> None: ...
 
 class DiscountLine(_message.Message):
-    __slots__ = ("program", "amount")
+    __slots__ = ("program", "amount", "title", "public_text")
     PROGRAM_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_TEXT_FIELD_NUMBER: _ClassVar[int]
     program: str
     amount: float
-    def __init__(self, program: _Optional[str] = ..., amount: _Optional[float] = ...) -> None: ...
+    title: str
+    public_text: str
+    def __init__(
+        self,
+        program: _Optional[str] = ...,
+        amount: _Optional[float] = ...,
+        title: _Optional[str] = ...,
+        public_text: _Optional[str] = ...,
+    ) -> None: ...

@@ -10,20 +10,44 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
-class QuotePricesRequest(_message.Message):
-    __slots__ = ("item_ids", "user_id", "region", "promotions")
-    ITEM_IDS_FIELD_NUMBER: _ClassVar[int]
+class ShopperInfo(_message.Message):
+    __slots__ = ("user_id", "member", "coupon_codes", "orders", "tenure_days", "device")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    COUPON_CODES_FIELD_NUMBER: _ClassVar[int]
+    ORDERS_FIELD_NUMBER: _ClassVar[int]
+    TENURE_DAYS_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    member: bool
+    coupon_codes: _containers.RepeatedScalarFieldContainer[str]
+    orders: int
+    tenure_days: float
+    device: str
+    def __init__(
+        self,
+        user_id: _Optional[str] = ...,
+        member: _Optional[bool] = ...,
+        coupon_codes: _Optional[_Iterable[str]] = ...,
+        orders: _Optional[int] = ...,
+        tenure_days: _Optional[float] = ...,
+        device: _Optional[str] = ...,
+    ) -> None: ...
+
+class QuotePricesRequest(_message.Message):
+    __slots__ = ("item_ids", "shopper", "region", "promotions")
+    ITEM_IDS_FIELD_NUMBER: _ClassVar[int]
+    SHOPPER_FIELD_NUMBER: _ClassVar[int]
     REGION_FIELD_NUMBER: _ClassVar[int]
     PROMOTIONS_FIELD_NUMBER: _ClassVar[int]
     item_ids: _containers.RepeatedScalarFieldContainer[str]
-    user_id: str
+    shopper: ShopperInfo
     region: str
     promotions: _containers.RepeatedScalarFieldContainer[str]
     def __init__(
         self,
         item_ids: _Optional[_Iterable[str]] = ...,
-        user_id: _Optional[str] = ...,
+        shopper: _Optional[_Union[ShopperInfo, _Mapping]] = ...,
         region: _Optional[str] = ...,
         promotions: _Optional[_Iterable[str]] = ...,
     ) -> None: ...

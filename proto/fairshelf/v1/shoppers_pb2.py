@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!proto/fairshelf/v1/shoppers.proto\x12\x0c\x66\x61irshelf.v1\"=\n\x19SetPersonalizationRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0f\n\x07\x65nabled\x18\x02 \x01(\x08\"G\n\x0fPersonalization\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0f\n\x07\x65nabled\x18\x02 \x01(\x08\x12\x12\n\nupdated_at\x18\x03 \x01(\t2n\n\x0eShopperService\x12\\\n\x12SetPersonalization\x12\'.fairshelf.v1.SetPersonalizationRequest\x1a\x1d.fairshelf.v1.Personalizationb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!proto/fairshelf/v1/shoppers.proto\x12\x0c\x66\x61irshelf.v1\"N\n\x19SetPersonalizationRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x14\n\x07\x65nabled\x18\x02 \x01(\x08H\x00\x88\x01\x01\x42\n\n\x08_enabled\"G\n\x0fPersonalization\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0f\n\x07\x65nabled\x18\x02 \x01(\x08\x12\x12\n\nupdated_at\x18\x03 \x01(\t2n\n\x0eShopperService\x12\\\n\x12SetPersonalization\x12\'.fairshelf.v1.SetPersonalizationRequest\x1a\x1d.fairshelf.v1.Personalizationb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,9 +32,9 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'proto.fairshelf.v1.shoppers
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SETPERSONALIZATIONREQUEST']._serialized_start=51
-  _globals['_SETPERSONALIZATIONREQUEST']._serialized_end=112
-  _globals['_PERSONALIZATION']._serialized_start=114
-  _globals['_PERSONALIZATION']._serialized_end=185
-  _globals['_SHOPPERSERVICE']._serialized_start=187
-  _globals['_SHOPPERSERVICE']._serialized_end=297
+  _globals['_SETPERSONALIZATIONREQUEST']._serialized_end=129
+  _globals['_PERSONALIZATION']._serialized_start=131
+  _globals['_PERSONALIZATION']._serialized_end=202
+  _globals['_SHOPPERSERVICE']._serialized_start=204
+  _globals['_SHOPPERSERVICE']._serialized_end=314
 # @@protoc_insertion_point(module_scope)

@@ -1,0 +1,246 @@
+"""Request and response models of the service object, shared by both transports.
+
+The HTTP app parses JSON bodies into these models (and publishes them in the OpenAPI
+document); the gRPC server builds the same models from proto messages. Models are lenient on
+purpose: types only, no range rules. Every semantic check (``k`` in 1..1000, a non-empty
+``user_id``, known item ids) happens once, in :mod:`serving.service` and the core, so both
+transports reject the same requests with the same code, message and field.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RecommendContextIn(_In):
+    """Where the list will be shown."""
+
+    surface: str = "home"
+    category: str | None = None
+    item_id: str | None = None
+
+
+class RecommendFiltersIn(_In):
+    """Candidate filters; category paths match themselves and everything below them."""
+
+    exclude_purchased: bool = True
+    in_stock_only: bool = True
+    include_categories: list[str] = Field(default_factory=list)
+    exclude_categories: list[str] = Field(default_factory=list)
+    min_price: float | None = None
+    max_price: float | None = None
+
+
+class RecommendIn(_In):
+    """``POST /v1/recommend`` / ``Recommend``."""
+
+    user_id: str = ""
+    k: int | None = Field(default=None, description="1..1000, default 20")
+    context: RecommendContextIn = Field(default_factory=RecommendContextIn)
+    filters: RecommendFiltersIn = Field(default_factory=RecommendFiltersIn)
+    personalized: bool | None = Field(
+        default=None, description="false: a non-personalized list for this call"
+    )
+    include_prices: bool = False
+
+
+class DiscountOut(BaseModel):
+    """A public discount program applied to a quote, on its own line (rule G4)."""
+
+    program: str
+    amount: float
+    title: str
+    public_text: str
+
+
+class QuoteOut(BaseModel):
+    """One price quote."""
+
+    quote_id: str
+    item_id: str
+    final_price: float
+    base_price: float
+    adjustment: float
+    reason_codes: list[str]
+    policy_version: str
+    guardrail_version: str
+    discounts: list[DiscountOut]
+    price_epoch: str
+    currency: str
+    list_price: float
+
+
+class RecommendedItemOut(BaseModel):
+    """One ranked item."""
+
+    item_id: str
+    score: float
+    reason: str
+    quote: QuoteOut | None = None
+
+
+class RecommendOut(BaseModel):
+    """A ranked list with the model version and experiment variant that produced it."""
+
+    items: list[RecommendedItemOut]
+    model_version: str
+    variant: str
+    personalized: bool
+    strategy: str
+    request_id: str
+
+
+class SimilarItemsOut(BaseModel):
+    """Items similar to one item."""
+
+    items: list[RecommendedItemOut]
+    model_version: str
+    request_id: str
+
+
+class ShopperIn(_In):
+    """What the storefront knows of the shopper: only for published discount programs
+    (reduce-only) and audit groups, never an input to a price."""
+
+    user_id: str = ""
+    member: bool = False
+    coupon_codes: list[str] = Field(default_factory=list)
+    orders: int = 0
+    tenure_days: float = 0.0
+    device: str = ""
+
+
+class QuotePricesIn(_In):
+    """``POST /v1/prices/quote`` / ``QuotePrices``."""
+
+    item_ids: list[str] = Field(default_factory=list)
+    shopper: ShopperIn | None = None
+    region: str | None = None
+    promotions: list[str] = Field(default_factory=list)
+
+
+class QuotePricesOut(BaseModel):
+    """Quotes in request order."""
+
+    quotes: list[QuoteOut]
+    request_id: str
+
+
+class ExplainQuoteOut(BaseModel):
+    """Which inputs, rule and guardrail produced a quote (rule G6)."""
+
+    quote_id: str
+    explanation: dict[str, Any]
+
+
+class EventIn(_In):
+    """One event of the data contract (SPEC §3)."""
+
+    event_id: str | None = None
+    user_id: str | None = None
+    item_id: str | None = None
+    event_type: str | None = None
+    timestamp: str | None = Field(default=None, description="RFC 3339; default: now")
+    quantity: int | None = None
+    unit_price: float | None = None
+    session_id: str | None = None
+    channel: str | None = None
+    region: str | None = None
+
+
+class LogEventsIn(_In):
+    """``POST /v1/events`` / ``LogEvents``: 1..1000 events, written all or none."""
+
+    events: list[EventIn] = Field(default_factory=list)
+
+
+class LogEventsOut(BaseModel):
+    """Events newly written and repeats of stored event ids."""
+
+    accepted: int
+    duplicates: int
+    request_id: str
+
+
+class PersonalizationIn(_In):
+    """``PUT /v1/shoppers/{user_id}/personalization``."""
+
+    enabled: bool | None = None
+
+
+class PersonalizationOut(BaseModel):
+    """The stored choice."""
+
+    user_id: str
+    enabled: bool
+    updated_at: str
+
+
+class GuardrailValuesIn(_In):
+    """Guardrail fields; unset fields inherit from the enclosing scope."""
+
+    floor: float | None = None
+    ceiling: float | None = None
+    min_margin: float | None = None
+    max_change_pct: float | None = None
+    price_ending: str | None = None
+    objective: str | None = None
+
+
+class PutGuardrailsIn(_In):
+    """``PUT /v1/guardrails/{scope}``."""
+
+    values: GuardrailValuesIn = Field(default_factory=GuardrailValuesIn)
+    reason: str = ""
+    expected_version: int | None = None
+
+
+class GuardrailsOut(BaseModel):
+    """The guardrails of one scope and their version."""
+
+    scope: str
+    values: GuardrailValuesIn
+    version: int
+    updated_by: str
+    updated_at: str
+    reason: str
+
+
+class AuditReportOut(BaseModel):
+    """The fairness audit over the quote log and the audit chain."""
+
+    report: dict[str, Any]
+
+
+class ModelInfoOut(BaseModel):
+    """The bundle being served."""
+
+    model_version: str
+    bundle_path: str
+    trained_at: str
+    loaded_at: str
+    n_items: int
+    n_users: int
+    variants: list[str]
+    manifest: dict[str, Any]
+
+
+class ErrorDetail(BaseModel):
+    """The body of every HTTP error (``{"error": {...}}``)."""
+
+    code: str
+    message: str
+    field: str | None
+    request_id: str
+
+
+class ErrorOut(BaseModel):
+    """Error envelope."""
+
+    error: ErrorDetail

@@ -1,0 +1,171 @@
+"""One process, both transports: the wiring of stores, model watcher, service, gRPC and HTTP.
+
+:class:`FairshelfServer` builds everything from a :class:`~serving.settings.Settings`, loads
+the current bundle (a missing or broken one leaves the server up but not ready), and runs the
+gRPC server and uvicorn (in a thread) on the configured ports. Tests, the demo, the benchmark
+and ``fairshelf serve`` all start the server through this class.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import Any
+
+import uvicorn
+
+from serving.grpc_server import GrpcServer
+from serving.http_app import build_http_app
+from serving.logging import get_logger
+from serving.metrics import Metrics
+from serving.pricing_wiring import PricingParts, build_pricing
+from serving.reload import BundleWatcher, LoadedModel, ModelHolder
+from serving.service import FairshelfService
+from serving.settings import Settings
+from serving.store.db import Database
+from serving.store.events_store import EventsStore
+from serving.store.optouts_store import OptOutsStore
+
+log = get_logger("fairshelf.server")
+
+
+class _NotifyingHolder(ModelHolder):
+    """A model holder that tells the gRPC health service about each swap."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.listeners: list[Any] = []
+
+    def swap(self, model: LoadedModel) -> None:
+        super().swap(model)
+        for listener in self.listeners:
+            listener(model)
+
+
+class FairshelfServer:
+    """Both transports over one service object.
+
+    Parameters
+    ----------
+    settings:
+        Ports (0 = pick free ones), database, bundles directory, keys, tuning.
+    pricing:
+        Pricing parts to use instead of building them from the settings (tests).
+    """
+
+    def __init__(self, settings: Settings, pricing: PricingParts | None = None) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.db = Database(settings.db_url)
+        self.events = EventsStore(self.db)
+        self.optouts = OptOutsStore(self.db)
+        self.holder = _NotifyingHolder()
+        self.watcher: BundleWatcher | None = None
+        if settings.bundles_dir is not None:
+            self.watcher = BundleWatcher(
+                settings.bundles_dir,
+                self.holder,
+                settings.recsys,
+                self.metrics,
+                interval=settings.reload_interval_seconds,
+            )
+        self.pricing = pricing or build_pricing(settings, self.db, self.holder)
+        self.service = FairshelfService(
+            settings,
+            self.holder,
+            self.events,
+            self.optouts,
+            self.metrics,
+            quotes=self.pricing.quotes if self.pricing else None,
+            guardrails=self.pricing.guardrails if self.pricing else None,
+            audit_report=self.pricing.audit_report if self.pricing else None,
+        )
+        self.grpc = GrpcServer(
+            self.service, settings.host, settings.grpc_port, settings.grpc_max_workers
+        )
+        self.holder.listeners.append(lambda _m: self.grpc.update_health())
+        self.app = build_http_app(self.service, self.metrics)
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((settings.host, settings.http_port))
+        self._uvicorn = uvicorn.Server(
+            uvicorn.Config(
+                self.app,
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+                timeout_graceful_shutdown=2,
+            )
+        )
+        self._http_thread: threading.Thread | None = None
+
+    @property
+    def http_port(self) -> int:
+        """The bound HTTP port."""
+        return int(self._sock.getsockname()[1])
+
+    @property
+    def grpc_port(self) -> int:
+        """The bound gRPC port."""
+        return self.grpc.port
+
+    def start(self, wait_ready: float = 10.0) -> None:
+        """Load the current bundle, start the watcher, gRPC and HTTP; return once HTTP listens.
+
+        Parameters
+        ----------
+        wait_ready:
+            Seconds to wait for uvicorn to start accepting connections.
+        """
+        if self.watcher is not None:
+            outcome = self.watcher.check_once()
+            if outcome != "loaded":
+                log.warning("no_bundle_at_start", outcome=outcome)
+            self.watcher.start()
+        self.grpc.start()
+        self._http_thread = threading.Thread(
+            target=self._uvicorn.run,
+            kwargs={"sockets": [self._sock]},
+            name="fairshelf-http",
+            daemon=True,
+        )
+        self._http_thread.start()
+        deadline = time.monotonic() + wait_ready
+        while not self._uvicorn.started:
+            if time.monotonic() > deadline or not self._http_thread.is_alive():
+                raise RuntimeError("HTTP server did not start")
+            time.sleep(0.01)
+        log.info(
+            "server_started",
+            host=self.settings.host,
+            http_port=self.http_port,
+            grpc_port=self.grpc_port,
+            bundle=self.holder.current.bundle_id if self.holder.current else None,
+        )
+
+    def stop(self) -> None:
+        """Stop both transports and the watcher, then close the database."""
+        if self.watcher is not None:
+            self.watcher.stop()
+        self._uvicorn.should_exit = True
+        if self._http_thread is not None:
+            self._http_thread.join(timeout=10)
+        self.grpc.stop()
+        self._sock.close()
+        if self.pricing is not None:
+            self.pricing.close()
+        self.db.close()
+        log.info("server_stopped")
+
+    def __enter__(self) -> FairshelfServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def wait(self) -> None:
+        """Block until interrupted (Ctrl-C / SIGTERM handled by the caller)."""
+        while self._http_thread is not None and self._http_thread.is_alive():
+            time.sleep(0.5)

@@ -1,0 +1,259 @@
+"""Proto messages <-> the service's request and response models.
+
+Absent proto3 fields map to the same defaults the JSON models use, so a gRPC request and the
+equivalent JSON body reach the service as equal models (and fail identically).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf import struct_pb2
+
+from proto.fairshelf.v1 import (
+    admin_pb2,
+    common_pb2,
+    events_pb2,
+    pricing_pb2,
+    recommendations_pb2,
+    shoppers_pb2,
+)
+from serving.api_models import (
+    AuditReportOut,
+    EventIn,
+    ExplainQuoteOut,
+    GuardrailsOut,
+    GuardrailValuesIn,
+    LogEventsIn,
+    LogEventsOut,
+    ModelInfoOut,
+    PersonalizationIn,
+    PersonalizationOut,
+    PutGuardrailsIn,
+    QuoteOut,
+    QuotePricesIn,
+    QuotePricesOut,
+    RecommendContextIn,
+    RecommendedItemOut,
+    RecommendFiltersIn,
+    RecommendIn,
+    RecommendOut,
+    ShopperIn,
+    SimilarItemsOut,
+)
+
+
+def _opt(msg: Any, name: str) -> Any:
+    return getattr(msg, name) if msg.HasField(name) else None
+
+
+def _struct(data: dict[str, Any]) -> struct_pb2.Struct:
+    out = struct_pb2.Struct()
+    out.update(data)
+    return out
+
+
+# -- requests -------------------------------------------------------------------------------
+
+
+def recommend_in(req: recommendations_pb2.RecommendRequest) -> RecommendIn:
+    """``RecommendRequest`` -> :class:`RecommendIn`."""
+    ctx, flt = req.context, req.filters
+    return RecommendIn(
+        user_id=req.user_id,
+        k=_opt(req, "k"),
+        context=RecommendContextIn(
+            surface=ctx.surface or "home",
+            category=ctx.category or None,
+            item_id=ctx.item_id or None,
+        ),
+        filters=RecommendFiltersIn(
+            exclude_purchased=True
+            if not flt.HasField("exclude_purchased")
+            else flt.exclude_purchased,
+            in_stock_only=True if not flt.HasField("in_stock_only") else flt.in_stock_only,
+            include_categories=list(flt.include_categories),
+            exclude_categories=list(flt.exclude_categories),
+            min_price=_opt(flt, "min_price"),
+            max_price=_opt(flt, "max_price"),
+        ),
+        personalized=_opt(req, "personalized"),
+        include_prices=req.include_prices,
+    )
+
+
+def quote_prices_in(req: pricing_pb2.QuotePricesRequest) -> QuotePricesIn:
+    """``QuotePricesRequest`` -> :class:`QuotePricesIn`."""
+    shopper = None
+    if req.HasField("shopper"):
+        s = req.shopper
+        shopper = ShopperIn(
+            user_id=s.user_id,
+            member=s.member,
+            coupon_codes=list(s.coupon_codes),
+            orders=s.orders,
+            tenure_days=s.tenure_days,
+            device=s.device,
+        )
+    return QuotePricesIn(
+        item_ids=list(req.item_ids),
+        shopper=shopper,
+        region=req.region or None,
+        promotions=list(req.promotions),
+    )
+
+
+def log_events_in(req: events_pb2.LogEventsRequest) -> LogEventsIn:
+    """``LogEventsRequest`` -> :class:`LogEventsIn` (empty strings mean absent)."""
+    return LogEventsIn(
+        events=[
+            EventIn(
+                event_id=e.event_id or None,
+                user_id=e.user_id or None,
+                item_id=e.item_id or None,
+                event_type=e.event_type or None,
+                timestamp=e.timestamp or None,
+                quantity=_opt(e, "quantity"),
+                unit_price=_opt(e, "unit_price"),
+                session_id=e.session_id or None,
+                channel=e.channel or None,
+                region=e.region or None,
+            )
+            for e in req.events
+        ]
+    )
+
+
+def personalization_in(req: shoppers_pb2.SetPersonalizationRequest) -> PersonalizationIn:
+    """``SetPersonalizationRequest`` -> :class:`PersonalizationIn`."""
+    return PersonalizationIn(enabled=_opt(req, "enabled"))
+
+
+def guardrail_values_in(values: admin_pb2.GuardrailValues) -> GuardrailValuesIn:
+    """``GuardrailValues`` -> :class:`GuardrailValuesIn`."""
+    return GuardrailValuesIn(
+        **{name: _opt(values, name) for name in GuardrailValuesIn.model_fields}
+    )
+
+
+def put_guardrails_in(req: admin_pb2.PutGuardrailsRequest) -> PutGuardrailsIn:
+    """``PutGuardrailsRequest`` -> :class:`PutGuardrailsIn`."""
+    return PutGuardrailsIn(
+        values=guardrail_values_in(req.values),
+        reason=req.reason,
+        expected_version=_opt(req, "expected_version"),
+    )
+
+
+# -- responses ------------------------------------------------------------------------------
+
+
+def quote_pb(q: QuoteOut) -> common_pb2.PriceQuote:
+    """:class:`QuoteOut` -> ``PriceQuote``."""
+    return common_pb2.PriceQuote(
+        quote_id=q.quote_id,
+        item_id=q.item_id,
+        final_price=q.final_price,
+        base_price=q.base_price,
+        adjustment=q.adjustment,
+        reason_codes=q.reason_codes,
+        policy_version=q.policy_version,
+        guardrail_version=q.guardrail_version,
+        discounts=[
+            common_pb2.DiscountLine(
+                program=d.program, amount=d.amount, title=d.title, public_text=d.public_text
+            )
+            for d in q.discounts
+        ],
+        price_epoch=q.price_epoch,
+        currency=q.currency,
+        list_price=q.list_price,
+    )
+
+
+def _item_pb(it: RecommendedItemOut) -> recommendations_pb2.RecommendedItem:
+    msg = recommendations_pb2.RecommendedItem(item_id=it.item_id, score=it.score, reason=it.reason)
+    if it.quote is not None:
+        msg.quote.CopyFrom(quote_pb(it.quote))
+    return msg
+
+
+def recommend_pb(out: RecommendOut) -> recommendations_pb2.RecommendResponse:
+    """:class:`RecommendOut` -> ``RecommendResponse``."""
+    return recommendations_pb2.RecommendResponse(
+        items=[_item_pb(it) for it in out.items],
+        model_version=out.model_version,
+        variant=out.variant,
+        personalized=out.personalized,
+        strategy=out.strategy,
+        request_id=out.request_id,
+    )
+
+
+def similar_pb(out: SimilarItemsOut) -> recommendations_pb2.SimilarItemsResponse:
+    """:class:`SimilarItemsOut` -> ``SimilarItemsResponse``."""
+    return recommendations_pb2.SimilarItemsResponse(
+        items=[_item_pb(it) for it in out.items],
+        model_version=out.model_version,
+        request_id=out.request_id,
+    )
+
+
+def quotes_pb(out: QuotePricesOut) -> pricing_pb2.QuotePricesResponse:
+    """:class:`QuotePricesOut` -> ``QuotePricesResponse``."""
+    return pricing_pb2.QuotePricesResponse(
+        quotes=[quote_pb(q) for q in out.quotes], request_id=out.request_id
+    )
+
+
+def explain_pb(out: ExplainQuoteOut) -> pricing_pb2.ExplainQuoteResponse:
+    """:class:`ExplainQuoteOut` -> ``ExplainQuoteResponse``."""
+    return pricing_pb2.ExplainQuoteResponse(
+        quote_id=out.quote_id, explanation=_struct(out.explanation)
+    )
+
+
+def log_events_pb(out: LogEventsOut) -> events_pb2.LogEventsResponse:
+    """:class:`LogEventsOut` -> ``LogEventsResponse``."""
+    return events_pb2.LogEventsResponse(
+        accepted=out.accepted, duplicates=out.duplicates, request_id=out.request_id
+    )
+
+
+def personalization_pb(out: PersonalizationOut) -> shoppers_pb2.Personalization:
+    """:class:`PersonalizationOut` -> ``Personalization``."""
+    return shoppers_pb2.Personalization(
+        user_id=out.user_id, enabled=out.enabled, updated_at=out.updated_at
+    )
+
+
+def guardrails_pb(out: GuardrailsOut) -> admin_pb2.Guardrails:
+    """:class:`GuardrailsOut` -> ``Guardrails``."""
+    values = {k: v for k, v in out.values.model_dump().items() if v is not None}
+    return admin_pb2.Guardrails(
+        scope=out.scope,
+        values=admin_pb2.GuardrailValues(**values),
+        version=out.version,
+        updated_by=out.updated_by,
+        updated_at=out.updated_at,
+        reason=out.reason,
+    )
+
+
+def audit_pb(out: AuditReportOut) -> admin_pb2.AuditReport:
+    """:class:`AuditReportOut` -> ``AuditReport``."""
+    return admin_pb2.AuditReport(report=_struct(out.report))
+
+
+def model_info_pb(out: ModelInfoOut) -> admin_pb2.ModelInfo:
+    """:class:`ModelInfoOut` -> ``ModelInfo``."""
+    return admin_pb2.ModelInfo(
+        model_version=out.model_version,
+        bundle_path=out.bundle_path,
+        trained_at=out.trained_at,
+        loaded_at=out.loaded_at,
+        n_items=out.n_items,
+        n_users=out.n_users,
+        variants=out.variants,
+        manifest=_struct(out.manifest),
+    )

@@ -1,0 +1,215 @@
+"""The HTTP/JSON transport: FastAPI routes over the one service object.
+
+Bodies are parsed into the models of :mod:`serving.api_models` (published in the OpenAPI
+document at ``/docs`` and ``/openapi.json``). Every error, including malformed JSON, a body of
+the wrong shape and an unknown route, answers with the same envelope
+``{"error": {"code", "message", "field", "request_id"}}`` and the HTTP status from
+:mod:`serving.errors`. Credentials: ``x-api-key`` or ``authorization: Bearer``; request id:
+``x-request-id`` in and out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from pricing.errors import FairshelfError, InvalidArgument, NotFound
+from serving.api_models import (
+    AuditReportOut,
+    ErrorOut,
+    ExplainQuoteOut,
+    GuardrailsOut,
+    LogEventsIn,
+    LogEventsOut,
+    ModelInfoOut,
+    PersonalizationIn,
+    PersonalizationOut,
+    PutGuardrailsIn,
+    QuotePricesIn,
+    QuotePricesOut,
+    RecommendIn,
+    RecommendOut,
+    SimilarItemsOut,
+)
+from serving.auth import api_key_from_headers
+from serving.errors import REQUEST_ID_METADATA_KEY, error_body, status_for
+from serving.logging import bind_request, get_logger
+from serving.metrics import Metrics
+from serving.service import CallContext, FairshelfService
+
+log = get_logger("fairshelf.http")
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 422, 500, 503)
+}
+
+
+def _call(request: Request, response: Response) -> CallContext:
+    request_id = bind_request(request.headers.get(REQUEST_ID_METADATA_KEY))
+    request.state.request_id = request_id
+    response.headers[REQUEST_ID_METADATA_KEY] = request_id
+    return CallContext(api_key_from_headers(request.headers), request_id, "http")
+
+
+def _loc_text(loc: Sequence[Any]) -> str:
+    parts = list(loc)
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "body"
+
+
+def _validation_error(exc: RequestValidationError) -> InvalidArgument:
+    first = exc.errors()[0]
+    if first.get("type") == "json_invalid":
+        return InvalidArgument("malformed JSON body", field="body")
+    field = _loc_text(first.get("loc", ()))
+    return InvalidArgument(f"{field}: {first.get('msg', 'invalid value')}", field=field)
+
+
+def _error_response(request: Request, exc: BaseException) -> JSONResponse:
+    request_id = getattr(request.state, "request_id", None) or bind_request(
+        request.headers.get(REQUEST_ID_METADATA_KEY)
+    )
+    return JSONResponse(
+        error_body(exc, request_id),
+        status_code=status_for(exc).http_status,
+        headers={REQUEST_ID_METADATA_KEY: request_id},
+    )
+
+
+def build_http_app(service: FairshelfService, metrics: Metrics) -> FastAPI:
+    """The FastAPI application for ``service``.
+
+    Parameters
+    ----------
+    service:
+        The one service object.
+    metrics:
+        Rendered at ``/metrics``.
+
+    Returns
+    -------
+    FastAPI
+    """
+    app = FastAPI(
+        title="fairshelf",
+        version="1",
+        description="Recommendations and fair dynamic pricing for online stores.",
+        responses=_ERRORS,
+    )
+
+    @app.exception_handler(FairshelfError)
+    async def _domain_error(request: Request, exc: FairshelfError) -> JSONResponse:
+        return _error_response(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        err = _validation_error(exc)
+        return _error_response(request, err)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            err: FairshelfError = NotFound(f"no route {request.method} {request.url.path}")
+            return _error_response(request, err)
+        resp = _error_response(request, InvalidArgument(str(exc.detail)))
+        resp.status_code = exc.status_code
+        return resp
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled_error", path=request.url.path)
+        return _error_response(request, exc)
+
+    @app.post("/v1/recommend", response_model=RecommendOut, tags=["recommendations"])
+    def recommend(request: Request, response: Response, body: RecommendIn) -> RecommendOut:
+        """Ranked items for a shopper (trained vector, fold-in of recent events, or trending)."""
+        return service.recommend(_call(request, response), body)
+
+    @app.get(
+        "/v1/items/{item_id}/similar", response_model=SimilarItemsOut, tags=["recommendations"]
+    )
+    def similar(
+        request: Request, response: Response, item_id: str, k: int | None = None
+    ) -> SimilarItemsOut:
+        """Items similar to one item (product page)."""
+        return service.similar_items(_call(request, response), item_id, k)
+
+    @app.post("/v1/prices/quote", response_model=QuotePricesOut, tags=["pricing"])
+    def quote(request: Request, response: Response, body: QuotePricesIn) -> QuotePricesOut:
+        """Price quotes through the fairness guard."""
+        return service.quote_prices(_call(request, response), body)
+
+    @app.get("/v1/prices/quotes/{quote_id}", response_model=ExplainQuoteOut, tags=["pricing"])
+    def explain(request: Request, response: Response, quote_id: str) -> ExplainQuoteOut:
+        """Explain a quote: inputs, rule, guardrail, programs."""
+        return service.explain_quote(_call(request, response), quote_id)
+
+    @app.post("/v1/events", response_model=LogEventsOut, tags=["events"])
+    def events(request: Request, response: Response, body: LogEventsIn) -> LogEventsOut:
+        """Append events (1..1000, all or none), idempotent by event_id."""
+        return service.log_events(_call(request, response), body)
+
+    @app.put(
+        "/v1/shoppers/{user_id}/personalization",
+        response_model=PersonalizationOut,
+        tags=["shoppers"],
+    )
+    def personalization(
+        request: Request, response: Response, user_id: str, body: PersonalizationIn
+    ) -> PersonalizationOut:
+        """Switch a shopper's personalization on or off (stored durably)."""
+        return service.set_personalization(_call(request, response), user_id, body)
+
+    @app.get("/v1/guardrails/{scope:path}", response_model=GuardrailsOut, tags=["admin"])
+    def get_guardrails(request: Request, response: Response, scope: str) -> GuardrailsOut:
+        """Guardrails of a scope: ``global``, ``category:<path>`` or ``item:<id>``."""
+        return service.get_guardrails(_call(request, response), scope)
+
+    @app.put("/v1/guardrails/{scope:path}", response_model=GuardrailsOut, tags=["admin"])
+    def put_guardrails(
+        request: Request, response: Response, scope: str, body: PutGuardrailsIn
+    ) -> GuardrailsOut:
+        """Replace the guardrails of a scope (pricing role; versioned and audited)."""
+        return service.put_guardrails(_call(request, response), scope, body)
+
+    @app.get("/v1/audit/report", response_model=AuditReportOut, tags=["admin"])
+    def audit(
+        request: Request, response: Response, since: str | None = None, until: str | None = None
+    ) -> AuditReportOut:
+        """The fairness audit (G3 consistency, G4 discounts, G5 chain) for a window."""
+        return service.audit_report(_call(request, response), since, until)
+
+    @app.get("/v1/model", response_model=ModelInfoOut, tags=["admin"])
+    def model(request: Request, response: Response) -> ModelInfoOut:
+        """The bundle being served."""
+        return service.model_info(_call(request, response))
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"])
+    def readyz() -> JSONResponse:
+        """Readiness: a model bundle is loaded."""
+        ready, detail = service.ready()
+        return JSONResponse(
+            {"status": "ready" if ready else "not_ready", "detail": detail},
+            status_code=200 if ready else 503,
+        )
+
+    @app.get("/metrics", tags=["operations"])
+    def prometheus() -> Response:
+        """Prometheus metrics."""
+        return PlainTextResponse(metrics.render(), media_type=metrics.content_type)
+
+    return app

@@ -1,0 +1,428 @@
+"""THE service object: every operation of the API, once, for both transports.
+
+The gRPC server and the HTTP app only translate messages to calls on :class:`FairshelfService`
+and back. Here each call is authenticated and authorised, bound to its request id, timed into
+``fairshelf_request_seconds{operation, transport}``, and answered by composing the recommender
+of the serving bundle, the fairness guard (the only way to a price), and the stores. Domain
+errors propagate to the transports, which map them through :mod:`serving.errors`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
+
+from pricing.context import PublicContext
+from pricing.errors import InvalidArgument, ModelUnavailable
+from pricing.fairness.guard import FairQuoteService
+from pricing.fairness.quotes import Quote
+from pricing.fairness.shopper import Shopper
+from recsys.types import Filters, RecommendRequest, RequestContext, check_id, check_k
+from serving.api_models import (
+    AuditReportOut,
+    DiscountOut,
+    ExplainQuoteOut,
+    GuardrailsOut,
+    LogEventsIn,
+    LogEventsOut,
+    ModelInfoOut,
+    PersonalizationIn,
+    PersonalizationOut,
+    PutGuardrailsIn,
+    QuoteOut,
+    QuotePricesIn,
+    QuotePricesOut,
+    RecommendedItemOut,
+    RecommendIn,
+    RecommendOut,
+    SimilarItemsOut,
+)
+from serving.auth import Authenticator
+from serving.errors import INTERNAL, status_for
+from serving.logging import bind_request, get_logger
+from serving.metrics import Metrics
+from serving.reload import ModelHolder
+from serving.settings import Role, Settings
+from serving.store.events_store import EventsStore, make_events
+from serving.store.optouts_store import OptOutsStore
+
+T = TypeVar("T")
+log = get_logger("fairshelf.service")
+
+DEFAULT_K = 20
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """Who is calling, over what, under which request id (built by each transport)."""
+
+    api_key: str | None
+    request_id: str
+    transport: str
+
+
+class GuardrailsPort(Protocol):
+    """What the service needs from the guardrail store (``serving.store.guardrails_store``)."""
+
+    def get_out(self, scope: str) -> GuardrailsOut:
+        """The guardrails of ``scope``."""
+        ...
+
+    def put_out(self, scope: str, body: PutGuardrailsIn, actor: str) -> GuardrailsOut:
+        """Validate, version, audit and store new guardrails for ``scope``."""
+        ...
+
+
+AuditReporter = Callable[[datetime | None, datetime | None], dict[str, Any]]
+
+
+def _parse_time(value: str | None, field: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        ts = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidArgument(
+            f"{field} is not an RFC 3339 timestamp: {value!r}", field=field
+        ) from None
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts
+
+
+def quote_out(quote: Quote, currency: str) -> QuoteOut:
+    """The API form of a guarded quote."""
+    return QuoteOut(
+        quote_id=quote.quote_id,
+        item_id=quote.item_id,
+        final_price=quote.final_price,
+        base_price=quote.base_price,
+        adjustment=quote.adjustment,
+        reason_codes=list(quote.reason_codes),
+        policy_version=f"{quote.policy_name}@{quote.policy_version}",
+        guardrail_version=f"{quote.guardrail_scope}@{quote.guardrail_version}",
+        discounts=[
+            DiscountOut(
+                program=line.program_id,
+                amount=line.amount,
+                title=line.title,
+                public_text=line.public_text,
+            )
+            for line in quote.discount_lines
+        ],
+        price_epoch=str(quote.epoch),
+        currency=currency,
+        list_price=quote.list_price,
+    )
+
+
+class FairshelfService:
+    """Every API operation.
+
+    Parameters
+    ----------
+    settings:
+        The server settings.
+    holder:
+        Holds the serving model (swapped by the bundle watcher).
+    events:
+        The event log.
+    optouts:
+        Personalization choices.
+    metrics:
+        Where latencies and counters go.
+    quotes:
+        The fairness guard; ``None`` when pricing is not configured (pricing calls then answer
+        ``UNAVAILABLE``).
+    guardrails:
+        The guardrail store adapter, or ``None``.
+    audit_report:
+        Builds the fairness audit report for a time window, or ``None``.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        holder: ModelHolder,
+        events: EventsStore,
+        optouts: OptOutsStore,
+        metrics: Metrics,
+        *,
+        quotes: FairQuoteService | None = None,
+        guardrails: GuardrailsPort | None = None,
+        audit_report: AuditReporter | None = None,
+    ) -> None:
+        self.settings = settings
+        self.holder = holder
+        self.events = events
+        self.optouts = optouts
+        self.metrics = metrics
+        self.quotes = quotes
+        self.guardrails = guardrails
+        self.audit_report_fn = audit_report
+        self.auth = Authenticator(settings.api_keys, enabled=settings.auth_enabled)
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _call(self, operation: str, call: CallContext, fn: Callable[[Role], T]) -> T:
+        bind_request(call.request_id)
+        started = time.perf_counter()
+        code = "OK"
+        try:
+            role = self.auth.check(call.api_key, operation)
+            return fn(role)
+        except Exception as exc:
+            status = status_for(exc)
+            code = status.code_name
+            if status is INTERNAL:
+                log.exception("request_failed", operation=operation, transport=call.transport)
+            else:
+                log.info(
+                    "request_rejected",
+                    operation=operation,
+                    transport=call.transport,
+                    code=code,
+                    error=str(exc),
+                )
+            raise
+        finally:
+            elapsed = time.perf_counter() - started
+            self.metrics.observe(operation, call.transport, code, elapsed)
+            log.debug(
+                "request",
+                operation=operation,
+                transport=call.transport,
+                code=code,
+                ms=round(elapsed * 1000, 3),
+            )
+
+    def _require_quotes(self) -> FairQuoteService:
+        if self.quotes is None:
+            raise ModelUnavailable("pricing is not configured on this server")
+        return self.quotes
+
+    def _quote(
+        self,
+        item_ids: Sequence[str],
+        shopper: Shopper | None,
+        request_id: str,
+        region: str | None = None,
+        promotions: Sequence[str] = (),
+    ) -> list[QuoteOut]:
+        service = self._require_quotes()
+        ctx = PublicContext(at=datetime.now(UTC), region=region, promotions=tuple(promotions))
+        quotes = service.quote(list(item_ids), ctx, shopper, request_id=request_id)
+        return [quote_out(q, self.settings.currency) for q in quotes]
+
+    # -- recommendations --------------------------------------------------------------------
+
+    def recommend(self, call: CallContext, body: RecommendIn) -> RecommendOut:
+        """Ranked items for one shopper (SPEC §5): trained vector, fold-in or trending."""
+        return self._call("Recommend", call, lambda _role: self._recommend(call, body))
+
+    def _recommend(self, call: CallContext, body: RecommendIn) -> RecommendOut:
+        request = RecommendRequest(
+            user_id=body.user_id,
+            k=DEFAULT_K if body.k is None else body.k,
+            context=RequestContext(
+                surface=body.context.surface or "home",
+                category=body.context.category or None,
+                item_id=body.context.item_id or None,
+            ),
+            filters=Filters(
+                exclude_purchased=body.filters.exclude_purchased,
+                in_stock_only=body.filters.in_stock_only,
+                include_categories=tuple(body.filters.include_categories),
+                exclude_categories=tuple(body.filters.exclude_categories),
+                min_price=body.filters.min_price,
+                max_price=body.filters.max_price,
+            ),
+            personalized=body.personalized is not False,
+        )
+        model = self.holder.require()
+        opted_out = self.optouts.is_opted_out(request.user_id)
+        # Events since the bundle's training data: a purchase logged a moment ago counts.
+        recent = self.events.recent_for_user(request.user_id, since=model.trained_until)
+        result = model.recommender.recommend(request, recent, opted_out=opted_out)
+        self.metrics.recommendations_total.labels(result.strategy).inc()
+        quotes: dict[str, QuoteOut] = {}
+        if body.include_prices and result.items:
+            shopper = Shopper(shopper_id=request.user_id)
+            ids = [it.item_id for it in result.items]
+            quotes = {q.item_id: q for q in self._quote(ids, shopper, call.request_id)}
+        return RecommendOut(
+            items=[
+                RecommendedItemOut(
+                    item_id=str(it.item_id),
+                    score=float(it.score),
+                    reason=it.reason,
+                    quote=quotes.get(it.item_id),
+                )
+                for it in result.items
+            ],
+            model_version=result.model_version,
+            variant=result.variant,
+            personalized=result.personalized,
+            strategy=result.strategy,
+            request_id=call.request_id,
+        )
+
+    def similar_items(self, call: CallContext, item_id: str, k: int | None) -> SimilarItemsOut:
+        """Items similar to ``item_id`` (product page)."""
+
+        def run(_role: Role) -> SimilarItemsOut:
+            check_id(item_id, "item_id")
+            kk = check_k(DEFAULT_K if k is None else k)
+            model = self.holder.require()
+            items = model.recommender.similar_items(item_id, kk)
+            return SimilarItemsOut(
+                items=[
+                    RecommendedItemOut(
+                        item_id=str(i.item_id), score=float(i.score), reason=i.reason
+                    )
+                    for i in items
+                ],
+                model_version=model.bundle_id,
+                request_id=call.request_id,
+            )
+
+        return self._call("SimilarItems", call, run)
+
+    # -- events and shoppers ----------------------------------------------------------------
+
+    def log_events(self, call: CallContext, body: LogEventsIn) -> LogEventsOut:
+        """Validate and append events durably, idempotent by ``event_id``."""
+
+        def run(_role: Role) -> LogEventsOut:
+            events = make_events([e.model_dump(exclude_none=True) for e in body.events])
+            result = self.events.append(events)
+            for ev in events:
+                self.metrics.events_total.labels(ev.event_type).inc()
+            if result.duplicates:
+                self.metrics.events_duplicate_total.inc(result.duplicates)
+            return LogEventsOut(
+                accepted=result.accepted, duplicates=result.duplicates, request_id=call.request_id
+            )
+
+        return self._call("LogEvents", call, run)
+
+    def set_personalization(
+        self, call: CallContext, user_id: str, body: PersonalizationIn
+    ) -> PersonalizationOut:
+        """Store a shopper's personalization choice; every later call honours it."""
+
+        def run(_role: Role) -> PersonalizationOut:
+            check_id(user_id, "user_id")
+            if body.enabled is None:
+                raise InvalidArgument("enabled is required (true or false)", field="enabled")
+            choice = self.optouts.set(user_id, body.enabled)
+            log.info("personalization_set", enabled=choice.enabled)
+            assert choice.updated_at is not None
+            return PersonalizationOut(
+                user_id=choice.user_id,
+                enabled=choice.enabled,
+                updated_at=choice.updated_at.isoformat(),
+            )
+
+        return self._call("SetPersonalization", call, run)
+
+    # -- pricing ----------------------------------------------------------------------------
+
+    def quote_prices(self, call: CallContext, body: QuotePricesIn) -> QuotePricesOut:
+        """Quotes through the fairness guard: the same price for everyone in an epoch."""
+
+        def run(_role: Role) -> QuotePricesOut:
+            shopper = None
+            if body.shopper is not None:
+                s = body.shopper
+                shopper = Shopper(
+                    shopper_id=s.user_id,
+                    tenure_days=s.tenure_days,
+                    orders=s.orders,
+                    device=s.device or "unknown",
+                    member=s.member,
+                    coupon_codes=frozenset(s.coupon_codes),
+                )
+            quotes = self._quote(
+                body.item_ids, shopper, call.request_id, body.region or None, body.promotions
+            )
+            return QuotePricesOut(quotes=quotes, request_id=call.request_id)
+
+        return self._call("QuotePrices", call, run)
+
+    def explain_quote(self, call: CallContext, quote_id: str) -> ExplainQuoteOut:
+        """Which inputs, rule and guardrail produced a quote (rule G6)."""
+
+        def run(_role: Role) -> ExplainQuoteOut:
+            check_id(quote_id, "quote_id")
+            explanation = self._require_quotes().explain(quote_id)
+            return ExplainQuoteOut(quote_id=quote_id, explanation=explanation.to_json())
+
+        return self._call("ExplainQuote", call, run)
+
+    # -- admin ------------------------------------------------------------------------------
+
+    def _require_guardrails(self) -> GuardrailsPort:
+        if self.guardrails is None:
+            raise ModelUnavailable("guardrails are not configured on this server")
+        return self.guardrails
+
+    def get_guardrails(self, call: CallContext, scope: str) -> GuardrailsOut:
+        """The guardrails of one scope."""
+        return self._call(
+            "GetGuardrails", call, lambda _r: self._require_guardrails().get_out(scope)
+        )
+
+    def put_guardrails(self, call: CallContext, scope: str, body: PutGuardrailsIn) -> GuardrailsOut:
+        """Replace the guardrails of one scope (pricing or admin role; versioned, audited)."""
+
+        def run(role: Role) -> GuardrailsOut:
+            if not body.reason.strip():
+                raise InvalidArgument("reason is required for a guardrail change", field="reason")
+            return self._require_guardrails().put_out(scope, body, actor=f"role:{role.value}")
+
+        return self._call("PutGuardrails", call, run)
+
+    def audit_report(
+        self, call: CallContext, since: str | None, until: str | None
+    ) -> AuditReportOut:
+        """The fairness audit for a time window."""
+
+        def run(_role: Role) -> AuditReportOut:
+            lo = _parse_time(since, "since")
+            hi = _parse_time(until, "until")
+            if self.audit_report_fn is None:
+                raise ModelUnavailable("the fairness audit is not configured on this server")
+            return AuditReportOut(report=self.audit_report_fn(lo, hi))
+
+        return self._call("GetAuditReport", call, run)
+
+    def model_info(self, call: CallContext) -> ModelInfoOut:
+        """The bundle being served."""
+
+        def run(_role: Role) -> ModelInfoOut:
+            model = self.holder.require()
+            manifest = model.bundle.manifest
+            data = manifest.model_dump(mode="json")
+            return ModelInfoOut(
+                model_version=model.bundle_id,
+                bundle_path=str(model.path),
+                trained_at=manifest.created_at.isoformat(),
+                loaded_at=model.loaded_at.isoformat(),
+                n_items=len(model.bundle.item_ids),
+                n_users=len(model.bundle.user_ids),
+                variants=sorted(self.settings.recsys.experiment.split),
+                manifest={k: v for k, v in data.items() if k != "files"},
+            )
+
+        return self._call("GetModelInfo", call, run)
+
+    # -- health -----------------------------------------------------------------------------
+
+    def ready(self) -> tuple[bool, str]:
+        """Whether the server can answer recommendations (a bundle is loaded)."""
+        model = self.holder.current
+        if model is None:
+            return False, "no model bundle loaded"
+        return True, model.bundle_id

@@ -182,3 +182,24 @@ def validate(g: Guardrail) -> None:
             f"objective must be one of {sorted(OBJECTIVES)}, got {g.objective!r}",
             field="objective",
         )
+
+
+def parse_scope_id(scope_id: str) -> tuple[Scope, str]:
+    """Split ``global``, ``category:<path>`` or ``item:<id>`` into ``(scope, key)``.
+
+    Raises
+    ------
+    InvalidArgument
+        Anything else (field ``scope``).
+    """
+    if scope_id == "global":
+        return "global", ""
+    kind, sep, key = scope_id.partition(":")
+    if sep and key.strip() and kind == "category":
+        return "category", key
+    if sep and key.strip() and kind == "item":
+        return "item", key
+    raise InvalidArgument(
+        f"scope must be 'global', 'category:<path>' or 'item:<id>', got {scope_id!r}",
+        field="scope",
+    )

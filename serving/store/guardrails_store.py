@@ -1,0 +1,307 @@
+"""Versioned guardrail sets in the embedded store: who, when, why and the diff of every change.
+
+Every change (put, delete, rollback) writes a new row holding the whole set as JSON, so any
+version can be read back, compared or restored, and nothing is ever overwritten: a rollback is
+itself a new version whose content equals an older one. Writers may pass the version they read
+(``expected_version``); a mismatch fails with ``FailedPrecondition`` instead of silently
+overwriting another person's change.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, Integer, String, Table, Text, func, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from pricing.errors import FailedPrecondition, InvalidArgument, NotFound
+from pricing.guardrail_rules import Guardrail, parse_scope_id
+from pricing.guardrails import EffectiveGuardrail, GuardrailSet, diff_sets
+from serving.api_models import GuardrailsOut, GuardrailValuesIn, PutGuardrailsIn
+from serving.store.db import METADATA, Database
+
+GUARDRAIL_VERSIONS = Table(
+    "guardrail_versions",
+    METADATA,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("author", String(256), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("scope", String(512), nullable=False),
+    Column("document", Text, nullable=False),
+    Column("diff", Text, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class GuardrailChange:
+    """One version of the guardrail set and the change that produced it."""
+
+    version: int
+    at: datetime
+    author: str
+    reason: str
+    action: str
+    scope: str
+    diff: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view."""
+        return {
+            "version": self.version,
+            "at": self.at.isoformat(),
+            "author": self.author,
+            "reason": self.reason,
+            "action": self.action,
+            "scope": self.scope,
+            "diff": self.diff,
+        }
+
+
+def _now_us() -> int:
+    return int(datetime.now(UTC).timestamp() * 1_000_000)
+
+
+def _require_text(name: str, value: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidArgument(f"{name} is required for a guardrail change", field=name)
+    return value.strip()
+
+
+class GuardrailStore:
+    """Read, change and roll back the versioned guardrail set.
+
+    Parameters
+    ----------
+    db:
+        SQLite (WAL) or PostgreSQL handle; the table is created if missing.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        GUARDRAIL_VERSIONS.create(db.engine, checkfirst=True)
+
+    # -- reading ---------------------------------------------------------------------------
+    def current(self) -> GuardrailSet:
+        """The set in force (version 0, empty, before any change)."""
+        with self.db.engine.connect() as conn:
+            return _current_on(conn)
+
+    def get_version(self, version: int) -> GuardrailSet:
+        """The set as it was at ``version``.
+
+        Raises
+        ------
+        NotFound
+            No such version (field ``version``).
+        """
+        if version == 0:
+            return GuardrailSet()
+        stmt = select(GUARDRAIL_VERSIONS).where(GUARDRAIL_VERSIONS.c.version == version)
+        with self.db.engine.connect() as conn:
+            row = conn.execute(stmt).mappings().first()
+        if row is None:
+            raise NotFound(f"no guardrail version {version}", field="version")
+        return GuardrailSet.from_document(version, json.loads(row["document"]))
+
+    def get(self, scope_id: str) -> Guardrail:
+        """The rule set at exactly ``scope_id`` (``global``, ``category:<path>``, ``item:<id>``).
+
+        Raises
+        ------
+        NotFound
+            Nothing set at that scope.
+        """
+        scope, key = parse_scope_id(scope_id)
+        return self.current().get(scope, key)
+
+    def history(self, limit: int = 100) -> list[GuardrailChange]:
+        """The latest ``limit`` changes, newest first."""
+        stmt = (
+            select(GUARDRAIL_VERSIONS)
+            .order_by(GUARDRAIL_VERSIONS.c.version.desc())
+            .limit(max(1, int(limit)))
+        )
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(stmt).mappings().all()
+        return [
+            GuardrailChange(
+                version=int(r["version"]),
+                at=datetime.fromtimestamp(r["created_us"] / 1_000_000, UTC),
+                author=r["author"],
+                reason=r["reason"],
+                action=r["action"],
+                scope=r["scope"],
+                diff=json.loads(r["diff"]),
+            )
+            for r in rows
+        ]
+
+    def effective(self, item_id: str, category: str) -> EffectiveGuardrail:
+        """The guardrail that applies to one item now (narrowest scope wins, field by field)."""
+        return self.current().effective(item_id, category)
+
+    # -- changing --------------------------------------------------------------------------
+    def put(
+        self,
+        rule: Guardrail,
+        *,
+        author: str,
+        reason: str,
+        expected_version: int | None = None,
+    ) -> GuardrailChange:
+        """Set (replace) the rule of ``rule.scope_id``; validated against the whole set.
+
+        Raises
+        ------
+        InvalidArgument
+            Invalid rule or a set whose inherited bounds cross; empty author or reason.
+        FailedPrecondition
+            ``expected_version`` is not the current version, or a concurrent change won.
+        """
+        return self._change(
+            lambda cur: cur.with_rule(rule), "put", rule.scope_id, author, reason, expected_version
+        )
+
+    def delete(
+        self, scope_id: str, *, author: str, reason: str, expected_version: int | None = None
+    ) -> GuardrailChange:
+        """Remove the rule at ``scope_id`` (its fields then inherit from broader scopes)."""
+        scope, key = parse_scope_id(scope_id)
+        return self._change(
+            lambda cur: cur.without(scope, key),
+            "delete",
+            scope_id,
+            author,
+            reason,
+            expected_version,
+        )
+
+    def rollback(
+        self, version: int, *, author: str, reason: str, expected_version: int | None = None
+    ) -> GuardrailChange:
+        """Restore the content of ``version`` as a new version (history is kept).
+
+        Raises
+        ------
+        NotFound
+            ``version`` does not exist.
+        """
+        old = self.get_version(version)
+        return self._change(
+            lambda cur: GuardrailSet(cur.version + 1, old.rules),
+            f"rollback:{version}",
+            "*",
+            author,
+            reason,
+            expected_version,
+        )
+
+    def _change(
+        self,
+        make: Any,
+        action: str,
+        scope_id: str,
+        author: str,
+        reason: str,
+        expected_version: int | None,
+    ) -> GuardrailChange:
+        author = _require_text("author", author)
+        reason = _require_text("reason", reason)
+        with self.db.engine.begin() as conn:
+            top = conn.execute(select(func.max(GUARDRAIL_VERSIONS.c.version))).scalar()
+            cur_version = int(top or 0)
+            if expected_version is not None and expected_version != cur_version:
+                raise FailedPrecondition(
+                    f"guardrails changed: expected version {expected_version}, "
+                    f"current is {cur_version}; read again and retry",
+                    field="expected_version",
+                )
+            current = _current_on(conn)
+            new: GuardrailSet = make(current)
+            diff = diff_sets(current, new)
+            at = _now_us()
+            try:
+                conn.execute(
+                    GUARDRAIL_VERSIONS.insert().values(
+                        version=new.version,
+                        created_us=at,
+                        author=author,
+                        reason=reason,
+                        action=action,
+                        scope=scope_id,
+                        document=json.dumps(new.to_document(), sort_keys=True),
+                        diff=json.dumps(diff, sort_keys=True),
+                    )
+                )
+            except IntegrityError:
+                raise FailedPrecondition(
+                    "a concurrent guardrail change won; read again and retry",
+                    field="expected_version",
+                ) from None
+        return GuardrailChange(
+            version=new.version,
+            at=datetime.fromtimestamp(at / 1_000_000, UTC),
+            author=author,
+            reason=reason,
+            action=action,
+            scope=scope_id,
+            diff=diff,
+        )
+
+    # -- the serving port (serving.service.GuardrailsPort) ---------------------------------
+    def get_out(self, scope: str) -> GuardrailsOut:
+        """The rule of one scope as the API model (empty values when nothing is set)."""
+        scope_kind, key = parse_scope_id(scope)
+        current = self.current()
+        try:
+            rule = current.get(scope_kind, key)
+            values = _values_out(rule)
+        except NotFound:
+            values = GuardrailValuesIn()
+        last = self._last_change_of(scope)
+        return GuardrailsOut(
+            scope=scope,
+            values=values,
+            version=current.version,
+            updated_by=last.author if last else "",
+            updated_at=last.at.isoformat() if last else "",
+            reason=last.reason if last else "",
+        )
+
+    def put_out(self, scope: str, body: PutGuardrailsIn, actor: str) -> GuardrailsOut:
+        """Validate, version and store the rule of ``scope`` from the API model."""
+        scope_kind, key = parse_scope_id(scope)
+        fields: dict[str, Any] = {
+            k: v for k, v in body.values.model_dump().items() if v is not None
+        }
+        rule = Guardrail.from_dict({"scope": scope_kind, "key": key, **fields})
+        self.put(rule, author=actor, reason=body.reason, expected_version=body.expected_version)
+        return self.get_out(scope)
+
+    def _last_change_of(self, scope: str) -> GuardrailChange | None:
+        for change in self.history(limit=1000):
+            if change.scope in (scope, "*"):
+                return change
+        return None
+
+
+def _current_on(conn: Connection) -> GuardrailSet:
+    stmt = select(GUARDRAIL_VERSIONS).order_by(GUARDRAIL_VERSIONS.c.version.desc()).limit(1)
+    row = conn.execute(stmt).mappings().first()
+    if row is None:
+        return GuardrailSet()
+    return GuardrailSet.from_document(int(row["version"]), json.loads(row["document"]))
+
+
+def _values_out(rule: Guardrail) -> GuardrailValuesIn:
+    known = set(GuardrailValuesIn.model_fields)
+    values = {k: v for k, v in rule.rules().items() if k in known}
+    if "price_ending" in values:
+        values["price_ending"] = f"{values['price_ending']:.2f}"
+    return GuardrailValuesIn(**values)

@@ -9,11 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pricing.demand_curve import conversion
 from pricing.errors import InvalidArgument
 from recsys.schema import EVENT_COLUMNS, EVENT_TYPES, ITEM_COLUMNS
 from training.data.canonical import EVENT_DTYPES
 from training.data.synthetic import SyntheticStore, generate_store, load_store
 from training.data.synthetic_catalog import CATEGORIES
+from training.data.synthetic_sessions import SessionModel
 
 
 def test_schema_and_files(tiny_store: SyntheticStore) -> None:
@@ -130,3 +132,33 @@ def test_truth_json_records_the_demand_law(tiny_store: SyntheticStore) -> None:
     truth = json.loads(tiny_store.paths.truth.read_text())
     assert truth["demand_law"]["function"] == "pricing.demand_curve.conversion"
     assert truth["events"] == len(tiny_store.events)
+
+
+def test_purchases_per_view_follow_the_demand_law(tmp_path: Path) -> None:
+    # Without buy-again views every view converts by the demand law alone, so observed
+    # purchases must match the law's expectation in every price band, not just fall with price.
+    model = SessionModel(rebuy_rounds=0, mean_filler_impressions=0.0)
+    paths = generate_store(tmp_path, users=2500, items=12, days=40, seed=21, model=model)
+    store = load_store(paths.root)
+    truth = store.truth_items.set_index("item_id")
+    views = store.events[store.events["event_type"] == "view"]
+    buys = store.events[store.events["event_type"] == "purchase"]
+    expected = conversion(
+        views["unit_price"].to_numpy(),
+        views["item_id"].map(truth["base_price"]).to_numpy(),
+        views["item_id"].map(truth["base_conversion"]).to_numpy(),
+        views["item_id"].map(truth["true_elasticity"]).to_numpy(),
+    )
+    ratio = views["unit_price"] / views["item_id"].map(truth["base_price"])
+    band = np.where(ratio < 0.97, "promotion", np.where(ratio > 1.03, "markup", "base"))
+    exp_by_band = pd.Series(expected, index=views.index).groupby(band).sum()
+    b_ratio = buys["unit_price"] / buys["item_id"].map(truth["base_price"])
+    b_band = np.where(b_ratio < 0.97, "promotion", np.where(b_ratio > 1.03, "markup", "base"))
+    obs_by_band = buys.groupby(b_band).size()
+    for name in ("promotion", "base", "markup"):
+        assert obs_by_band[name] > 400
+        assert obs_by_band[name] / exp_by_band[name] == pytest.approx(1.0, abs=0.07)
+    # Promotions lift conversion by about what the true elasticities say.
+    assert (obs_by_band["promotion"] / (band == "promotion").sum()) > (
+        obs_by_band["markup"] / (band == "markup").sum()
+    )

@@ -1,0 +1,127 @@
+"""Reading the pricing engine's decisions into the one shape the guard compares.
+
+The engine's ``PriceDecision`` is the pricing package's own type; the guard reads only the
+fields listed in :class:`FairDecision`, through :func:`read_decision`, so that a change of
+field names there is a change in one place here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pricing.engine import PriceDecision
+from pricing.errors import FairshelfError
+
+# (final price, policy name, policy version, guardrail version): what must match.
+PriceIdentity = tuple[float, str, str, str]
+
+
+@dataclass(frozen=True)
+class FairDecision:
+    """The parts of an engine decision that identify a price and where it came from."""
+
+    item_id: str
+    final_price: float
+    base_price: float
+    adjustment: float
+    reason_codes: tuple[str, ...]
+    policy_name: str
+    policy_version: str
+    inputs: tuple[str, ...]
+    guardrail_scope: str
+    guardrail_version: str
+    epoch: int | None
+
+    @property
+    def identity(self) -> PriceIdentity:
+        """The price and where it came from; two runs agree when these are equal."""
+        return (self.final_price, self.policy_name, self.policy_version, self.guardrail_version)
+
+
+def _first(obj: Any, *names: str) -> Any:
+    for name in names:
+        if hasattr(obj, name):
+            return getattr(obj, name)
+    raise FairshelfError(
+        f"price decision {type(obj).__name__} has none of the fields {list(names)}"
+    )
+
+
+def read_decision(decision: Any) -> FairDecision:
+    """Read one engine decision.
+
+    Parameters
+    ----------
+    decision:
+        A ``pricing.engine.PriceDecision`` (or anything with the same fields).
+
+    Returns
+    -------
+    FairDecision
+        The normalised decision.
+
+    Raises
+    ------
+    FairshelfError
+        When a required field is missing (a bug in the engine, not a caller error).
+    """
+    policy = getattr(decision, "policy", None)
+    if isinstance(policy, str):
+        policy_name = policy
+        policy_version = str(_first(decision, "policy_version"))
+    elif policy is not None and hasattr(policy, "name"):
+        policy_name = str(policy.name)
+        policy_version = str(policy.version)
+    else:
+        policy_name = str(_first(decision, "policy_name"))
+        policy_version = str(_first(decision, "policy_version"))
+    guardrail = getattr(decision, "guardrail", None)
+    if guardrail is not None and hasattr(guardrail, "scope"):
+        scope, gversion = guardrail.scope, guardrail.version
+    else:
+        scope = _first(decision, "guardrail_scope")
+        gversion = _first(decision, "guardrail_version")
+    epoch = None
+    for name in ("price_epoch", "epoch"):
+        if hasattr(decision, name):
+            epoch = int(getattr(decision, name))
+            break
+    inputs = _first(decision, "inputs", "declared_inputs", "policy_inputs")
+    return FairDecision(
+        item_id=str(decision.item_id),
+        final_price=float(decision.final_price),
+        base_price=float(decision.base_price),
+        adjustment=float(decision.adjustment),
+        reason_codes=tuple(str(c) for c in decision.reason_codes),
+        policy_name=policy_name,
+        policy_version=policy_version,
+        inputs=tuple(sorted(str(i) for i in inputs)),
+        guardrail_scope=str(scope),
+        guardrail_version=str(gversion),
+        epoch=epoch,
+    )
+
+
+def price_identity(decision: Any) -> tuple[str, PriceIdentity]:
+    """``(item_id, identity)`` of an engine decision, cheaply (the guard's hot path).
+
+    Parameters
+    ----------
+    decision:
+        A :class:`~pricing.engine.PriceDecision`, or anything :func:`read_decision` reads.
+
+    Returns
+    -------
+    tuple[str, PriceIdentity]
+        The item id and the identity to compare with the fair decision's.
+    """
+    if type(decision) is PriceDecision:
+        return decision.item_id, (
+            decision.final_price,
+            decision.policy,
+            decision.policy_version,
+            str(decision.guardrail_version),
+        )
+    fair = read_decision(decision)
+    return fair.item_id, fair.identity

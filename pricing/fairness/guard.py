@@ -1,0 +1,440 @@
+"""The fairness guard: every price quote leaves through :class:`FairQuoteService` (rule G2).
+
+How it works, per request (differential execution):
+
+1. **Fair price first, in a clean room.** For each item the guard needs the shopper-free price
+   of the current price epoch and public context. It is computed once per (item, epoch, public
+   context) on a dedicated thread, in an empty ``contextvars`` context, with the public context
+   rebuilt as a plain :class:`~pricing.context.PublicContext`: no request scope, no request
+   object, no shopper anywhere on that thread's stack. The result is pinned for the epoch, so
+   every shopper in it is served the same list price (rule G3) and a later request cannot
+   poison it.
+2. **Shopper-scoped run as a detector.** The engine then runs again in the caller's own scope,
+   with the shopper in the request scope and the request's context object as given. A policy
+   that reads the shopper through any side channel (the context variable, the request object,
+   the call stack, a global or a cache it filled earlier) gives a different price here.
+3. **Compare.** On any difference the guard serves the fair price, writes a ``g2_violation``
+   to the hash-chained audit log and increments ``fairshelf_fairness_violations_total``.
+4. **Published programs last.** Discount programs the shopper qualifies for are applied to the
+   fair price, reduce-only, each as its own line (rule G4).
+5. **Log.** Every quote is written to the quote log before it is returned, so it can always be
+   explained (rule G6) and audited (rules G3, G4).
+
+Serving code imports this service only; it never reaches the engine or a policy (a test parses
+every serving module to hold that line).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import random
+import secrets
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any
+
+from pricing.context import PublicContext
+from pricing.engine import PricingEngine
+from pricing.errors import FailedPrecondition, InvalidArgument, PolicyRejected
+from pricing.fairness.audit_chain import utc_timestamp
+from pricing.fairness.decisions import FairDecision, PriceIdentity, price_identity, read_decision
+from pricing.fairness.detector import ShopperScopedDetector
+from pricing.fairness.explain import Explanation, explain_quote
+from pricing.fairness.metrics import QUOTES_GUARDED, record_violation
+from pricing.fairness.ports import AuditSink, PriceEngine, QuoteLog
+from pricing.fairness.programs import ProgramBook
+from pricing.fairness.quote_writer import BufferedQuoteLog
+from pricing.fairness.quotes import (
+    GUARD_BLOCKED,
+    GUARD_OK,
+    GUARD_QUARANTINED,
+    Quote,
+    context_key_text,
+)
+from pricing.fairness.shopper import (
+    ANONYMOUS,
+    REQUEST_SCOPE,
+    RequestScope,
+    Shopper,
+    ShopperGroup,
+    group_of,
+)
+from pricing.inputs import PUBLIC_INPUTS
+
+MAX_ITEMS_PER_QUOTE = 1000
+QUARANTINE_REASON = "FAIRNESS_QUARANTINE"
+
+# Quote ids must be unguessable (an explanation names the shopper's audit group) but cheap:
+# reading the OS entropy pool costs tens of µs per call on some hosts, so a generator seeded
+# once from it issues the ids.
+_QUOTE_IDS = random.Random(secrets.randbits(128))
+
+PinKey = tuple[str, int, tuple[Any, ...]]
+
+
+def public_only(ctx: PublicContext) -> PublicContext:
+    """A plain :class:`PublicContext` with the same public fields and nothing else.
+
+    A caller may pass a subclass or an object carrying extra attributes (the request, a
+    shopper); the clean room never sees those.
+    """
+    return PublicContext(
+        at=ctx.at,
+        region=ctx.region,
+        competitor_prices=dict(ctx.competitor_prices),
+        promotions=tuple(ctx.promotions),
+    )
+
+
+def quarantined(decision: FairDecision) -> FairDecision:
+    """The decision a quarantined policy is replaced by: the item's public base price.
+
+    A policy that once priced by shopper may also carry a shopper into later clean-room runs
+    (a global, a cache it filled while the shopper was in scope), so its output is not used.
+    """
+    return replace(
+        decision,
+        final_price=decision.base_price,
+        adjustment=0.0,
+        reason_codes=(QUARANTINE_REASON,),
+    )
+
+
+class FairQuoteService:
+    """The one way to get a price quote: engine + fairness guard + programs + logs.
+
+    Parameters
+    ----------
+    engine:
+        The pricing engine (``pricing.engine.PricingEngine``); only this service calls it.
+    detector:
+        What re-runs the engine in the shopper's scope; by default a
+        :class:`~pricing.fairness.detector.ShopperScopedDetector` of ``engine``.
+    quote_log:
+        Where quotes are kept (``serving.store.quote_store.QuoteStore``).
+    audit:
+        The hash-chained audit log (``serving.store.audit_store.AuditStore``).
+    programs:
+        The published discount programs.
+    category_of:
+        item_id -> category path, for programs limited to categories; by default the
+        engine's catalogue.
+    buffer_quotes:
+        Store quotes through a writer thread with group commit (see
+        :mod:`pricing.fairness.quote_writer`); False stores each request's quotes before
+        returning them.
+    """
+
+    def __init__(
+        self,
+        engine: PricingEngine,
+        *,
+        detector: PriceEngine | None = None,
+        quote_log: QuoteLog,
+        audit: AuditSink,
+        programs: ProgramBook | None = None,
+        category_of: Callable[[str], str] | None = None,
+        buffer_quotes: bool = True,
+    ) -> None:
+        self._engine = engine
+        self._detector: PriceEngine = detector or ShopperScopedDetector(engine)
+        self._buffer = BufferedQuoteLog(quote_log) if buffer_quotes else None
+        self._quotes: QuoteLog = self._buffer or quote_log
+        self._audit = audit
+        self._programs = programs or ProgramBook()
+        # One clock for both: the guard's epoch is the engine's epoch.
+        self._epochs = engine.clock
+        self._category_of = category_of or (lambda item_id: engine.catalog.get(item_id).category)
+        self._pins: dict[PinKey, FairDecision] = {}
+        # Policies caught pricing by shopper: their clean-room output is no longer trusted.
+        self._quarantined: set[tuple[str, str]] = set()
+        self._latest_epoch = -1
+        self._lock = threading.Lock()
+        self._clean_room = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="fairshelf-clean-room"
+        )
+
+    @property
+    def programs(self) -> ProgramBook:
+        """The published discount programs."""
+        return self._programs
+
+    def epoch_of(self, ctx: PublicContext) -> int:
+        """The price epoch ``ctx.at`` falls in."""
+        return self._epochs.index(ctx.at)
+
+    def quote(
+        self,
+        item_ids: Sequence[str],
+        ctx: PublicContext,
+        shopper: Shopper | None = None,
+        *,
+        request_id: str = "",
+    ) -> list[Quote]:
+        """Quote ``item_ids`` for ``shopper``: the fair price plus published programs.
+
+        Parameters
+        ----------
+        item_ids:
+            Items to price (1..1000, no duplicates).
+        ctx:
+            The public context of the request.
+        shopper:
+            The shopper asking; None for an anonymous visitor.
+        request_id:
+            The request id, placed in the request scope.
+
+        Returns
+        -------
+        list[Quote]
+            One quote per item, in request order, already in the quote log.
+
+        Raises
+        ------
+        InvalidArgument
+            On an empty, oversized or duplicated item list.
+        PolicyRejected
+            When the engine's policy declares a non-public input (rule G1, checked again).
+        NotFound
+            From the engine, for an unknown item.
+        """
+        items = self._validate_items(item_ids)
+        who = shopper or ANONYMOUS
+        clean_ctx = public_only(ctx)
+        epoch = self.epoch_of(clean_ctx)
+        ckey = clean_ctx.key()
+        fair = self._fair_prices(items, clean_ctx, epoch, ckey)
+        seen = self._shopper_scoped(items, ctx, who, request_id)
+        group = group_of(who)
+        ctx_text = context_key_text(clean_ctx)
+        now = utc_timestamp()
+        quotes: list[Quote] = []
+        violations: list[tuple[Quote, float | None, str]] = []
+        for item_id in items:
+            ref = fair[item_id]
+            got = seen.get(item_id) if isinstance(seen, dict) else None
+            got_price = got[0] if got is not None else None
+            held = ref.reason_codes == (QUARANTINE_REASON,)
+            # A quarantined policy's price is not served at all, so there is nothing to compare.
+            blocked = not held and got != ref.identity
+            outcome = self._programs.apply(ref.final_price, self._category_of(item_id), who)
+            quote = Quote(
+                quote_id=f"q_{_QUOTE_IDS.getrandbits(80):020x}",
+                item_id=item_id,
+                epoch=epoch,
+                context_key=ctx_text,
+                quoted_at=now,
+                list_price=ref.final_price,
+                final_price=outcome.final_price,
+                base_price=ref.base_price,
+                adjustment=ref.adjustment,
+                reason_codes=ref.reason_codes,
+                policy_name=ref.policy_name,
+                policy_version=ref.policy_version,
+                inputs=ref.inputs,
+                guardrail_scope=ref.guardrail_scope,
+                guardrail_version=ref.guardrail_version,
+                discount_lines=outcome.lines,
+                group=group,
+                guard_status=GUARD_BLOCKED
+                if blocked
+                else (GUARD_QUARANTINED if held else GUARD_OK),
+                blocked_price=got_price if blocked else None,
+            )
+            quotes.append(quote)
+            if blocked:
+                reason = seen if isinstance(seen, str) else "price differs"
+                violations.append((quote, got_price, reason))
+            for refused in outcome.refused:
+                self._refused_program(quote, refused.program_id, refused.attempted_amount)
+        # Logged before returned: a quote id the shopper holds can always be explained.
+        self._quotes.add(quotes)
+        for quote, blocked_price, reason in violations:
+            self._g2_violation(quote, blocked_price, reason, group)
+            self._quarantine(quote)
+        QUOTES_GUARDED.inc(len(quotes))
+        return quotes
+
+    def explain(self, quote_id: str) -> Explanation:
+        """Explain a served quote (rule G6): inputs, policy, guardrail, programs.
+
+        Raises
+        ------
+        NotFound
+            When no quote has ``quote_id``.
+        """
+        quote = self._quotes.get(quote_id)
+        return explain_quote(quote, self._programs)
+
+    def flush(self) -> None:
+        """Wait until every quote served so far is in the quote log."""
+        if self._buffer is not None:
+            self._buffer.flush()
+
+    def close(self) -> None:
+        """Store pending quotes and stop the guard's threads."""
+        if self._buffer is not None:
+            self._buffer.close()
+        self._clean_room.shutdown(wait=True)
+
+    # -- internals -------------------------------------------------------------------------
+
+    @staticmethod
+    def _validate_items(item_ids: Sequence[str]) -> list[str]:
+        if isinstance(item_ids, str):
+            raise InvalidArgument("item_ids must be a list of ids, not a string", field="item_ids")
+        items = [str(i) for i in item_ids]
+        if not items:
+            raise InvalidArgument("item_ids must name at least one item", field="item_ids")
+        if len(items) > MAX_ITEMS_PER_QUOTE:
+            raise InvalidArgument(
+                f"at most {MAX_ITEMS_PER_QUOTE} items per quote, got {len(items)}",
+                field="item_ids",
+            )
+        if len(set(items)) != len(items):
+            raise InvalidArgument("item_ids contains duplicates", field="item_ids")
+        if any(not i for i in items):
+            raise InvalidArgument("item_ids contains an empty id", field="item_ids")
+        return items
+
+    def _fair_prices(
+        self, items: list[str], clean_ctx: PublicContext, epoch: int, ckey: tuple[Any, ...]
+    ) -> dict[str, FairDecision]:
+        pins = self._pins
+        fair: dict[str, FairDecision] = {}
+        missing: list[str] = []
+        for item_id in items:
+            pinned = pins.get((item_id, epoch, ckey))
+            if pinned is None:
+                missing.append(item_id)
+            else:
+                fair[item_id] = pinned
+        if missing:
+            decisions = self._clean_room.submit(
+                contextvars.Context().run, self._engine.decide, missing, clean_ctx
+            ).result()
+            for decision in (read_decision(d) for d in decisions):
+                self._admit(decision, epoch)
+                if (decision.policy_name, decision.policy_version) in self._quarantined:
+                    decision = quarantined(decision)
+                fair[decision.item_id] = pins.setdefault((decision.item_id, epoch, ckey), decision)
+            absent = [i for i in missing if i not in fair]
+            if absent:
+                raise FailedPrecondition(f"pricing engine returned no decision for {absent}")
+            self._forget_old_epochs(epoch)
+        return fair
+
+    @staticmethod
+    def _admit(decision: FairDecision, epoch: int) -> None:
+        # Rule G1 again, at the last gate: a decision must name public inputs only.
+        bad = sorted(set(decision.inputs) - PUBLIC_INPUTS)
+        if bad:
+            raise PolicyRejected(
+                f"policy {decision.policy_name!r} version {decision.policy_version} priced with "
+                f"non-public input(s) {bad}; quote refused (rule G1)",
+                field="inputs",
+            )
+        if decision.epoch is not None and decision.epoch != epoch:
+            raise FailedPrecondition(
+                f"pricing engine epoch {decision.epoch} differs from the guard's epoch {epoch}: "
+                "both must use the same EpochClock"
+            )
+
+    def _forget_old_epochs(self, epoch: int) -> None:
+        if epoch <= self._latest_epoch:
+            return
+        with self._lock:
+            if epoch <= self._latest_epoch:
+                return
+            self._latest_epoch = epoch
+            # Keep the previous epoch too: requests straddling the boundary still hit.
+            stale = [k for k in self._pins if k[1] < epoch - 1]
+            for key in stale:
+                self._pins.pop(key, None)
+
+    def _shopper_scoped(
+        self, items: list[str], ctx: PublicContext, shopper: Shopper, request_id: str
+    ) -> dict[str, PriceIdentity] | str:
+        token = REQUEST_SCOPE.set(RequestScope(request_id=request_id, shopper=shopper))
+        try:
+            decisions = self._detector.decide(items, ctx)
+            return dict(price_identity(d) for d in decisions)
+        except Exception as exc:
+            # The clean room priced these items; failing only in the shopper's scope means the
+            # outcome depended on the shopper (e.g. refusing to quote some shoppers).
+            return f"engine failed only in the shopper's scope: {type(exc).__name__}: {exc}"
+        finally:
+            REQUEST_SCOPE.reset(token)
+
+    def _g2_violation(
+        self, quote: Quote, got: float | None, reason: str, group: ShopperGroup
+    ) -> None:
+        policy = f"{quote.policy_name}@{quote.policy_version}"
+        record_violation("G2", policy)
+        self._audit.append(
+            "g2_violation",
+            {
+                "rule": "G2",
+                "quote_id": quote.quote_id,
+                "item_id": quote.item_id,
+                "epoch": quote.epoch,
+                "context_key": quote.context_key,
+                "policy": policy,
+                "fair_price": quote.list_price,
+                "blocked_price": got,
+                "group": {
+                    "tenure": group.tenure,
+                    "frequency": group.frequency,
+                    "device": group.device,
+                },
+                "message": (
+                    f"{reason}: with the shopper in scope the engine priced {quote.item_id!r} "
+                    f"at {got if got is not None else 'nothing'}, without the shopper "
+                    f"at {quote.list_price}; served {quote.list_price} (rule G2)"
+                ),
+            },
+        )
+
+    def _quarantine(self, quote: Quote) -> None:
+        key = (quote.policy_name, quote.policy_version)
+        with self._lock:
+            if key in self._quarantined:
+                return
+            self._quarantined.add(key)
+        self._audit.append(
+            "policy_quarantined",
+            {
+                "rule": "G2",
+                "policy": f"{quote.policy_name}@{quote.policy_version}",
+                "quote_id": quote.quote_id,
+                "message": (
+                    f"policy {quote.policy_name}@{quote.policy_version} priced by shopper; from "
+                    "the next price computation on, its items are served at their base price "
+                    "until a new policy version is loaded (rule G2)"
+                ),
+            },
+        )
+
+    @property
+    def quarantined(self) -> frozenset[tuple[str, str]]:
+        """(name, version) of policies caught pricing by shopper."""
+        return frozenset(self._quarantined)
+
+    def _refused_program(self, quote: Quote, program_id: str, amount: float) -> None:
+        record_violation("G4", program_id)
+        self._audit.append(
+            "g4_program_refused",
+            {
+                "rule": "G4",
+                "quote_id": quote.quote_id,
+                "item_id": quote.item_id,
+                "program_id": program_id,
+                "attempted_amount": amount,
+                "message": (
+                    f"program {program_id!r} would have changed the price by {-amount:+.2f} "
+                    f"on {quote.item_id!r}; programs may only lower a price, line dropped (rule G4)"
+                ),
+            },
+        )

@@ -1,0 +1,183 @@
+"""The audit log table (rule G5): append-only, hash-chained, with a separately kept head.
+
+Rows are only ever inserted. On SQLite and PostgreSQL a trigger refuses UPDATE and DELETE, so
+even a bug in fairshelf cannot rewrite history; someone with direct write access to the
+database can drop the trigger, which is why every record is also hash-chained to the previous
+one and ``fairshelf audit verify`` walks the chain. The head (``seq``, ``hash``) is also kept
+in ``audit_head`` so that a cut-off tail is noticed; publish exported heads elsewhere for
+protection against someone who rewrites both tables.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from sqlalchemy import (
+    DDL,
+    BigInteger,
+    Column,
+    Integer,
+    String,
+    Table,
+    Text,
+    event,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from pricing.errors import FailedPrecondition
+from pricing.fairness.audit_chain import Anchor, AuditRecord, next_record
+from serving.store.db import METADATA, Database
+
+audit_log = Table(
+    "audit_log",
+    METADATA,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("ts", String(40), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False, unique=True),
+)
+
+audit_head = Table(
+    "audit_head",
+    METADATA,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+for _op in ("UPDATE", "DELETE"):
+    event.listen(
+        audit_log,
+        "after_create",
+        DDL(
+            f"CREATE TRIGGER IF NOT EXISTS audit_log_no_{_op.lower()} BEFORE {_op} ON audit_log "
+            "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"
+        ).execute_if(dialect="sqlite"),
+    )
+event.listen(
+    audit_log,
+    "after_create",
+    DDL(
+        "CREATE OR REPLACE FUNCTION fairshelf_audit_append_only() RETURNS trigger AS $$ "
+        "BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$ LANGUAGE plpgsql"
+    ).execute_if(dialect="postgresql"),
+)
+event.listen(
+    audit_log,
+    "after_create",
+    DDL(
+        "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
+        "FOR EACH ROW EXECUTE FUNCTION fairshelf_audit_append_only()"
+    ).execute_if(dialect="postgresql"),
+)
+
+_APPEND_ATTEMPTS = 8
+
+
+def _payload_text(payload: Mapping[str, Any]) -> str:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _record(row: Row[Any]) -> AuditRecord:
+    return AuditRecord(
+        seq=int(row.seq),
+        ts=str(row.ts),
+        kind=str(row.kind),
+        payload=json.loads(row.payload),
+        prev_hash=str(row.prev_hash),
+        hash=str(row.hash),
+    )
+
+
+class AuditStore:
+    """The audit log on a :class:`~serving.store.db.Database`; satisfies ``AuditSink``.
+
+    Parameters
+    ----------
+    db:
+        The database; tables are created if missing.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        METADATA.create_all(db.engine, tables=[audit_log, audit_head])
+
+    def append(self, kind: str, payload: Mapping[str, Any]) -> AuditRecord:
+        """Append one event, chained to the current head, in one transaction.
+
+        Parameters
+        ----------
+        kind:
+            Event kind, e.g. ``"g2_violation"``, ``"optout_changed"``.
+        payload:
+            JSON-serialisable details.
+
+        Returns
+        -------
+        AuditRecord
+            The stored record.
+
+        Raises
+        ------
+        FailedPrecondition
+            When concurrent writers kept winning the race for the next sequence number.
+        """
+        for _ in range(_APPEND_ATTEMPTS):
+            try:
+                with self._db.engine.begin() as conn:
+                    row = conn.execute(
+                        select(audit_log).order_by(audit_log.c.seq.desc()).limit(1)
+                    ).first()
+                    record = next_record(_record(row) if row is not None else None, kind, payload)
+                    conn.execute(
+                        insert(audit_log).values(
+                            seq=record.seq,
+                            ts=record.ts,
+                            kind=record.kind,
+                            payload=_payload_text(record.payload),
+                            prev_hash=record.prev_hash,
+                            hash=record.hash,
+                        )
+                    )
+                    moved = conn.execute(
+                        update(audit_head)
+                        .where(audit_head.c.id == 1)
+                        .values(seq=record.seq, hash=record.hash)
+                    ).rowcount
+                    if not moved:
+                        conn.execute(
+                            insert(audit_head).values(id=1, seq=record.seq, hash=record.hash)
+                        )
+                return record
+            except (IntegrityError, OperationalError):
+                # Another writer took this seq (or held the lock); re-read the head and retry.
+                continue
+        raise FailedPrecondition("could not append to the audit log: too many concurrent writers")
+
+    def records(self) -> Iterator[AuditRecord]:
+        """Every record in sequence order."""
+        with self._db.engine.connect() as conn:
+            for row in conn.execute(select(audit_log).order_by(audit_log.c.seq)):
+                yield _record(row)
+
+    def anchor(self) -> Anchor | None:
+        """The head checkpoint kept in ``audit_head``, or None for an empty log."""
+        with self._db.engine.connect() as conn:
+            row = conn.execute(select(audit_head).where(audit_head.c.id == 1)).first()
+        return None if row is None else Anchor(int(row.seq), str(row.hash))
+
+    def count(self, kind: str | None = None) -> int:
+        """Number of records, optionally of one kind."""
+        query = select(audit_log.c.seq)
+        if kind is not None:
+            query = query.where(audit_log.c.kind == kind)
+        with self._db.engine.connect() as conn:
+            return len(conn.execute(query).all())

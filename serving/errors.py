@@ -59,6 +59,8 @@ ERROR_TABLE: Final[dict[type[FairshelfError], ErrorStatus]] = {
 }
 
 INTERNAL_MESSAGE: Final[str] = "internal error"
+# Same text for undecodable JSON (HTTP) and undecodable protobuf (gRPC).
+MALFORMED_BODY: Final[str] = "malformed request body"
 
 # gRPC trailing-metadata keys carrying what the HTTP body carries.
 FIELD_METADATA_KEY: Final[str] = "fairshelf-field"

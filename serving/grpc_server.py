@@ -11,28 +11,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent import futures
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
 import grpc
+from google.protobuf.message import DecodeError, Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from pricing.errors import InvalidArgument
 from proto.fairshelf.v1 import (
     admin_pb2,
-    admin_pb2_grpc,
     events_pb2,
-    events_pb2_grpc,
     pricing_pb2,
-    pricing_pb2_grpc,
     recommendations_pb2,
-    recommendations_pb2_grpc,
     shoppers_pb2,
-    shoppers_pb2_grpc,
 )
 from serving import grpc_convert as conv
 from serving.auth import api_key_from_headers
 from serving.errors import (
     FIELD_METADATA_KEY,
+    MALFORMED_BODY,
     REQUEST_ID_METADATA_KEY,
     public_field,
     public_message,
@@ -40,8 +38,6 @@ from serving.errors import (
 )
 from serving.logging import bind_request
 from serving.service import CallContext, FairshelfService
-
-R = TypeVar("R")
 
 SERVICE_NAMES: tuple[str, ...] = (
     recommendations_pb2.DESCRIPTOR.services_by_name["RecommendationService"].full_name,
@@ -63,99 +59,107 @@ def _abort(context: grpc.ServicerContext, exc: BaseException, request_id: str) -
     raise AssertionError("unreachable")  # abort raises
 
 
-def _serve(context: grpc.ServicerContext, fn: Callable[[CallContext], R]) -> R:
-    md = {k.lower(): v for k, v in context.invocation_metadata() if isinstance(v, str)}
-    request_id = bind_request(md.get(REQUEST_ID_METADATA_KEY))
-    call = CallContext(api_key_from_headers(md), request_id, "grpc")
-    try:
-        result = fn(call)
-    except Exception as exc:
-        _abort(context, exc, request_id)
-    context.set_trailing_metadata(((REQUEST_ID_METADATA_KEY, request_id),))
-    return result
+Handler = Callable[[FairshelfService, CallContext, Any], Message]
 
 
-class _Recommendations(recommendations_pb2_grpc.RecommendationServiceServicer):
-    def __init__(self, service: FairshelfService) -> None:
-        self.s = service
+def _unary(
+    service: FairshelfService, request_cls: type[Message], handler: Handler
+) -> Callable[[bytes, grpc.ServicerContext], Message]:
+    # Requests arrive as raw bytes and are parsed here, so that an undecodable body is an
+    # INVALID_ARGUMENT with the same message as malformed JSON over HTTP (a failing
+    # deserializer inside grpc would surface as INTERNAL).
+    def run(raw: bytes, context: grpc.ServicerContext) -> Message:
+        md = {k.lower(): v for k, v in context.invocation_metadata() if isinstance(v, str)}
+        request_id = bind_request(md.get(REQUEST_ID_METADATA_KEY))
+        call = CallContext(api_key_from_headers(md), request_id, "grpc")
+        try:
+            try:
+                request = request_cls.FromString(raw)
+            except DecodeError:
+                raise InvalidArgument(MALFORMED_BODY, field="body") from None
+            result = handler(service, call, request)
+        except Exception as exc:
+            _abort(context, exc, request_id)
+        context.set_trailing_metadata(((REQUEST_ID_METADATA_KEY, request_id),))
+        return result
 
-    def Recommend(self, request: Any, context: Any) -> Any:
-        return _serve(
-            context, lambda c: conv.recommend_pb(self.s.recommend(c, conv.recommend_in(request)))
-        )
-
-    def SimilarItems(self, request: Any, context: Any) -> Any:
-        k = request.k if request.HasField("k") else None
-        return _serve(
-            context, lambda c: conv.similar_pb(self.s.similar_items(c, request.item_id, k))
-        )
-
-
-class _Pricing(pricing_pb2_grpc.PricingServiceServicer):
-    def __init__(self, service: FairshelfService) -> None:
-        self.s = service
-
-    def QuotePrices(self, request: Any, context: Any) -> Any:
-        return _serve(
-            context,
-            lambda c: conv.quotes_pb(self.s.quote_prices(c, conv.quote_prices_in(request))),
-        )
-
-    def ExplainQuote(self, request: Any, context: Any) -> Any:
-        return _serve(context, lambda c: conv.explain_pb(self.s.explain_quote(c, request.quote_id)))
+    return run
 
 
-class _Events(events_pb2_grpc.EventServiceServicer):
-    def __init__(self, service: FairshelfService) -> None:
-        self.s = service
-
-    def LogEvents(self, request: Any, context: Any) -> Any:
-        return _serve(
-            context,
-            lambda c: conv.log_events_pb(self.s.log_events(c, conv.log_events_in(request))),
-        )
+def _similar(s: FairshelfService, c: CallContext, r: Any) -> Message:
+    k = r.k if r.HasField("k") else None
+    return conv.similar_pb(s.similar_items(c, r.item_id, k))
 
 
-class _Shoppers(shoppers_pb2_grpc.ShopperServiceServicer):
-    def __init__(self, service: FairshelfService) -> None:
-        self.s = service
-
-    def SetPersonalization(self, request: Any, context: Any) -> Any:
-        return _serve(
-            context,
-            lambda c: conv.personalization_pb(
-                self.s.set_personalization(c, request.user_id, conv.personalization_in(request))
+# service -> method -> (request message, handler)
+METHODS: dict[str, dict[str, tuple[type[Message], Handler]]] = {
+    "fairshelf.v1.RecommendationService": {
+        "Recommend": (
+            recommendations_pb2.RecommendRequest,
+            lambda s, c, r: conv.recommend_pb(s.recommend(c, conv.recommend_in(r))),
+        ),
+        "SimilarItems": (recommendations_pb2.SimilarItemsRequest, _similar),
+    },
+    "fairshelf.v1.PricingService": {
+        "QuotePrices": (
+            pricing_pb2.QuotePricesRequest,
+            lambda s, c, r: conv.quotes_pb(s.quote_prices(c, conv.quote_prices_in(r))),
+        ),
+        "ExplainQuote": (
+            pricing_pb2.ExplainQuoteRequest,
+            lambda s, c, r: conv.explain_pb(s.explain_quote(c, r.quote_id)),
+        ),
+    },
+    "fairshelf.v1.EventService": {
+        "LogEvents": (
+            events_pb2.LogEventsRequest,
+            lambda s, c, r: conv.log_events_pb(s.log_events(c, conv.log_events_in(r))),
+        ),
+    },
+    "fairshelf.v1.ShopperService": {
+        "SetPersonalization": (
+            shoppers_pb2.SetPersonalizationRequest,
+            lambda s, c, r: conv.personalization_pb(
+                s.set_personalization(c, r.user_id, conv.personalization_in(r))
             ),
-        )
-
-
-class _Admin(admin_pb2_grpc.AdminServiceServicer):
-    def __init__(self, service: FairshelfService) -> None:
-        self.s = service
-
-    def GetGuardrails(self, request: Any, context: Any) -> Any:
-        return _serve(
-            context, lambda c: conv.guardrails_pb(self.s.get_guardrails(c, request.scope))
-        )
-
-    def PutGuardrails(self, request: Any, context: Any) -> Any:
-        return _serve(
-            context,
-            lambda c: conv.guardrails_pb(
-                self.s.put_guardrails(c, request.scope, conv.put_guardrails_in(request))
+        ),
+    },
+    "fairshelf.v1.AdminService": {
+        "GetGuardrails": (
+            admin_pb2.GetGuardrailsRequest,
+            lambda s, c, r: conv.guardrails_pb(s.get_guardrails(c, r.scope)),
+        ),
+        "PutGuardrails": (
+            admin_pb2.PutGuardrailsRequest,
+            lambda s, c, r: conv.guardrails_pb(
+                s.put_guardrails(c, r.scope, conv.put_guardrails_in(r))
             ),
-        )
+        ),
+        "GetAuditReport": (
+            admin_pb2.AuditReportRequest,
+            lambda s, c, r: conv.audit_pb(s.audit_report(c, r.since or None, r.until or None)),
+        ),
+        "GetModelInfo": (
+            admin_pb2.ModelInfoRequest,
+            lambda s, c, _r: conv.model_info_pb(s.model_info(c)),
+        ),
+    },
+}
 
-    def GetAuditReport(self, request: Any, context: Any) -> Any:
-        return _serve(
-            context,
-            lambda c: conv.audit_pb(
-                self.s.audit_report(c, request.since or None, request.until or None)
-            ),
-        )
 
-    def GetModelInfo(self, request: Any, context: Any) -> Any:
-        return _serve(context, lambda c: conv.model_info_pb(self.s.model_info(c)))
+def _handlers(service: FairshelfService) -> list[grpc.GenericRpcHandler]:
+    out: list[grpc.GenericRpcHandler] = []
+    for name, methods in METHODS.items():
+        table = {
+            method: grpc.unary_unary_rpc_method_handler(
+                _unary(service, request_cls, handler),
+                request_deserializer=None,
+                response_serializer=lambda m: m.SerializeToString(),
+            )
+            for method, (request_cls, handler) in methods.items()
+        }
+        out.append(grpc.method_handlers_generic_handler(name, table))
+    return out
 
 
 class GrpcServer:
@@ -179,13 +183,7 @@ class GrpcServer:
             futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
             options=[("grpc.so_reuseport", 0)],
         )
-        recommendations_pb2_grpc.add_RecommendationServiceServicer_to_server(
-            _Recommendations(service), self.server
-        )
-        pricing_pb2_grpc.add_PricingServiceServicer_to_server(_Pricing(service), self.server)
-        events_pb2_grpc.add_EventServiceServicer_to_server(_Events(service), self.server)
-        shoppers_pb2_grpc.add_ShopperServiceServicer_to_server(_Shoppers(service), self.server)
-        admin_pb2_grpc.add_AdminServiceServicer_to_server(_Admin(service), self.server)
+        self.server.add_generic_rpc_handlers(tuple(_handlers(service)))
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(

@@ -37,7 +37,7 @@ from serving.api_models import (
     SimilarItemsOut,
 )
 from serving.auth import api_key_from_headers
-from serving.errors import REQUEST_ID_METADATA_KEY, error_body, status_for
+from serving.errors import MALFORMED_BODY, REQUEST_ID_METADATA_KEY, error_body, status_for
 from serving.logging import bind_request, get_logger
 from serving.metrics import Metrics
 from serving.service import CallContext, FairshelfService
@@ -68,8 +68,9 @@ def _loc_text(loc: Sequence[Any]) -> str:
 
 def _validation_error(exc: RequestValidationError) -> InvalidArgument:
     first = exc.errors()[0]
-    if first.get("type") == "json_invalid":
-        return InvalidArgument("malformed JSON body", field="body")
+    # Undecodable JSON, or a body that is not an object at all: the body as a whole is bad.
+    if first.get("type") == "json_invalid" or tuple(first.get("loc", ())) == ("body",):
+        return InvalidArgument(MALFORMED_BODY, field="body")
     field = _loc_text(first.get("loc", ()))
     return InvalidArgument(f"{field}: {first.get('msg', 'invalid value')}", field=field)
 
@@ -129,7 +130,12 @@ def build_http_app(service: FairshelfService, metrics: Metrics) -> FastAPI:
         log.exception("unhandled_error", path=request.url.path)
         return _error_response(request, exc)
 
-    @app.post("/v1/recommend", response_model=RecommendOut, tags=["recommendations"])
+    @app.post(
+        "/v1/recommend",
+        response_model=RecommendOut,
+        response_model_exclude_none=True,
+        tags=["recommendations"],
+    )
     def recommend(request: Request, response: Response, body: RecommendIn) -> RecommendOut:
         """Ranked items for a shopper (trained vector, fold-in of recent events, or trending)."""
         return service.recommend(_call(request, response), body)

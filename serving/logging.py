@@ -77,5 +77,6 @@ def configure_logging(fmt: str = "json", level: str = "info") -> None:
 
 
 def get_logger(name: str) -> Any:
-    """A structlog logger tagged with ``logger=name``."""
-    return structlog.get_logger().bind(logger=name)
+    """A structlog logger tagged with ``logger_name=name``."""
+    # A lazy proxy: configuration made later (configure_logging) still applies to it.
+    return structlog.get_logger(**{"logger_name": name})

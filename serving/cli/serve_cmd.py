@@ -24,9 +24,7 @@ def serve(
         Path | None, typer.Option("--config", help="TOML, JSON or YAML settings file")
     ] = None,
     host: Annotated[str | None, typer.Option("--host", help="interface to bind")] = None,
-    log_format: Annotated[
-        str | None, typer.Option("--log-format", help="json or console")
-    ] = None,
+    log_format: Annotated[str | None, typer.Option("--log-format", help="json or console")] = None,
 ) -> None:
     """Serve recommendations, prices and events over gRPC and HTTP until interrupted.
 

@@ -163,3 +163,13 @@ def test_import_writes_canonical_files(tmp_path: Path) -> None:
 )
 def test_category_keywords(description: str | None, category: str) -> None:
     assert category_for(description) == category
+
+
+def test_long_invoices_keep_their_line_order() -> None:
+    lines = [
+        ("540000", f"{21000 + k}", f"ITEM {k}", 1, "2011-01-05 10:00:00", 1.0 + k, 12345, UK)
+        for k in range(12)
+    ]
+    src = pd.DataFrame(lines, columns=_source().columns).astype(_source().dtypes.to_dict())
+    ev = convert_online_retail(src).events
+    assert ev["event_id"].tolist() == [f"540000-{k}" for k in range(1, 13)]

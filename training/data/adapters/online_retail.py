@@ -191,7 +191,8 @@ def convert_online_retail(raw: pd.DataFrame, *, source_path: str = "") -> Import
             "region": _text(df["Country"])[keep],
         }
     ).astype(EVENT_DTYPES)
-    events = events.sort_values(["timestamp", "event_id"], kind="stable")
+    # Stable on time keeps the source order, so invoice lines stay in line order.
+    events = events.sort_values("timestamp", kind="stable")
     report.converted["cancellation line -> return event"] = int(kept_cancel.sum())
 
     # Prices and titles come from every sale line of a product, with or without a customer:

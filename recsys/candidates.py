@@ -43,6 +43,17 @@ class VectorSource:
         """Inner products of ``query`` with the vectors of ``items`` (float32)."""
         return self.item_vectors[items] @ query
 
+    def search(self, query: np.ndarray, n: int) -> np.ndarray:
+        """Item indices of the ``n`` best inner products with ``query`` (no ``-1`` padding).
+
+        Calls FAISS directly: the query is built by the recommender (float32, right length),
+        so :meth:`recsys.index.VectorIndex.search`'s validation would only add latency.
+        """
+        q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
+        _, ids = self.index.index.search(q, min(n, self.index.size))
+        found = ids[0]
+        return found[found >= 0].astype(np.int64, copy=False)
+
 
 def _unique_in_order(parts: Sequence[np.ndarray]) -> np.ndarray:
     if len(parts) == 1:
@@ -88,9 +99,7 @@ def search_candidates(
     while True:
         found = []
         for src, q in queries:
-            ids, _ = src.index.search(q, min(n, src.index.size))
-            ids = ids[0]
-            found.append(ids[ids >= 0])
+            found.append(src.search(q, n))
         cands = _unique_in_order(found)
         cands = cands[keep(cands)]
         exhausted = n >= n_items

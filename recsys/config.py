@@ -65,9 +65,6 @@ class RecsysConfig(BaseModel):
     item_boosts, category_boosts:
         Business boosts added to the normalised score (item_id / category path prefix ->
         boost; negative values bury).
-    trending_blend:
-        Share of a trending prior mixed into personalised scores of fold-in users whose few
-        events give a weak vector (0 disables).
     fold_in_min_events:
         A shopper unknown to the bundle needs at least this many weighted recent events to get
         a fold-in (ALS) or session (two-tower) vector instead of trending.
@@ -85,6 +82,5 @@ class RecsysConfig(BaseModel):
     fatigue_penalty: float = Field(default=0.15, ge=0.0)
     item_boosts: dict[str, float] = Field(default_factory=dict)
     category_boosts: dict[str, float] = Field(default_factory=dict)
-    trending_blend: float = Field(default=0.0, ge=0.0, le=1.0)
     fold_in_min_events: int = Field(default=1, ge=1)
     experiment: ExperimentConfig = Field(default_factory=ExperimentConfig)

@@ -33,6 +33,19 @@ def is_under(category: str, prefix: str) -> bool:
     return category == p or category.startswith(p + CATEGORY_SEPARATOR)
 
 
+def contains(sorted_values: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """``np.isin(queries, sorted_values)`` for an ascending ``sorted_values``, by binary search.
+
+    A shopper's purchases are a short sorted array; a binary search per candidate avoids the
+    sort that ``np.isin`` performs on every call.
+    """
+    if sorted_values.size == 0:
+        return np.zeros(queries.shape[0], dtype=bool)
+    pos = np.searchsorted(sorted_values, queries)
+    pos = np.minimum(pos, sorted_values.size - 1)
+    return sorted_values[pos] == queries
+
+
 @dataclass(frozen=True)
 class CatalogArrays:
     """Item attributes as flat arrays; row ``i`` is item index ``i``.
@@ -155,7 +168,8 @@ class CandidateFilter:
         filters:
             The request's filters.
         purchased:
-            Item indices the shopper bought; dropped when ``filters.exclude_purchased``.
+            Ascending item indices the shopper bought; dropped when
+            ``filters.exclude_purchased``.
 
         Returns
         -------
@@ -180,7 +194,7 @@ class CandidateFilter:
             if filters.max_price is not None:
                 keep &= price <= filters.max_price
         if filters.exclude_purchased and purchased is not None and purchased.size:
-            keep &= ~np.isin(candidates, purchased)
+            keep &= ~contains(purchased, candidates)
         return keep
 
     def allowed_items(self, filters: Filters, purchased: np.ndarray | None = None) -> np.ndarray:

@@ -277,15 +277,13 @@ class Recommender:
         personalized: bool,
         strategy: str,
     ) -> Recommendation:
-        ids = self.catalog.item_ids
+        ids = self.catalog.item_ids[ranked.items].tolist()
         out = tuple(
-            RecommendedItem(str(ids[i]), float(s), r)
-            for i, s, r in zip(
-                ranked.items.tolist(), ranked.scores.tolist(), ranked.reasons, strict=True
-            )
+            RecommendedItem(i, s, r)
+            for i, s, r in zip(ids, ranked.scores.tolist(), ranked.reasons, strict=True)
         )
         return Recommendation(
-            items=out[: request.k],
+            items=out,
             model_version=self.model_version,
             variant=variant,
             personalized=personalized,

@@ -117,23 +117,26 @@ def diversify(
     order = np.argsort(-scores, kind="stable")
     if diversity_lambda <= 0.0 and cap is None:
         return order[:kk].astype(np.int64)
-    # Per-group queues in score order, built from one stable sort.
-    queues: dict[int, list[int]] = {}
-    for pos in order.tolist():
-        queues.setdefault(int(groups[pos]), []).append(pos)
+    # Plain Python lists: this loop touches each candidate once, and numpy scalar access
+    # would cost more than the arithmetic.
+    order_l = order.tolist()
+    score_l = scores.tolist()
+    group_l = groups.tolist()
+    # Per-group queues of (rank in score order, position), built from the one stable sort.
+    queues: dict[int, list[tuple[int, int]]] = {}
+    for rank, pos in enumerate(order_l):
+        queues.setdefault(group_l[pos], []).append((rank, pos))
     heads = dict.fromkeys(queues, 0)
     counts = dict.fromkeys(queues, 0)
-    # Ties broken by the candidate's position in the score order, so results are deterministic.
-    rank = np.empty(n, dtype=np.int64)
-    rank[order] = np.arange(n)
-    heap = [(-float(scores[q[0]]), int(rank[q[0]]), g) for g, q in queues.items()]
+    # Ties broken by rank in the score order, so results are deterministic.
+    heap = [(-score_l[q[0][1]], q[0][0], g) for g, q in queues.items()]
     heapq.heapify(heap)
     chosen: list[int] = []
-    overflow: list[int] = []
+    overflow: list[tuple[int, int]] = []
     while heap and len(chosen) < kk:
         _, _, g = heapq.heappop(heap)
         q = queues[g]
-        chosen.append(q[heads[g]])
+        chosen.append(q[heads[g]][1])
         heads[g] += 1
         counts[g] += 1
         if heads[g] >= len(q):
@@ -141,10 +144,9 @@ def diversify(
         if cap is not None and counts[g] >= cap:
             overflow.extend(q[heads[g] :])
             continue
-        nxt = q[heads[g]]
-        penalty = diversity_lambda * counts[g]
-        heapq.heappush(heap, (-(float(scores[nxt]) - penalty), int(rank[nxt]), g))
+        rank, nxt = q[heads[g]]
+        heapq.heappush(heap, (-(score_l[nxt] - diversity_lambda * counts[g]), rank, g))
     if len(chosen) < kk:
-        overflow.sort(key=lambda p: int(rank[p]))
-        chosen.extend(overflow[: kk - len(chosen)])
+        overflow.sort()
+        chosen.extend(pos for _, pos in overflow[: kk - len(chosen)])
     return np.asarray(chosen, dtype=np.int64)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from recsys.bundle import Bundle
+from recsys.two_tower_runtime import UserTower
 
 EmbedFn = Callable[[np.ndarray], np.ndarray]
 
@@ -41,10 +42,8 @@ class SessionTower:
         info = bundle.manifest.two_tower
         if info is None:
             return None
-        from recsys.two_tower_runtime import UserTower
-
-        tower = UserTower.from_bundle(bundle)
-        return cls(tower.embed, info.history_length, info.pad_index)
+        tower = UserTower(bundle.path / info.user_tower, info.history_length, info.pad_index)
+        return cls(tower.embed_padded, info.history_length, info.pad_index)
 
     def vector(self, items_newest_first: np.ndarray) -> np.ndarray:
         """User vector for a history (longer histories are cut to the newest items).

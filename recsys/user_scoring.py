@@ -237,11 +237,21 @@ class PersonalScorer:
         if cands.size == 0:
             return cands, np.empty(0), [], strategy
         disc = {src.name: src.scores(cands, q) for src, q in queries}
-        weights = self.hybrid.discovery_weights if len(queries) > 1 else {queries[0][0].name: 1.0}
-        params = self.hybrid.model_copy(update={"discovery_weights": weights})
-        total = blend_scores(repeat, disc, params).astype(np.float64)
-        top_rep = float(np.max(np.abs(repeat))) if repeat.size else 0.0
-        rep_part = params.repeat_weight * repeat / top_rep if top_rep > 0 else np.zeros_like(total)
+        top_rep = float(np.max(repeat)) if repeat.size else 0.0
+        if len(queries) == 1 and top_rep <= 0.0:
+            # One source and nothing to buy again: the blend is a positive rescaling of the
+            # discovery score, so the ranking (and the normalised score) is the same without it.
+            total = next(iter(disc.values())).astype(np.float64)
+            rep_part = np.zeros_like(total)
+        else:
+            weights = (
+                self.hybrid.discovery_weights if len(queries) > 1 else {queries[0][0].name: 1.0}
+            )
+            params = self.hybrid.model_copy(update={"discovery_weights": weights})
+            total = blend_scores(repeat, disc, params).astype(np.float64)
+            rep_part = (
+                params.repeat_weight * repeat / top_rep if top_rep > 0 else np.zeros_like(total)
+            )
         if total.size > need:
             # The full-scan fallback can return the whole eligible catalog; keep the best.
             keep_top = np.argpartition(-total, need - 1)[:need]

@@ -6,9 +6,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pricing.errors import DataValidationError, NotFound
-from recsys.schema import EVENT_COLUMNS, ITEM_COLUMNS
+from recsys.schema import EVENT_COLUMNS, EVENT_TYPES, ITEM_COLUMNS
+from training.data.canonical import EVENT_DTYPES
 from training.data.readers import find_table, read_dataset, read_events, read_items
 from training.data.synthetic import SyntheticStore
 
@@ -95,3 +98,45 @@ def test_a_table_stored_twice_is_refused(tmp_path: Path) -> None:
     with pytest.raises(DataValidationError, match="stored twice"):
         find_table(tmp_path, "events")
     assert find_table(tmp_path, "items") is None
+
+
+_ID = st.text(alphabet="abcXYZ0123456789-_", min_size=1, max_size=8)
+
+
+@st.composite
+def _event_frames(draw: st.DrawFn) -> pd.DataFrame:
+    n = draw(st.integers(min_value=1, max_value=6))
+    stamp = st.integers(min_value=0, max_value=2_000_000_000_000_000).map(
+        lambda us: pd.Timestamp(us, unit="us", tz="UTC")
+    )
+    rows = {
+        "event_id": draw(st.lists(_ID, min_size=n, max_size=n)),
+        "user_id": draw(st.lists(_ID, min_size=n, max_size=n)),
+        "item_id": draw(st.lists(_ID, min_size=n, max_size=n)),
+        "event_type": draw(st.lists(st.sampled_from(EVENT_TYPES), min_size=n, max_size=n)),
+        "timestamp": draw(st.lists(stamp, min_size=n, max_size=n)),
+        "quantity": draw(st.lists(st.integers(1, 1000), min_size=n, max_size=n)),
+        "unit_price": draw(
+            st.lists(st.floats(min_value=0, max_value=1e7, allow_nan=False), min_size=n, max_size=n)
+        ),
+        "session_id": draw(st.lists(st.none() | _ID, min_size=n, max_size=n)),
+        "channel": draw(
+            st.lists(st.none() | st.sampled_from(["app", "web"]), min_size=n, max_size=n)
+        ),
+        "region": draw(st.lists(st.none() | _ID, min_size=n, max_size=n)),
+    }
+    return pd.DataFrame(rows).astype(EVENT_DTYPES)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(frame=_event_frames())
+def test_any_valid_event_table_round_trips(tmp_path: Path, frame: pd.DataFrame) -> None:
+    for name in ("events.csv", "events.parquet"):
+        path = tmp_path / name
+        if name.endswith(".csv"):
+            frame.to_csv(path, index=False)
+        else:
+            frame.to_parquet(path, index=False)
+        pd.testing.assert_frame_equal(read_events(path), frame)

@@ -136,6 +136,15 @@ def test_unparsable_date_is_named() -> None:
     assert info.value.row == 4 and info.value.column == "InvoiceDate"
 
 
+def test_original_uci_date_format_is_read() -> None:
+    src = _source().astype({"InvoiceDate": "string"})
+    src["InvoiceDate"] = "12/1/2010 8:26"
+    src.loc[4, "InvoiceDate"] = "6/2/2011 11:00"
+    ev = convert_online_retail(src).events.set_index("event_id")
+    assert ev.loc["536365-1", "timestamp"] == pd.Timestamp("2010-12-01 08:26", tz="UTC")
+    assert ev.loc["C536367-1", "timestamp"] == pd.Timestamp("2011-06-02 10:00", tz="UTC")
+
+
 def test_import_writes_canonical_files(tmp_path: Path) -> None:
     src = tmp_path / "online_retail.parquet"
     _source().to_parquet(src, index=False)

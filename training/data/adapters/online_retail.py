@@ -84,6 +84,10 @@ def _customers(series: pd.Series, file: str) -> pd.Series:
 
 def _to_utc(local: pd.Series, file: str) -> pd.Series:
     parsed = pd.to_datetime(local, errors="coerce", format="ISO8601")
+    if bool(parsed.isna().any()) and not pd.api.types.is_datetime64_any_dtype(local.dtype):
+        # The original UCI spreadsheet export writes US-style dates: 12/1/2010 8:26.
+        us_style = pd.to_datetime(local, errors="coerce", format="%m/%d/%Y %H:%M")
+        parsed = parsed.fillna(us_style)
     bad = parsed.isna()
     if bool(bad.any()):
         pos = int(np.flatnonzero(bad.to_numpy())[0])

@@ -23,7 +23,7 @@ import numpy as np
 from recsys.bundle import Bundle
 from recsys.candidates import VectorSource, search_candidates
 from recsys.config import RecsysConfig
-from recsys.fatigue import unengaged_impressions
+from recsys.fatigue import ENGAGEMENT_TYPES, unengaged_impressions
 from recsys.filters import CandidateFilter
 from recsys.fold_in import FoldIn, event_confidence, merge_rows
 from recsys.hybrid import HybridParams, blend_scores
@@ -54,7 +54,9 @@ class ShopperState:
     events:
         Recent events on items the bundle knows, as ``(item_index, type, time, quantity)``.
     usable:
-        How many of them carry a positive confidence weight.
+        How many of them carry a positive ALS confidence weight (fold-in input).
+    engaged:
+        How many of them are engagements (view, click, cart, purchase: user-tower input).
     purchased:
         Sorted item indices bought in training or in the recent events.
     repeat_items, repeat_scores:
@@ -68,6 +70,7 @@ class ShopperState:
     user_index: int | None
     events: list[KnownEvent]
     usable: int
+    engaged: int
     purchased: np.ndarray
     repeat_items: np.ndarray
     repeat_scores: np.ndarray
@@ -112,7 +115,7 @@ class PersonalScorer:
         """Gather everything the request needs about the shopper, in one pass over events."""
         user = self.user_position.get(user_id)
         known: list[KnownEvent] = []
-        usable = 0
+        usable = engaged = 0
         bought: dict[int, float] = {}
         weights = self.params.event_weights
         for ev in events:
@@ -122,6 +125,8 @@ class PersonalScorer:
             known.append((i, ev.event_type, ev.timestamp, ev.quantity))
             if weights.get(ev.event_type, 0.0) > 0.0:
                 usable += 1
+            if ev.event_type in ENGAGEMENT_TYPES:
+                engaged += 1
             if ev.event_type == "purchase":
                 # A purchase logged a moment ago is as fresh as buy-again gets: age 0 -> 1.0.
                 bought[i] = bought.get(i, 0.0) + 1.0
@@ -135,11 +140,14 @@ class PersonalScorer:
             user_index=user,
             events=known,
             usable=usable,
+            engaged=engaged,
             purchased=np.sort(rep_items),
             repeat_items=rep_items,
             repeat_scores=rep_scores,
             impressions=unengaged_impressions(events) if events else {},
-            has_signal=user is not None or usable >= self.config.fold_in_min_events,
+            has_signal=user is not None
+            or usable >= self.config.fold_in_min_events
+            or (self.tower is not None and engaged >= self.config.fold_in_min_events),
         )
 
     def _source_names(self, variant: str) -> list[str]:
@@ -166,7 +174,7 @@ class PersonalScorer:
             if user is not None:
                 return self.bundle.als_user_factors[user], STRATEGY_TRAINED
             return None
-        if state.usable and self.tower is not None:
+        if state.engaged and self.tower is not None:
             return self.tower.vector(self._tower_history(state)), STRATEGY_SESSION
         tt_users = self.bundle.two_tower_user_vectors
         if user is not None and tt_users is not None:
@@ -175,11 +183,10 @@ class PersonalScorer:
 
     def _tower_history(self, state: ShopperState) -> np.ndarray:
         """Recent engaged items newest first, then training items strongest first."""
-        weights = self.params.event_weights
         recent = [
             e[0]
             for e in sorted(state.events, key=lambda e: e[2], reverse=True)
-            if weights.get(e[1], 0.0) > 0
+            if e[1] in ENGAGEMENT_TYPES
         ]
         if state.user_index is not None:
             lo, hi = self.rows_indptr[state.user_index], self.rows_indptr[state.user_index + 1]
@@ -202,7 +209,10 @@ class PersonalScorer:
         """
         queries: list[tuple[VectorSource, np.ndarray]] = []
         strategy = STRATEGY_TRAINED
-        for name in self._source_names(variant):
+        names = self._source_names(variant)
+        for name in [*names, *(n for n in self.sources if n not in names)]:
+            if queries and name not in names:
+                break
             q = self._query(name, state)
             if q is None:
                 continue

@@ -76,7 +76,8 @@ def write_bundle(root: Path) -> Path:
     idf = bm25_idf(inter["item_index"].to_numpy(), N_USERS, n_items)
     items["bm25_idf"] = idf
     params = ConfidenceParams(
-        bm25_avg_length=float(inter.groupby("user_index")["confidence"].sum().mean())
+        event_weights={"view": 1.0, "click": 2.0, "add_to_cart": 4.0, "purchase": 8.0},
+        bm25_avg_length=float(inter.groupby("user_index")["confidence"].sum().mean()),
     )
     inter["weight"] = transform_weights(
         inter["user_index"].to_numpy(),

@@ -23,10 +23,10 @@ from pricing.errors import InvalidArgument
 
 DEFAULT_EVENT_WEIGHTS: dict[str, float] = {
     "impression": 0.0,
-    "view": 1.0,
-    "click": 2.0,
-    "add_to_cart": 4.0,
-    "purchase": 8.0,
+    "view": 0.1,
+    "click": 0.2,
+    "add_to_cart": 0.5,
+    "purchase": 1.0,
     "return": 0.0,
 }
 
@@ -64,7 +64,7 @@ class ConfidenceParams(BaseModel):
     event_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_EVENT_WEIGHTS))
     quantity_weight: float = 0.0
     quantity_cap: float = 100.0
-    recency_half_life_days: float | None = 365.0
+    recency_half_life_days: float | None = 90.0
     transform: Literal["bm25", "none"] = "bm25"
     bm25_k1: float = 100.0
     bm25_b: float = 0.8

@@ -1,0 +1,209 @@
+"""Turn fitted models into a published bundle (see ``docs/bundle.md``)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from recsys import bundle as B
+from recsys.hybrid import HybridParams
+from recsys.index import VectorIndex, recall_against_exact
+from training.config import TrainConfig
+from training.elasticity_input import elasticity_table
+from training.fit import Catalog, Fitted
+from training.onnx_export import export_user_tower
+from training.report import write_report
+
+if TYPE_CHECKING:
+    from training.trainer import PreparedData
+
+LIBRARIES = ("numpy", "pandas", "scipy", "implicit", "torch", "faiss-cpu", "onnx", "onnxruntime")
+
+
+def library_versions() -> dict[str, str]:
+    """Installed versions of the libraries that shape the results."""
+    out = {}
+    for name in LIBRARIES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = "missing"
+    return out
+
+
+def build_index(
+    vectors: np.ndarray, queries: np.ndarray, cfg: TrainConfig, file: str, seed: int
+) -> tuple[VectorIndex, B.IndexInfo]:
+    """Build the index and measure its recall@20 on (a sample of) the user vectors."""
+    settings = cfg.index_settings()
+    index = VectorIndex.build(vectors, settings)
+    rng = np.random.default_rng(seed)
+    q = queries[rng.permutation(len(queries))[:1000]] if len(queries) else vectors[:100]
+    q = q[np.abs(q).sum(axis=1) > 0] if len(q) else q
+    recall = recall_against_exact(index, vectors, q if len(q) else vectors[:100], 20)
+    hnsw = index.kind == "hnsw"
+    info = B.IndexInfo(
+        file=file,
+        kind=index.kind,
+        dim=index.dim,
+        size=index.size,
+        hnsw_m=settings.hnsw_m if hnsw else None,
+        ef_construction=settings.ef_construction if hnsw else None,
+        ef_search=settings.ef_search if hnsw else None,
+        recall_at_20=recall,
+    )
+    return index, info
+
+
+def popularity_frame(catalog: Catalog, trend: np.ndarray, top_n: int) -> pd.DataFrame:
+    """Top items per category prefix (and ``"*"`` for the whole catalog) by trend score."""
+    cats = catalog.items["category"].fillna("").astype(str).to_numpy()
+    scopes: dict[str, list[int]] = {"*": list(range(len(cats)))}
+    for idx, cat in enumerate(cats):
+        parts = [p for p in cat.split("/") if p]
+        for depth in range(1, len(parts) + 1):
+            scopes.setdefault("/".join(parts[:depth]), []).append(idx)
+    frames = []
+    for scope, members in scopes.items():
+        m = np.asarray(members, dtype=np.int64)
+        m = m[trend[m] > 0]
+        order = m[np.argsort(-trend[m], kind="stable")][:top_n]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "scope": scope,
+                    "rank": np.arange(len(order), dtype=np.int32),
+                    "item_index": order.astype(np.int32),
+                    "score": trend[order].astype(np.float32),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def items_frame(catalog: Catalog, fitted: Fitted) -> pd.DataFrame:
+    """``items.parquet``: catalog columns plus features the online side needs."""
+    it = catalog.items
+    out = pd.DataFrame({"item_id": catalog.item_ids.astype(str)})
+    for col in ("title", "category", "base_price", "unit_cost", "stock"):
+        out[col] = it[col].to_numpy() if col in it.columns else None
+    out["category"] = out["category"].fillna("").astype(str)
+    out["price_band"] = catalog.price_band.astype(np.int8)
+    out["bm25_idf"] = fitted.idf
+    out["trend_score"] = fitted.trend
+    return out
+
+
+def write_trained_bundle(
+    *,
+    bundles_dir: Path,
+    data: PreparedData,
+    cfg: TrainConfig,
+    seed: int,
+    fitted: Fitted,
+    factors: int,
+    params: HybridParams,
+    metrics: dict[str, dict[str, dict[str, float]]],
+    eval_info: tuple[str, str, dict[str, int]] | None,
+    trials: list[dict[str, object]],
+    timings: dict[str, float],
+    notes: list[str],
+    started: datetime,
+    total_start: float,
+) -> Path:
+    """Write every artefact, the report and the manifest; publish; return the bundle path."""
+    t = time.perf_counter()
+    bundle_id = f"{started.strftime('%Y%m%dT%H%M%S%fZ')}-{data.fingerprint[:8]}"
+    w = B.BundleWriter(bundles_dir, bundle_id)
+    user_f, item_f = fitted.als[factors]
+    w.save_frame(B.ITEMS, items_frame(data.catalog, fitted))
+    w.save_frame(B.USERS, pd.DataFrame({"user_id": fitted.user_ids.astype(str)}))
+    inter = fitted.interactions.copy()
+    rep = fitted.repeat_matrix(params.repeat_half_life_days)
+    inter["repeat_score"] = (
+        np.asarray(rep[inter["user_index"].to_numpy(), inter["item_index"].to_numpy()])
+        .ravel()
+        .astype(np.float32)
+    )
+    w.save_frame(B.INTERACTIONS, inter)
+    w.save_frame(B.POPULARITY, popularity_frame(data.catalog, fitted.trend, cfg.popularity.top_n))
+    w.save_array(B.ALS_ITEM_FACTORS, item_f)
+    w.save_array(B.ALS_USER_FACTORS, user_f)
+    als_index, als_info = build_index(item_f, user_f, cfg, B.ALS_INDEX, seed)
+    w.save_index(B.ALS_INDEX, als_index)
+    tt_info = None
+    if fitted.two_tower is not None and fitted.tt_items is not None and fitted.tt_data:
+        assert fitted.tt_users is not None
+        tt_cfg = cfg.two_tower
+        parity = export_user_tower(
+            fitted.two_tower,
+            w.path / B.TT_USER_TOWER,
+            tt_cfg.history_length,
+            fitted.tt_data.final_histories,
+            seed,
+        )
+        w.save_array(B.TT_ITEM_VECTORS, fitted.tt_items)
+        w.save_array(B.TT_USER_VECTORS, fitted.tt_users)
+        tt_index, tt_index_info = build_index(
+            fitted.tt_items, fitted.tt_users, cfg, B.TT_INDEX, seed
+        )
+        w.save_index(B.TT_INDEX, tt_index)
+        tt_info = B.TwoTowerInfo(
+            dim=tt_cfg.dim,
+            history_length=tt_cfg.history_length,
+            pad_index=data.catalog.n_items,
+            index=tt_index_info,
+            parity_max_abs_diff=parity,
+            price_band_edges=data.catalog.band_edges,
+        )
+    elasticity, note = elasticity_table(data.events, data.catalog, fitted.reference_time)
+    if elasticity is not None:
+        w.save_frame(B.ELASTICITY, elasticity)
+    if note:
+        notes = [*notes, note]
+    timings["export"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - total_start
+    ev = data.events
+    train_ev = ev[ev["timestamp"] <= fitted.reference_time]
+    manifest = B.Manifest(
+        bundle_id=bundle_id,
+        created_at=started,
+        model=cfg.model,
+        seed=seed,
+        data_fingerprint=data.fingerprint,
+        data=B.DataSummary(
+            events_path=data.events_path,
+            items_path=data.items_path,
+            n_events=len(train_ev),
+            n_users=fitted.n_users,
+            n_items=data.catalog.n_items,
+            first_event=train_ev["timestamp"].min().to_pydatetime(),
+            last_event=train_ev["timestamp"].max().to_pydatetime(),
+            reference_time=fitted.reference_time.to_pydatetime(),
+            dropped_rows=data.dropped,
+        ),
+        config=cfg.model_dump(mode="json"),
+        library_versions=library_versions(),
+        confidence=fitted.confidence,
+        hybrid=params,
+        als=B.AlsInfo(factors=factors, iterations=cfg.als.iterations, index=als_info),
+        two_tower=tt_info,
+        evaluation=B.EvalInfo(
+            cut=eval_info[0],
+            validation_cut=eval_info[1],
+            k_values=cfg.evaluation.k_values,
+            n_eval_users=eval_info[2],
+        )
+        if eval_info
+        else None,
+        metrics=metrics,
+        timings_seconds={k: round(v, 3) for k, v in timings.items()},
+    )
+    write_report(w.path, manifest, trials, notes)
+    return w.commit(manifest)

@@ -1,0 +1,127 @@
+"""The trainer's configuration: one pydantic model, loaded from a JSON or TOML file.
+
+Every default is generic (no dataset-specific value is hard-wired); where a choice depends on
+the data (ALS size, blend weights) the trainer picks it on a validation cut that lies before
+the evaluation cut, from the grids given here.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pricing.errors import InvalidArgument
+from recsys.confidence import DEFAULT_EVENT_WEIGHTS
+from recsys.index import IndexSettings
+from training.two_tower_train import TwoTowerConfig
+
+ModelName = Literal["als", "two_tower", "hybrid"]
+
+
+class ConfidenceConfig(BaseModel):
+    """How events become ALS confidences (see :class:`recsys.confidence.ConfidenceParams`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_EVENT_WEIGHTS))
+    quantity_weight: float = Field(default=0.0, ge=0)
+    quantity_cap: float = Field(default=100.0, ge=1)
+    recency_half_life_days: float | None = Field(default=90.0, gt=0)
+    transform: Literal["bm25", "none"] = "bm25"
+    bm25_k1: float = Field(default=100.0, gt=0)
+    bm25_b: float = Field(default=0.8, ge=0, le=1)
+    alpha: float = Field(default=1.0, gt=0)
+
+
+class AlsConfig(BaseModel):
+    """ALS hyperparameters; ``factors_grid`` is searched on the validation cut."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    factors_grid: list[int] = Field(default_factory=lambda: [64, 128], min_length=1)
+    regularization: float = Field(default=0.1, gt=0)
+    iterations: int = Field(default=15, ge=1)
+    threads: int = Field(default=0, ge=0, description="0 = all cores")
+
+
+class HybridGrid(BaseModel):
+    """Candidate blend parameters, chosen on the validation cut."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    repeat_weights: list[float] = Field(
+        default_factory=lambda: [0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
+    )
+    repeat_half_lives_days: list[float] = Field(default_factory=lambda: [30.0, 90.0, 365.0])
+    two_tower_weights: list[float] = Field(default_factory=lambda: [0.0, 0.15, 0.3])
+    trend_weights: list[float] = Field(default_factory=lambda: [0.0, 0.1, 0.2, 0.3, 0.4])
+
+
+class PopularityConfig(BaseModel):
+    """Recency-weighted popularity ("trending") for unknown shoppers and as a discovery part."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    half_life_days: float = Field(default=14.0, gt=0)
+    top_n: int = Field(default=200, ge=1)
+    event_weights: dict[str, float] = Field(default_factory=lambda: {"purchase": 1.0})
+
+
+class EvalConfig(BaseModel):
+    """Temporal evaluation settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    k_values: list[int] = Field(default_factory=lambda: [10, 20, 50])
+    validation_days: int = Field(default=30, ge=1, description="validation cut = cut - this")
+    baseline_popularity_days: int = Field(default=30, ge=1)
+    max_eval_users: int = Field(default=0, ge=0, description="0 = all; else a seeded sample")
+
+
+class TrainConfig(BaseModel):
+    """Complete trainer configuration (the ``config`` field of the manifest)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: ModelName = "hybrid"
+    confidence: ConfidenceConfig = Field(default_factory=ConfidenceConfig)
+    als: AlsConfig = Field(default_factory=AlsConfig)
+    two_tower: TwoTowerConfig = Field(default_factory=TwoTowerConfig)
+    hybrid: HybridGrid = Field(default_factory=HybridGrid)
+    popularity: PopularityConfig = Field(default_factory=PopularityConfig)
+    index: dict[str, int] = Field(default_factory=lambda: dict(IndexSettings().__dict__))
+    evaluation: EvalConfig = Field(default_factory=EvalConfig)
+    show_progress: bool = True
+
+    def index_settings(self) -> IndexSettings:
+        """The FAISS build settings."""
+        return IndexSettings(**self.index)
+
+
+def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Read a JSON or TOML config file (or defaults) and apply top-level overrides.
+
+    Raises
+    ------
+    InvalidArgument
+        If the file cannot be parsed or a setting is invalid (names the setting).
+    """
+    raw: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        text = p.read_text()
+        try:
+            raw = tomllib.loads(text) if p.suffix == ".toml" else json.loads(text)
+        except (ValueError, tomllib.TOMLDecodeError) as exc:
+            raise InvalidArgument(f"config {p}: cannot parse: {exc}", field="config") from exc
+    raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return TrainConfig.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise InvalidArgument(f"config: {where}: {first['msg']}", field=where) from exc

@@ -1,0 +1,272 @@
+"""Fit every model of the bundle on the events before one cut.
+
+The same function serves the validation cut (to choose blend weights and ALS size), the
+evaluation cut and the final fit, so the three are trained identically.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from recsys.confidence import ConfidenceParams, bm25_idf, pair_confidence, transform_weights
+from recsys.hybrid import repeat_score_from_ages
+from training.als_train import fit_als
+from training.config import TrainConfig
+from training.two_tower_model import TwoTower
+from training.two_tower_train import (
+    TwoTowerData,
+    build_examples,
+    encode_items,
+    encode_users,
+    train_two_tower,
+)
+
+
+@dataclass
+class Catalog:
+    """The item catalog with index-aligned features (row i = item index i)."""
+
+    items: pd.DataFrame
+    item_ids: pd.Index
+    category_index: np.ndarray
+    price_band: np.ndarray
+    band_edges: list[float]
+
+    @classmethod
+    def build(cls, items: pd.DataFrame, n_bands: int) -> Catalog:
+        """Index the catalog and derive category and price-band features."""
+        items = items.reset_index(drop=True)
+        cats = items["category"].fillna("").astype(str)
+        codes, _ = pd.factorize(cats, sort=True)
+        price = pd.to_numeric(items["base_price"], errors="coerce").to_numpy(dtype=np.float64)
+        ok = np.isfinite(price)
+        edges: list[float] = []
+        band = np.full(len(items), n_bands, dtype=np.int64)  # n_bands = unknown price
+        if ok.any():
+            edges = np.unique(np.quantile(price[ok], np.linspace(0, 1, n_bands + 1)[1:-1])).tolist()
+            band[ok] = np.searchsorted(np.asarray(edges), price[ok], side="right")
+        return cls(
+            items=items,
+            item_ids=pd.Index(items["item_id"].astype(str)),
+            category_index=codes.astype(np.int64),
+            price_band=band,
+            band_edges=[float(x) for x in edges],
+        )
+
+    @property
+    def n_items(self) -> int:
+        """Catalog size."""
+        return len(self.item_ids)
+
+
+@dataclass
+class Fitted:
+    """Everything trained on one window of events."""
+
+    user_ids: pd.Index
+    reference_time: pd.Timestamp
+    confidence: ConfidenceParams
+    idf: np.ndarray
+    interactions: pd.DataFrame
+    weights: sp.csr_matrix
+    purchases: sp.csr_matrix
+    purchase_ages: pd.DataFrame
+    trend: np.ndarray
+    known_items: np.ndarray
+    als: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    two_tower: TwoTower | None = None
+    tt_data: TwoTowerData | None = None
+    tt_items: np.ndarray | None = None
+    tt_users: np.ndarray | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def n_users(self) -> int:
+        """Number of known users."""
+        return len(self.user_ids)
+
+    def repeat_matrix(self, half_life_days: float) -> sp.csr_matrix:
+        """Buy-again scores (users x items) at the reference time."""
+        a = self.purchase_ages
+        val = repeat_score_from_ages(a["age_days"].to_numpy(), half_life_days)
+        return sp.csr_matrix(
+            (val, (a["u"].to_numpy(), a["i"].to_numpy())), shape=self.purchases.shape
+        ).tocsr()
+
+
+def _purchase_sessions(ev: pd.DataFrame) -> pd.DataFrame:
+    buys = ev[ev["event_type"] == "purchase"]
+    key = buys["session_id"] if buys["session_id"].notna().any() else None
+    if key is None:
+        key = buys["timestamp"].dt.floor("D").astype("int64").astype(str)
+    return (
+        buys.assign(s=key.astype(str))
+        .groupby(["u", "i", "s"], sort=False)["timestamp"]
+        .max()
+        .reset_index()
+    )
+
+
+def fit_window(
+    events: pd.DataFrame,
+    catalog: Catalog,
+    cfg: TrainConfig,
+    seed: int,
+    factors: list[int],
+    with_two_tower: bool,
+) -> Fitted:
+    """Fit ALS (one model per entry of ``factors``), popularity and the two-tower model.
+
+    Parameters
+    ----------
+    events:
+        Canonical events of the training window, items already restricted to the catalog and
+        event types to those with positive weight.
+    catalog:
+        Indexed catalog.
+    cfg:
+        Trainer configuration.
+    seed:
+        Random seed.
+    factors:
+        ALS sizes to fit.
+    with_two_tower:
+        Whether to train the two-tower model.
+
+    Returns
+    -------
+    Fitted
+    """
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    ref = events["timestamp"].max()
+    user_ids = pd.Index(pd.unique(events["user_id"].astype(str)))
+    ev = events.assign(
+        u=user_ids.get_indexer(events["user_id"].astype(str)),
+        i=catalog.item_ids.get_indexer(events["item_id"].astype(str)),
+    )
+    n_u, n_i = len(user_ids), catalog.n_items
+    c = cfg.confidence
+    params = ConfidenceParams(
+        event_weights=c.event_weights,
+        quantity_weight=c.quantity_weight,
+        quantity_cap=c.quantity_cap,
+        recency_half_life_days=c.recency_half_life_days,
+        transform=c.transform,
+        bm25_k1=c.bm25_k1,
+        bm25_b=c.bm25_b,
+        regularization=cfg.als.regularization,
+        alpha=c.alpha,
+    )
+    pc = pair_confidence(ev, params, ref)
+    pu = user_ids.get_indexer(pc["user_id"].astype(str))
+    pi = catalog.item_ids.get_indexer(pc["item_id"].astype(str))
+    conf = pc["confidence"].to_numpy(dtype=np.float64)
+    idf = bm25_idf(pi, n_u, n_i)
+    row_sums = np.bincount(pu, weights=conf, minlength=n_u)
+    params = params.model_copy(update={"bm25_avg_length": float(row_sums[row_sums > 0].mean())})
+    w = transform_weights(pu, pi, conf, params, idf)
+    weights = sp.csr_matrix((w, (pu, pi)), shape=(n_u, n_i))
+    weights.sum_duplicates()
+
+    sessions = _purchase_sessions(ev)
+    ages = pd.DataFrame(
+        {
+            "u": sessions["u"].to_numpy(),
+            "i": sessions["i"].to_numpy(),
+            "age_days": (ref - sessions["timestamp"]).dt.total_seconds().to_numpy() / 86400.0,
+        }
+    )
+    purchases = sp.csr_matrix(
+        (np.ones(len(ages), dtype=np.float32), (ages["u"].to_numpy(), ages["i"].to_numpy())),
+        shape=(n_u, n_i),
+    )
+    purchases.sum_duplicates()
+    last_buy = sessions.groupby(["u", "i"])["timestamp"].max()
+    inter = pd.DataFrame(
+        {"user_index": pu.astype(np.int32), "item_index": pi.astype(np.int32)}
+    ).assign(confidence=conf.astype(np.float32), weight=w)
+    inter["purchases"] = np.asarray(purchases[pu, pi]).ravel().astype(np.int32)
+    lb = last_buy.reindex(pd.MultiIndex.from_arrays([pu, pi]))
+    inter["last_purchase"] = lb.to_numpy()
+
+    pop_w = ev["event_type"].map(cfg.popularity.event_weights).fillna(0.0).to_numpy()
+    age = (ref - ev["timestamp"]).dt.total_seconds().to_numpy() / 86400.0
+    trend = np.bincount(
+        ev["i"].to_numpy(),
+        weights=pop_w * np.power(0.5, age / cfg.popularity.half_life_days),
+        minlength=n_i,
+    ).astype(np.float32)
+    known = np.zeros(n_i, dtype=bool)
+    known[pi] = True
+    timings["prepare"] = time.perf_counter() - t0
+
+    fitted = Fitted(
+        user_ids=user_ids,
+        reference_time=ref,
+        confidence=params,
+        idf=idf,
+        interactions=inter,
+        weights=weights.tocsr(),
+        purchases=purchases.tocsr(),
+        purchase_ages=ages,
+        trend=trend,
+        known_items=known,
+        timings=timings,
+    )
+    for f in factors:
+        t = time.perf_counter()
+        fitted.als[f] = fit_als(
+            fitted.weights,
+            f,
+            cfg.als.regularization,
+            cfg.als.iterations,
+            seed,
+            cfg.als.threads,
+            cfg.show_progress,
+        )
+        timings[f"als_{f}"] = time.perf_counter() - t
+    if with_two_tower:
+        t = time.perf_counter()
+        tt = cfg.two_tower
+        target = ev["event_type"].isin(tt.target_types).to_numpy()
+        if not target.any():
+            target = np.ones(len(ev), dtype=bool)
+        sess = ev["session_id"] if ev["session_id"].notna().any() else None
+        skey = (
+            pd.factorize(sess.astype(str))[0]
+            if sess is not None
+            else pd.factorize(ev["timestamp"].dt.floor("D").astype("int64"))[0]
+        )
+        data = build_examples(
+            ev["u"].to_numpy(),
+            ev["i"].to_numpy(),
+            ev["timestamp"].astype("int64").to_numpy(),
+            np.asarray(skey, dtype=np.int64),
+            target,
+            n_u,
+            n_i,
+            tt.history_length,
+            tt.novel_targets_only,
+        )
+        if len(data.example_item) >= 2:
+            model = train_two_tower(
+                data,
+                n_i,
+                catalog.category_index,
+                catalog.price_band,
+                tt,
+                seed,
+                cfg.show_progress,
+            )
+            fitted.two_tower = model
+            fitted.tt_data = data
+            fitted.tt_items = encode_items(model, n_i)
+            fitted.tt_users = encode_users(model, data.final_histories)
+        timings["two_tower"] = time.perf_counter() - t
+    return fitted

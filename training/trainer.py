@@ -1,0 +1,242 @@
+"""``fairshelf train``: validation search, fit, temporal evaluation, bundle publication.
+
+Flow: read and clean the canonical data; fit on the events before a validation cut and choose
+the ALS size and the hybrid blend there; fit on the events before the evaluation cut (or on
+everything when no cut is given); evaluate every model and baseline on the test period; write
+the bundle under a temporary name, rename it and move ``current``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pricing.errors import InvalidArgument
+from recsys.hybrid import HybridParams
+from training.baselines import baseline_scorers
+from training.blend_search import BlendChoice, choose_blend, model_scorers
+from training.bundle_export import write_trained_bundle
+from training.config import TrainConfig, load_config
+from training.data.readers import read_events, read_items
+from training.evaluation import EvalSplit, evaluate, make_split
+from training.fit import Catalog, Fitted, fit_window
+
+
+@dataclass
+class PreparedData:
+    """Canonical events restricted to catalog items and weighted event types."""
+
+    events: pd.DataFrame
+    catalog: Catalog
+    dropped: dict[str, int]
+    fingerprint: str
+    events_path: str
+    items_path: str
+
+
+def data_fingerprint(events: pd.DataFrame, items: pd.DataFrame) -> str:
+    """sha256 over the content of the events and items tables (order-sensitive)."""
+    h = hashlib.sha256()
+    for frame in (events, items):
+        cols = sorted(frame.columns)
+        h.update(",".join(cols).encode())
+        h.update(pd.util.hash_pandas_object(frame[cols], index=False).to_numpy().tobytes())
+    return h.hexdigest()
+
+
+def prepare(events_path: str | Path, items_path: str | Path, cfg: TrainConfig) -> PreparedData:
+    """Read, validate and clean the inputs; count every row dropped on purpose."""
+    events = read_events(events_path)
+    items = read_items(items_path)
+    fingerprint = data_fingerprint(events, items)
+    catalog = Catalog.build(items, cfg.two_tower.price_bands)
+    dropped: dict[str, int] = {}
+    keep = np.ones(len(events), dtype=bool)
+    no_user = events["user_id"].isna().to_numpy()
+    dropped["missing_user"] = int(no_user.sum())
+    keep &= ~no_user
+    weights = events["event_type"].map(cfg.confidence.event_weights).fillna(0.0).to_numpy()
+    for etype in sorted(events.loc[keep & (weights <= 0), "event_type"].unique()):
+        n = int((keep & (weights <= 0) & (events["event_type"] == etype).to_numpy()).sum())
+        dropped[f"event_type_{etype}"] = n
+    keep &= weights > 0
+    unknown = ~events["item_id"].astype(str).isin(catalog.item_ids).to_numpy()
+    dropped["unknown_item"] = int((keep & unknown).sum())
+    keep &= ~unknown
+    ev = events.loc[keep].reset_index(drop=True)
+    if ev.empty:
+        raise InvalidArgument(f"no usable events in {events_path} after cleaning: {dropped}")
+    return PreparedData(
+        events=ev,
+        catalog=catalog,
+        dropped={k: v for k, v in dropped.items() if v},
+        fingerprint=fingerprint,
+        events_path=str(events_path),
+        items_path=str(items_path),
+    )
+
+
+def parse_cut(cut: str) -> pd.Timestamp:
+    """Parse a YYYY-MM-DD (or ISO) cut as a UTC timestamp."""
+    try:
+        ts = pd.Timestamp(cut)
+    except ValueError as exc:
+        raise InvalidArgument(f"bad cut {cut!r}: expected YYYY-MM-DD", field="eval_cut") from exc
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def splits_for(fitted: Fitted, catalog: Catalog, test: pd.DataFrame) -> dict[str, EvalSplit]:
+    """Truth for both modes from the purchases after a cut."""
+    buys = test[test["event_type"] == "purchase"]
+    u = fitted.user_ids.get_indexer(buys["user_id"].astype(str))
+    i = catalog.item_ids.get_indexer(buys["item_id"].astype(str))
+    ok = (u >= 0) & (i >= 0)
+    ok &= fitted.known_items[np.clip(i, 0, None)]
+    return {
+        mode: make_split(u[ok], i[ok], fitted.purchases, fitted.known_items, mode)
+        for mode in ("all", "novel")
+    }
+
+
+def _default_params(model: str, choice: HybridParams) -> HybridParams:
+    if model == "als":
+        return HybridParams(repeat_weight=0.0, discovery_weights={"als": 1.0})
+    if model == "two_tower":
+        return HybridParams(repeat_weight=0.0, discovery_weights={"two_tower": 1.0})
+    return choice
+
+
+def evaluate_all(
+    fitted: Fitted,
+    factors: int,
+    params: HybridParams,
+    splits: dict[str, EvalSplit],
+    cfg: TrainConfig,
+    seed: int,
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Metrics of every model and baseline in both modes."""
+    scorers = model_scorers(fitted, factors, params)
+    scorers.update(
+        baseline_scorers(
+            fitted.purchases,
+            fitted.purchase_ages,
+            cfg.evaluation.baseline_popularity_days,
+            seed,
+            cfg.als.threads,
+        )
+    )
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for mode, split in splits.items():
+        out[mode] = {
+            name: evaluate(fn, split, cfg.evaluation.k_values) for name, fn in scorers.items()
+        }
+    return out
+
+
+def train(
+    events_path: str | Path,
+    items_path: str | Path,
+    bundles_dir: str | Path,
+    eval_cut: str | None = None,
+    model: str | None = None,
+    config_path: str | Path | None = None,
+    seed: int = 0,
+    show_progress: bool | None = None,
+) -> Path:
+    """Train, evaluate and publish a bundle; returns the bundle directory.
+
+    Parameters
+    ----------
+    events_path, items_path:
+        Canonical events and items (Parquet or CSV).
+    bundles_dir:
+        Where bundles and the ``current`` symlink live.
+    eval_cut:
+        Temporal cut (YYYY-MM-DD); when given, models are trained before it and evaluated after.
+    model:
+        Default ranking model (``hybrid``, ``als``, ``two_tower``); overrides the config.
+    config_path:
+        JSON or TOML config file.
+    seed:
+        Random seed (deterministic results for a seed).
+    show_progress:
+        Progress bars; overrides the config.
+
+    Returns
+    -------
+    pathlib.Path
+        The published bundle directory.
+
+    Raises
+    ------
+    InvalidArgument
+        Bad config, cut, or no usable data.
+    DataValidationError
+        Input files that break the data contract.
+    """
+    overrides: dict[str, object] = {"model": model, "show_progress": show_progress}
+    cfg = load_config(config_path, overrides)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    data = prepare(events_path, items_path, cfg)
+    timings["read"] = time.perf_counter() - t0
+    ev = data.events
+    cut = parse_cut(eval_cut) if eval_cut else None
+    train_ev = ev[ev["timestamp"] < cut] if cut is not None else ev
+    if train_ev.empty:
+        raise InvalidArgument(f"no events before the cut {eval_cut}", field="eval_cut")
+    end = cut if cut is not None else ev["timestamp"].max()
+    val_cut = end - pd.Timedelta(days=cfg.evaluation.validation_days)
+    use_tt = cfg.two_tower.enabled or cfg.model == "two_tower"
+
+    t = time.perf_counter()
+    val_train = train_ev[train_ev["timestamp"] < val_cut]
+    choice = BlendChoice(factors=cfg.als.factors_grid[0], params=HybridParams())
+    notes: list[str] = []
+    if not val_train.empty:
+        val_fit = fit_window(val_train, data.catalog, cfg, seed, cfg.als.factors_grid, use_tt)
+        val_splits = splits_for(val_fit, data.catalog, train_ev[train_ev["timestamp"] >= val_cut])
+        if val_splits["all"].n_users and val_splits["novel"].n_users:
+            choice = choose_blend(val_fit, val_splits["all"], val_splits["novel"], cfg.hybrid)
+        else:
+            notes.append("validation window has no evaluable shoppers; default blend used")
+    else:
+        notes.append("no events before the validation cut; default blend used")
+    timings["validation"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    fitted = fit_window(train_ev, data.catalog, cfg, seed, [choice.factors], use_tt)
+    timings["fit"] = time.perf_counter() - t
+    timings.update({f"fit_{k}": v for k, v in fitted.timings.items()})
+    params = _default_params(cfg.model, choice.params)
+
+    metrics: dict[str, dict[str, dict[str, float]]] = {}
+    n_eval: dict[str, int] = {}
+    if cut is not None:
+        t = time.perf_counter()
+        splits = splits_for(fitted, data.catalog, ev[ev["timestamp"] >= cut])
+        n_eval = {mode: s.n_users for mode, s in splits.items()}
+        metrics = evaluate_all(fitted, choice.factors, choice.params, splits, cfg, seed)
+        timings["evaluate"] = time.perf_counter() - t
+    return write_trained_bundle(
+        bundles_dir=Path(bundles_dir),
+        data=data,
+        cfg=cfg,
+        seed=seed,
+        fitted=fitted,
+        factors=choice.factors,
+        params=params,
+        metrics=metrics,
+        eval_info=(eval_cut, str(val_cut.date()), n_eval) if cut is not None else None,
+        trials=choice.trials,
+        timings=timings,
+        notes=notes,
+        started=datetime.now(UTC),
+        total_start=t0,
+    )

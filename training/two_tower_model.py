@@ -1,0 +1,122 @@
+"""The two-tower retrieval model (torch): item tower and history-pooling user tower.
+
+The user tower has no user-id embedding on purpose: it embeds a shopper from the items they
+interacted with recently, so a shopper who was not in training (or who has new events since)
+gets a personal vector from the same exported ONNX graph. Item features (category, price band)
+are baked into both towers as buffers, so the ONNX user tower needs only item indices.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class ItemFeatures(nn.Module):
+    """Item embedding = id + category + price band, shared layout for both towers."""
+
+    def __init__(
+        self, n_items: int, item_category: np.ndarray, item_band: np.ndarray, dim: int
+    ) -> None:
+        super().__init__()
+        n_cat = int(item_category.max()) + 2 if len(item_category) else 2
+        n_band = int(item_band.max()) + 2 if len(item_band) else 2
+        # Index n_items is padding: its id, category and band rows stay zero.
+        self.pad_index = n_items
+        cat = np.append(item_category.astype(np.int64), n_cat - 1)
+        band = np.append(item_band.astype(np.int64), n_band - 1)
+        self.register_buffer("item_category", torch.from_numpy(cat))
+        self.register_buffer("item_band", torch.from_numpy(band))
+        self.ids = nn.Embedding(n_items + 1, dim, padding_idx=n_items)
+        self.cats = nn.Embedding(n_cat, dim, padding_idx=n_cat - 1)
+        self.bands = nn.Embedding(n_band, dim, padding_idx=n_band - 1)
+        for emb in (self.ids, self.cats, self.bands):
+            nn.init.normal_(emb.weight, std=0.05)
+            with torch.no_grad():
+                emb.weight[emb.padding_idx] = 0.0
+
+    def forward(self, items: torch.Tensor) -> torch.Tensor:
+        """Embed item indices of any shape; padding embeds to zero."""
+        cat = self.item_category[items]
+        band = self.item_band[items]
+        return self.ids(items) + self.cats(cat) + self.bands(band)
+
+
+class ItemTower(nn.Module):
+    """Item vector from id, category and price band, L2-normalised."""
+
+    def __init__(self, features: ItemFeatures, dim: int) -> None:
+        super().__init__()
+        self.features = features
+        self.proj = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim))
+
+    def forward(self, items: torch.Tensor) -> torch.Tensor:
+        """``[B]`` item indices -> ``[B, dim]`` unit vectors."""
+        x = self.features(items)
+        return nn.functional.normalize(x + self.proj(x), dim=-1)
+
+
+class UserTower(nn.Module):
+    """User vector from the mean of the embeddings of recent items, L2-normalised."""
+
+    def __init__(self, features: ItemFeatures, dim: int) -> None:
+        super().__init__()
+        self.features = features
+        self.pad_index = features.pad_index
+        self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim))
+
+    def forward(self, recent_items: torch.Tensor) -> torch.Tensor:
+        """``[B, L]`` item indices (padded with ``pad_index``) -> ``[B, dim]`` unit vectors."""
+        emb = self.features(recent_items)
+        mask = (recent_items != self.pad_index).to(emb.dtype).unsqueeze(-1)
+        pooled = (emb * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+        return nn.functional.normalize(pooled + self.mlp(pooled), dim=-1)
+
+
+class TwoTower(nn.Module):
+    """Both towers; user and item towers keep separate item tables (different roles).
+
+    Parameters
+    ----------
+    n_items:
+        Catalog size; index ``n_items`` is padding.
+    item_category, item_band:
+        Per-item category index and price band (non-negative ints).
+    dim:
+        Embedding dimension.
+    """
+
+    def __init__(
+        self, n_items: int, item_category: np.ndarray, item_band: np.ndarray, dim: int
+    ) -> None:
+        super().__init__()
+        self.user = UserTower(ItemFeatures(n_items, item_category, item_band, dim), dim)
+        self.item = ItemTower(ItemFeatures(n_items, item_category, item_band, dim), dim)
+
+    def forward(
+        self, histories: torch.Tensor, targets: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return user vectors for ``histories`` and item vectors for ``targets``."""
+        return self.user(histories), self.item(targets)
+
+
+def in_batch_logq_loss(
+    user_vecs: torch.Tensor,
+    item_vecs: torch.Tensor,
+    targets: torch.Tensor,
+    log_q: torch.Tensor,
+    temperature: float,
+) -> torch.Tensor:
+    """Sampled softmax over in-batch negatives with log-Q correction (Yi et al., 2019).
+
+    Popular items appear as negatives more often than uniform sampling would make them;
+    subtracting ``log q(item)`` from every logit removes that bias. Other rows whose target is
+    the same item are masked, since they are not negatives.
+    """
+    logits = user_vecs @ item_vecs.T / temperature - log_q[targets].unsqueeze(0)
+    same = targets.unsqueeze(0) == targets.unsqueeze(1)
+    eye = torch.eye(len(targets), dtype=torch.bool, device=targets.device)
+    logits = logits.masked_fill(same & ~eye, float("-inf"))
+    labels = torch.arange(len(targets), device=targets.device)
+    return nn.functional.cross_entropy(logits, labels)

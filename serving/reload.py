@@ -4,7 +4,8 @@ path, swap it in atomically, refuse a broken one.
 Requests read :attr:`ModelHolder.current` once at their start; the swap replaces that one
 reference, so a request runs entirely on the old or entirely on the new model, never on a mix.
 Checks before a swap: every file's sha256 against the manifest (``load_bundle(verify=True)``),
-the ONNX user tower's parity on a probe when the bundle has one, and a probe recommendation
+the ONNX user tower's recorded parity and a probe through onnxruntime when the bundle has
+one, and a probe recommendation
 for a known shopper and for an unknown one. A bundle that fails any check is refused, counted
 in ``fairshelf_bundle_reloads_total{outcome="refused"}``, logged with the reason, and not
 tried again until ``current`` points somewhere else; the last good model keeps serving.
@@ -27,6 +28,7 @@ from pricing.errors import FairshelfError, ModelUnavailable
 from recsys.bundle import Bundle, load_bundle
 from recsys.config import RecsysConfig
 from recsys.recommender import Recommender
+from recsys.two_tower_runtime import UserTower
 from recsys.types import RecommendRequest
 from serving.logging import get_logger
 from serving.metrics import Metrics
@@ -80,39 +82,35 @@ class ModelHolder:
         self._current = model
 
 
-def _check_tower_parity(bundle: Bundle) -> None:
+def _check_tower(bundle: Bundle) -> None:
+    """The two-tower checks: the parity recorded at export, then a probe through onnxruntime.
+
+    The probe runs the exported graph on a fixed batch (an empty history and short histories
+    of real items) and requires finite, unit-norm vectors of the item vectors' dimension, so
+    a graph that loads but computes garbage is refused before it serves.
+    """
     tt = bundle.manifest.two_tower
-    if tt is None or bundle.two_tower_user_vectors is None:
+    if tt is None or bundle.two_tower_item_vectors is None:
         return
-    if tt.parity_max_abs_diff > 1e-4:
+    if not tt.parity_max_abs_diff <= 1e-4:
         raise ModelUnavailable(
             f"bundle {bundle.path}: recorded ONNX parity {tt.parity_max_abs_diff:.2e} > 1e-4"
         )
-    try:
-        from recsys.two_tower_runtime import UserTower
-    except ImportError:  # runtime not installed: the recorded parity is the check
-        return
-    probe = _tower_probe(bundle)
-    if probe is None:
-        return
-    tower = UserTower.from_bundle(bundle)
-    history, expected = probe
-    got = np.asarray(tower.user_vectors(history[None, :]), dtype=np.float32)[0]
-    diff = float(np.max(np.abs(got - expected)))
-    if not np.isfinite(diff) or diff > PARITY_TOLERANCE:
+    tower = UserTower(bundle.path / tt.user_tower, tt.history_length, tt.pad_index)
+    n_items = len(bundle.item_ids)
+    probe = [[], [0], [n_items - 1, 0], list(range(min(n_items, tt.history_length)))]
+    vectors = tower.embed(probe)
+    dim = bundle.two_tower_item_vectors.shape[1]
+    if vectors.shape != (len(probe), dim) or not np.all(np.isfinite(vectors)):
         raise ModelUnavailable(
-            f"bundle {bundle.path}: ONNX user tower disagrees with stored vectors on the "
-            f"probe (max abs diff {diff:.2e})"
+            f"bundle {bundle.path}: ONNX user tower gave shape {vectors.shape} or non-finite "
+            f"values on the probe (expected {(len(probe), dim)})"
         )
-
-
-def _tower_probe(bundle: Bundle) -> tuple[np.ndarray, np.ndarray] | None:
-    """A probe input and the vector the bundle stores for it, if the bundle offers one."""
-    probe = getattr(bundle, "tower_probe", None)
-    if probe is None:
-        return None
-    history, expected = probe() if callable(probe) else probe
-    return np.asarray(history, dtype=np.int64), np.asarray(expected, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1)
+    if not np.all(np.abs(norms - 1.0) <= PARITY_TOLERANCE):
+        raise ModelUnavailable(
+            f"bundle {bundle.path}: ONNX user tower vectors are not unit-norm on the probe"
+        )
 
 
 def load_and_check(path: Path, config: RecsysConfig) -> LoadedModel:
@@ -135,7 +133,7 @@ def load_and_check(path: Path, config: RecsysConfig) -> LoadedModel:
         On a hash mismatch, unreadable file, failed parity or failed probe.
     """
     bundle = load_bundle(path, verify=True)
-    _check_tower_parity(bundle)
+    _check_tower(bundle)
     recommender = Recommender(bundle, config)
     # Probe: a known shopper (if any) and an unknown one must both get a list.
     probes = ["__fairshelf_probe__"]

@@ -27,7 +27,8 @@ OutDir = Annotated[Path, typer.Option("--out", help="Directory to write the cano
 
 
 def _console() -> Console:
-    return Console(highlight=False)
+    # Paths and reasons are data, not markup: a "[" in a file name must print as is.
+    return Console(highlight=False, markup=False)
 
 
 def _print_import(report: Any, out: Path) -> None:

@@ -161,3 +161,16 @@ def test_empty_file_and_missing_column(
     )
     code, _, err = run_inprocess(["data", "validate", str(tmp_path)], capsys, monkeypatch)
     assert code == 2 and "'event_type'" in err and "missing required column" in err
+
+
+def test_names_with_brackets_print_as_they_are(
+    tmp_path: Path,
+    tiny_store: SyntheticStore,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    odd = tmp_path / "[red]shop"
+    odd.mkdir()
+    tiny_store.events.head(50).to_parquet(odd / "events.parquet", index=False)
+    code, stdout, _ = run_inprocess(["data", "summary", str(odd)], capsys, monkeypatch)
+    assert code == 0 and "[red]shop" in stdout

@@ -10,6 +10,7 @@ common case costs one small index search.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -70,6 +71,7 @@ def search_candidates(
     allowed_items: Callable[[], np.ndarray],
     oversample: int,
     max_candidates: int,
+    fraction: float = 1.0,
 ) -> np.ndarray:
     """Item indices near the queries that pass ``keep``; at least ``need`` when possible.
 
@@ -87,6 +89,11 @@ def search_candidates(
         Initial search size per needed item.
     max_candidates:
         Widest index search before falling back to the full scan.
+    fraction:
+        Estimated share of the catalog passing the filters. The first search is sized so that
+        about ``need * oversample`` candidates survive; when that would exceed
+        ``max_candidates`` (or the catalog) the index is skipped and the eligible items are
+        scanned directly.
 
     Returns
     -------
@@ -95,7 +102,10 @@ def search_candidates(
         is every eligible item; callers score and cut it.
     """
     n_items = min(src.index.size for src, _ in queries)
-    n = max(need * oversample, need)
+    wanted = max(need * oversample, need) / max(fraction, 1e-9)
+    if wanted > min(max_candidates, n_items):
+        return allowed_items()
+    n = int(min(math.ceil(wanted), n_items))
     while True:
         found = []
         for src, q in queries:

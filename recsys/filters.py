@@ -66,6 +66,11 @@ class CatalogArrays:
         ``(n_items,)`` float64 base prices (NaN when unknown; such items fail price filters).
     in_stock:
         ``(n_items,)`` bool; unknown stock counts as in stock.
+    code_indptr, items_by_code:
+        Items of each category code as CSR (items of code ``c`` are
+        ``items_by_code[code_indptr[c]:code_indptr[c + 1]]``, ascending).
+    sorted_prices:
+        Known prices, ascending (to count items in a price range by binary search).
     """
 
     item_ids: np.ndarray
@@ -75,6 +80,9 @@ class CatalogArrays:
     top_codes: np.ndarray
     prices: np.ndarray
     in_stock: np.ndarray
+    code_indptr: np.ndarray
+    items_by_code: np.ndarray
+    sorted_prices: np.ndarray
 
     @property
     def n_items(self) -> int:
@@ -111,6 +119,7 @@ class CatalogArrays:
         else:
             in_stock = np.ones(n, dtype=bool)
         codes32 = codes.astype(np.int32)
+        counts = np.bincount(codes32, minlength=len(cats))
         return cls(
             item_ids=items["item_id"].astype(str).to_numpy(dtype=object),
             categories=tuple(str(c) for c in cats),
@@ -119,6 +128,9 @@ class CatalogArrays:
             top_codes=top_of_cat.astype(np.int32)[codes32],
             prices=prices,
             in_stock=in_stock,
+            code_indptr=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+            items_by_code=np.argsort(codes32, kind="stable").astype(np.int64),
+            sorted_prices=np.sort(prices[~np.isnan(prices)]),
         )
 
 
@@ -134,6 +146,7 @@ class CandidateFilter:
     def __init__(self, catalog: CatalogArrays) -> None:
         self.catalog = catalog
         self._prefix_cache: dict[tuple[str, ...], np.ndarray] = {}
+        self._in_stock_share = float(catalog.in_stock.mean()) if catalog.n_items else 1.0
 
     def categories_matching(self, prefixes: tuple[str, ...]) -> np.ndarray:
         """Boolean mask over category codes: paths equal to or below any of ``prefixes``.
@@ -197,7 +210,42 @@ class CandidateFilter:
             keep &= ~contains(purchased, candidates)
         return keep
 
+    def fraction(self, filters: Filters) -> float:
+        """Estimated share of the catalog that passes the item filters (stock, category, price).
+
+        Exact for each filter alone; combined as if independent. Retrieval uses it to size the
+        index search, or to skip the index when the eligible set is small enough to scan.
+        """
+        cat = self.catalog
+        n = max(cat.n_items, 1)
+        share = 1.0
+        if filters.in_stock_only:
+            share *= float(self._in_stock_share)
+        counts = np.diff(cat.code_indptr)
+        if filters.include_categories:
+            share *= float(counts[self.categories_matching(filters.include_categories)].sum()) / n
+        if filters.exclude_categories:
+            hit = counts[self.categories_matching(filters.exclude_categories)].sum()
+            share *= 1.0 - float(hit) / n
+        if filters.min_price is not None or filters.max_price is not None:
+            prices = cat.sorted_prices
+            lo = 0 if filters.min_price is None else np.searchsorted(prices, filters.min_price)
+            hi = (
+                prices.size
+                if filters.max_price is None
+                else np.searchsorted(prices, filters.max_price, side="right")
+            )
+            share *= float(max(int(hi) - int(lo), 0)) / n
+        return share
+
     def allowed_items(self, filters: Filters, purchased: np.ndarray | None = None) -> np.ndarray:
         """Every item index that passes ``filters`` (the full-catalog fallback), ascending."""
-        every = np.arange(self.catalog.n_items, dtype=np.int64)
-        return every[self.mask(every, filters, purchased)]
+        cat = self.catalog
+        if filters.include_categories:
+            # Start from the included categories' items rather than the whole catalog.
+            codes = np.flatnonzero(self.categories_matching(filters.include_categories))
+            parts = [cat.items_by_code[cat.code_indptr[c] : cat.code_indptr[c + 1]] for c in codes]
+            base = np.sort(np.concatenate(parts)) if parts else np.empty(0, np.int64)
+        else:
+            base = np.arange(cat.n_items, dtype=np.int64)
+        return base[self.mask(base, filters, purchased)]

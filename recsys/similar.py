@@ -69,7 +69,13 @@ class SimilarItems:
             return every[every != item]
 
         cands = search_candidates(
-            [(self.source, query)], k, keep, allowed, self.oversample, self.max_candidates
+            [(self.source, query)],
+            k,
+            keep,
+            allowed,
+            self.oversample,
+            self.max_candidates,
+            self.filter.fraction(filters),
         )
         if cands.size == 0:
             return cands, np.empty(0, dtype=np.float32)

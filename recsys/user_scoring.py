@@ -235,7 +235,13 @@ class PersonalScorer:
         cfg = self.config
         need = request.k * cfg.oversample
         cands = search_candidates(
-            queries, request.k, keep, allowed, cfg.oversample, cfg.max_candidates
+            queries,
+            request.k,
+            keep,
+            allowed,
+            cfg.oversample,
+            cfg.max_candidates,
+            self.filter.fraction(filters),
         )
         repeat = np.zeros(cands.size, dtype=np.float64)
         if not filters.exclude_purchased and state.repeat_items.size:

@@ -64,3 +64,19 @@ def test_combined_and_full_catalog(catalog: CatalogArrays) -> None:
     filters = Filters(include_categories=("home", "toys"), max_price=20.0)
     assert kept(f, filters, np.array([0])) == []
     assert f.allowed_items(Filters(include_categories=("toys",))).tolist() == [2]
+
+
+def test_fraction_estimates_each_filter_exactly(catalog: CatalogArrays) -> None:
+    f = CandidateFilter(catalog)
+    assert f.fraction(Filters(in_stock_only=False)) == 1.0
+    assert f.fraction(Filters()) == pytest.approx(5 / 6)
+    assert f.fraction(Filters(in_stock_only=False, include_categories=("home",))) == 0.5
+    assert f.fraction(Filters(in_stock_only=False, exclude_categories=("home",))) == 0.5
+    assert f.fraction(Filters(in_stock_only=False, min_price=8.0, max_price=15.0)) == 0.5
+    assert f.fraction(Filters(include_categories=("nowhere",))) == 0.0
+
+
+def test_allowed_items_starts_from_included_categories(catalog: CatalogArrays) -> None:
+    f = CandidateFilter(catalog)
+    got = f.allowed_items(Filters(include_categories=("home", "homeware")), np.array([3]))
+    assert got.tolist() == [0, 5]

@@ -10,11 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pricing.engine import PriceDecision
 from pricing.errors import FairshelfError
-
-# (final price, policy name, policy version, guardrail version): what must match.
-PriceIdentity = tuple[float, str, str, str]
 
 
 @dataclass(frozen=True)
@@ -32,11 +28,13 @@ class FairDecision:
     guardrail_scope: str
     guardrail_version: str
     epoch: int | None
+    proposed_price: float | None = None
 
     @property
-    def identity(self) -> PriceIdentity:
-        """The price and where it came from; two runs agree when these are equal."""
-        return (self.final_price, self.policy_name, self.policy_version, self.guardrail_version)
+    def proposal_identity(self) -> tuple[float, str, str]:
+        """(policy proposal, policy name, version): what a shopper-scoped re-run must match."""
+        proposed = self.final_price if self.proposed_price is None else self.proposed_price
+        return (proposed, self.policy_name, self.policy_version)
 
 
 def _first(obj: Any, *names: str) -> Any:
@@ -88,6 +86,7 @@ def read_decision(decision: Any) -> FairDecision:
             epoch = int(getattr(decision, name))
             break
     inputs = _first(decision, "inputs", "declared_inputs", "policy_inputs")
+    proposed = getattr(decision, "proposed_price", None)
     return FairDecision(
         item_id=str(decision.item_id),
         final_price=float(decision.final_price),
@@ -100,28 +99,5 @@ def read_decision(decision: Any) -> FairDecision:
         guardrail_scope=str(scope),
         guardrail_version=str(gversion),
         epoch=epoch,
+        proposed_price=None if proposed is None else float(proposed),
     )
-
-
-def price_identity(decision: Any) -> tuple[str, PriceIdentity]:
-    """``(item_id, identity)`` of an engine decision, cheaply (the guard's hot path).
-
-    Parameters
-    ----------
-    decision:
-        A :class:`~pricing.engine.PriceDecision`, or anything :func:`read_decision` reads.
-
-    Returns
-    -------
-    tuple[str, PriceIdentity]
-        The item id and the identity to compare with the fair decision's.
-    """
-    if type(decision) is PriceDecision:
-        return decision.item_id, (
-            decision.final_price,
-            decision.policy,
-            decision.policy_version,
-            str(decision.guardrail_version),
-        )
-    fair = read_decision(decision)
-    return fair.item_id, fair.identity

@@ -1,85 +1,82 @@
-"""The shopper-scoped re-run of the engine that the guard compares against the fair price.
+"""The shopper-scoped re-run of the policy that the guard compares with the fair price.
 
-The pricing engine caches one decision per item, epoch and public context, which is what makes
-a price the same for everyone in an epoch (rule G3). For detection that cache is in the way:
-the fair price is computed first in the clean room and cached, so a plain second call would
-return it without running the policy in the shopper's scope, and a hostile policy would never
-be seen. :class:`ShopperScopedDetector` therefore runs the engine's own pricing step (policy
-proposal, then guardrails, with the same catalogue, guardrails, policy and price history)
-without the cache, and with a price history it can read but never write: what it computes is
-only compared, never served or remembered.
+Only the policy's proposal can depend on a shopper: everything after it (guardrail band, price
+history, rounding) is computed by the engine from public data. So to find out whether the
+price depends on the shopper, the detector asks the engine's policy for its proposal again,
+in the caller's scope (the shopper in the request scope, the request's own context object, the
+caller's stack), for the same item state, epoch start and objective the engine used, and the
+guard compares it with the proposal behind the fair price.
+
+The engine's per-epoch decision cache is deliberately not used: the fair price is computed
+first in the clean room and cached, so a cached answer would say nothing about what the policy
+does with a shopper in sight. Nothing the detector computes is served or remembered.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import timedelta
 
 from pricing.context import PublicContext
-from pricing.engine import PriceDecision, PricingEngine
-from pricing.price_history import PriceHistory
+from pricing.engine import PricingEngine
 
+_JUST_BEFORE = timedelta(microseconds=1)
 
-class _ReadOnlyHistory:
-    """The engine's price history, readable; writes are dropped (detector prices are not served)."""
-
-    def __init__(self, inner: PriceHistory) -> None:
-        self.inner = inner
-
-    def record(self, item_id: str, start: datetime, price: float) -> None:
-        return None
-
-    def in_force(self, item_id: str, since: datetime, until: datetime) -> Sequence[float]:
-        return self.inner.in_force(item_id, since, until)
-
-    def last(self, item_id: str, until: datetime) -> float | None:
-        return self.inner.last(item_id, until)
-
-
-class _ShadowEngine(PricingEngine):
-    """A :class:`PricingEngine` that follows another one's configuration and never caches."""
-
-    def __init__(self, main: PricingEngine) -> None:
-        super().__init__(
-            main.catalog,
-            main.guardrails,
-            main._schedule,
-            history=_ReadOnlyHistory(main.history),
-            clock=main.clock,
-        )
-        self._main = main
-
-    def _follow(self) -> None:
-        # The main engine may get a new catalogue, guardrail set or policy at any time.
-        main = self._main
-        if main.catalog is not self._catalog or main.guardrails is not self._guardrails:
-            self._catalog = main.catalog
-            self._guardrails = main.guardrails
-            self._bands = {}
-        self._schedule = main._schedule
-        history = self.history
-        if not isinstance(history, _ReadOnlyHistory) or history.inner is not main.history:
-            self.history = _ReadOnlyHistory(main.history)
-
-    def decide(self, item_ids: Sequence[str], ctx: PublicContext) -> list[PriceDecision]:
-        """Price every item afresh in the caller's scope (no cache, nothing recorded)."""
-        self._follow()
-        epoch = self.clock.index(ctx.at)
-        return [self._decide_one(item_id, epoch, ctx) for item_id in item_ids]
+# (proposed price, policy name, policy version): what must match the fair decision's.
+ProposalIdentity = tuple[float, str, str]
 
 
 class ShopperScopedDetector:
-    """Runs ``engine``'s pricing in the caller's scope, uncached, for comparison only.
+    """Re-asks ``engine``'s policy for its proposals in the caller's scope, uncached.
 
     Parameters
     ----------
     engine:
-        The engine whose catalogue, guardrails, policy, clock and history are followed.
+        The engine whose catalogue, policy schedule, guardrail objective, clock and price
+        history are used, read-only.
     """
 
     def __init__(self, engine: PricingEngine) -> None:
-        self._shadow = _ShadowEngine(engine)
+        self._engine = engine
 
-    def decide(self, item_ids: Sequence[str], ctx: PublicContext) -> list[PriceDecision]:
-        """What the engine would price ``item_ids`` at if nothing were cached."""
-        return self._shadow.decide(item_ids, ctx)
+    def proposals(
+        self, item_ids: Sequence[str], ctx: PublicContext, epoch: int
+    ) -> dict[str, ProposalIdentity]:
+        """What the policy proposes for ``item_ids`` in epoch ``epoch``, asked in this scope.
+
+        Parameters
+        ----------
+        item_ids:
+            Items (already known to the engine: the clean room priced them).
+        ctx:
+            The context object exactly as the caller passed it.
+        epoch:
+            The price epoch.
+
+        Returns
+        -------
+        dict[str, ProposalIdentity]
+            item_id -> (proposed price, policy name, policy version).
+        """
+        engine = self._engine
+        start = engine.clock.start(epoch)
+        # As in the engine: the policy sees the epoch start, not the request time.
+        at_epoch = dataclasses.replace(ctx, at=start) if ctx.at != start else ctx
+        policy = engine._schedule.policy_for(epoch)
+        catalog = engine.catalog
+        history = engine.history
+        before = start - _JUST_BEFORE
+        out: dict[str, ProposalIdentity] = {}
+        for item_id in item_ids:
+            state = catalog.get(item_id)
+            last = history.last(item_id, before)
+            if last is not None:
+                state = dataclasses.replace(state, current_price=last)
+            # Name and version are read from the class before the call, so a policy cannot
+            # relabel itself for one shopper to dodge the comparison.
+            kind = type(policy)
+            name, version = kind.name, kind.version
+            proposal = policy.propose(state, at_epoch, engine.band(item_id).objective)
+            out[item_id] = (float(proposal.price), name, version)
+        return out

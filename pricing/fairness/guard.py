@@ -30,20 +30,22 @@ import contextvars
 import random
 import secrets
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
+from pricing.catalog import PricingCatalog
 from pricing.context import PublicContext
 from pricing.engine import PricingEngine
+from pricing.epochs import EpochClock
 from pricing.errors import FailedPrecondition, InvalidArgument, PolicyRejected
 from pricing.fairness.audit_chain import utc_timestamp
-from pricing.fairness.decisions import FairDecision, PriceIdentity, price_identity, read_decision
-from pricing.fairness.detector import ShopperScopedDetector
+from pricing.fairness.decisions import FairDecision, read_decision
+from pricing.fairness.detector import ProposalIdentity, ShopperScopedDetector
 from pricing.fairness.explain import Explanation, explain_quote
-from pricing.fairness.metrics import QUOTES_GUARDED, record_violation
-from pricing.fairness.ports import AuditSink, PriceEngine, QuoteLog
+from pricing.fairness.metrics import QUOTES_GUARDED
+from pricing.fairness.ports import AuditSink, QuoteLog
 from pricing.fairness.programs import ProgramBook
 from pricing.fairness.quote_writer import BufferedQuoteLog
 from pricing.fairness.quotes import (
@@ -58,10 +60,17 @@ from pricing.fairness.shopper import (
     REQUEST_SCOPE,
     RequestScope,
     Shopper,
-    ShopperGroup,
     group_of,
 )
+from pricing.fairness.violations import (
+    record_g2_violation,
+    record_quarantine,
+    record_refused_line,
+)
+from pricing.guardrails import GuardrailSet
 from pricing.inputs import PUBLIC_INPUTS
+from pricing.policies.registry import load_policy
+from pricing.price_history import PriceHistory
 
 MAX_ITEMS_PER_QUOTE = 1000
 QUARANTINE_REASON = "FAIRNESS_QUARANTINE"
@@ -109,9 +118,6 @@ class FairQuoteService:
     ----------
     engine:
         The pricing engine (``pricing.engine.PricingEngine``); only this service calls it.
-    detector:
-        What re-runs the engine in the shopper's scope; by default a
-        :class:`~pricing.fairness.detector.ShopperScopedDetector` of ``engine``.
     quote_log:
         Where quotes are kept (``serving.store.quote_store.QuoteStore``).
     audit:
@@ -131,7 +137,6 @@ class FairQuoteService:
         self,
         engine: PricingEngine,
         *,
-        detector: PriceEngine | None = None,
         quote_log: QuoteLog,
         audit: AuditSink,
         programs: ProgramBook | None = None,
@@ -139,7 +144,7 @@ class FairQuoteService:
         buffer_quotes: bool = True,
     ) -> None:
         self._engine = engine
-        self._detector: PriceEngine = detector or ShopperScopedDetector(engine)
+        self._detector = ShopperScopedDetector(engine)
         self._buffer = BufferedQuoteLog(quote_log) if buffer_quotes else None
         self._quotes: QuoteLog = self._buffer or quote_log
         self._audit = audit
@@ -155,6 +160,82 @@ class FairQuoteService:
         self._clean_room = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="fairshelf-clean-room"
         )
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        catalog: PricingCatalog,
+        guardrails: GuardrailSet,
+        policy: str,
+        quote_log: QuoteLog,
+        audit: AuditSink,
+        policy_params: Mapping[str, Any] | None = None,
+        history: PriceHistory | None = None,
+        clock: EpochClock | None = None,
+        programs: ProgramBook | None = None,
+        buffer_quotes: bool = True,
+    ) -> FairQuoteService:
+        """Build the engine and its guard together: the serving layer's only entry to pricing.
+
+        Parameters
+        ----------
+        catalog, guardrails, history, clock:
+            As for ``pricing.engine.PricingEngine``.
+        policy, policy_params:
+            A registered policy name (``pricing.policies.registry``) and its parameters; the
+            registry refuses shopper-level inputs (rule G1).
+        quote_log, audit, programs, buffer_quotes:
+            As for the constructor.
+
+        Raises
+        ------
+        PolicyRejected
+            The policy declares a non-public input.
+        NotFound
+            No policy has that name.
+        """
+        engine = PricingEngine(
+            catalog,
+            guardrails,
+            load_policy(policy, **dict(policy_params or {})),
+            history=history,
+            clock=clock,
+        )
+        return cls(
+            engine,
+            quote_log=quote_log,
+            audit=audit,
+            programs=programs,
+            buffer_quotes=buffer_quotes,
+        )
+
+    @property
+    def catalog(self) -> PricingCatalog:
+        """The catalogue the engine prices."""
+        return self._engine.catalog
+
+    @property
+    def guardrails(self) -> GuardrailSet:
+        """The guardrail set in force."""
+        return self._engine.guardrails
+
+    @property
+    def clock(self) -> EpochClock:
+        """The price-epoch clock."""
+        return self._epochs
+
+    def set_catalog(self, catalog: PricingCatalog) -> None:
+        """Swap the catalogue (new bundle); prices already fixed this epoch stand."""
+        self._engine.set_catalog(catalog)
+
+    def set_guardrails(self, guardrails: GuardrailSet) -> None:
+        """Swap the guardrail set; prices already fixed this epoch stand."""
+        self._engine.set_guardrails(guardrails)
+
+    def set_policy(self, policy: str, **params: Any) -> None:
+        """Load a registered policy by name (rule G1 checked) and put it in charge."""
+        self._engine.set_policy(load_policy(policy, **params))
 
     @property
     def programs(self) -> ProgramBook:
@@ -206,7 +287,7 @@ class FairQuoteService:
         epoch = self.epoch_of(clean_ctx)
         ckey = clean_ctx.key()
         fair = self._fair_prices(items, clean_ctx, epoch, ckey)
-        seen = self._shopper_scoped(items, ctx, who, request_id)
+        seen = self._shopper_scoped(items, ctx, epoch, who, request_id)
         group = group_of(who)
         ctx_text = context_key_text(clean_ctx)
         now = utc_timestamp()
@@ -218,7 +299,11 @@ class FairQuoteService:
             got_price = got[0] if got is not None else None
             held = ref.reason_codes == (QUARANTINE_REASON,)
             # A quarantined policy's price is not served at all, so there is nothing to compare.
-            blocked = not held and got != ref.identity
+            expected = ref.proposal_identity
+            # A policy swapped in mid-epoch: the pinned price of the old one stands for the
+            # epoch (rule G3) and the new one cannot be compared with it.
+            comparable = got is None or got[1:] == expected[1:]
+            blocked = not held and comparable and got != expected
             outcome = self._programs.apply(ref.final_price, self._category_of(item_id), who)
             quote = Quote(
                 quote_id=f"q_{_QUOTE_IDS.getrandbits(80):020x}",
@@ -248,11 +333,13 @@ class FairQuoteService:
                 reason = seen if isinstance(seen, str) else "price differs"
                 violations.append((quote, got_price, reason))
             for refused in outcome.refused:
-                self._refused_program(quote, refused.program_id, refused.attempted_amount)
+                record_refused_line(
+                    self._audit, quote, refused.program_id, refused.attempted_amount
+                )
         # Logged before returned: a quote id the shopper holds can always be explained.
         self._quotes.add(quotes)
         for quote, blocked_price, reason in violations:
-            self._g2_violation(quote, blocked_price, reason, group)
+            record_g2_violation(self._audit, quote, blocked_price, reason, group)
             self._quarantine(quote)
         QUOTES_GUARDED.inc(len(quotes))
         return quotes
@@ -355,12 +442,16 @@ class FairQuoteService:
                 self._pins.pop(key, None)
 
     def _shopper_scoped(
-        self, items: list[str], ctx: PublicContext, shopper: Shopper, request_id: str
-    ) -> dict[str, PriceIdentity] | str:
+        self,
+        items: list[str],
+        ctx: PublicContext,
+        epoch: int,
+        shopper: Shopper,
+        request_id: str,
+    ) -> dict[str, ProposalIdentity] | str:
         token = REQUEST_SCOPE.set(RequestScope(request_id=request_id, shopper=shopper))
         try:
-            decisions = self._detector.decide(items, ctx)
-            return dict(price_identity(d) for d in decisions)
+            return self._detector.proposals(items, ctx, epoch)
         except Exception as exc:
             # The clean room priced these items; failing only in the shopper's scope means the
             # outcome depended on the shopper (e.g. refusing to quote some shoppers).
@@ -368,73 +459,15 @@ class FairQuoteService:
         finally:
             REQUEST_SCOPE.reset(token)
 
-    def _g2_violation(
-        self, quote: Quote, got: float | None, reason: str, group: ShopperGroup
-    ) -> None:
-        policy = f"{quote.policy_name}@{quote.policy_version}"
-        record_violation("G2", policy)
-        self._audit.append(
-            "g2_violation",
-            {
-                "rule": "G2",
-                "quote_id": quote.quote_id,
-                "item_id": quote.item_id,
-                "epoch": quote.epoch,
-                "context_key": quote.context_key,
-                "policy": policy,
-                "fair_price": quote.list_price,
-                "blocked_price": got,
-                "group": {
-                    "tenure": group.tenure,
-                    "frequency": group.frequency,
-                    "device": group.device,
-                },
-                "message": (
-                    f"{reason}: with the shopper in scope the engine priced {quote.item_id!r} "
-                    f"at {got if got is not None else 'nothing'}, without the shopper "
-                    f"at {quote.list_price}; served {quote.list_price} (rule G2)"
-                ),
-            },
-        )
-
     def _quarantine(self, quote: Quote) -> None:
         key = (quote.policy_name, quote.policy_version)
         with self._lock:
             if key in self._quarantined:
                 return
             self._quarantined.add(key)
-        self._audit.append(
-            "policy_quarantined",
-            {
-                "rule": "G2",
-                "policy": f"{quote.policy_name}@{quote.policy_version}",
-                "quote_id": quote.quote_id,
-                "message": (
-                    f"policy {quote.policy_name}@{quote.policy_version} priced by shopper; from "
-                    "the next price computation on, its items are served at their base price "
-                    "until a new policy version is loaded (rule G2)"
-                ),
-            },
-        )
+        record_quarantine(self._audit, quote)
 
     @property
     def quarantined(self) -> frozenset[tuple[str, str]]:
         """(name, version) of policies caught pricing by shopper."""
         return frozenset(self._quarantined)
-
-    def _refused_program(self, quote: Quote, program_id: str, amount: float) -> None:
-        record_violation("G4", program_id)
-        self._audit.append(
-            "g4_program_refused",
-            {
-                "rule": "G4",
-                "quote_id": quote.quote_id,
-                "item_id": quote.item_id,
-                "program_id": program_id,
-                "attempted_amount": amount,
-                "message": (
-                    f"program {program_id!r} would have changed the price by {-amount:+.2f} "
-                    f"on {quote.item_id!r}; programs may only lower a price, line dropped (rule G4)"
-                ),
-            },
-        )

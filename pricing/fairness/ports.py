@@ -1,4 +1,4 @@
-"""The interfaces the guard needs from the outside: a price engine, an audit log, a quote log.
+"""The interfaces the guard needs from the outside: an audit log and a quote log.
 
 They are Protocols so that pricing stays free of transports and databases: the SQLAlchemy
 stores in ``serving/store/`` satisfy them, and so would any other backend.
@@ -9,22 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
-from pricing.context import PublicContext
 from pricing.fairness.audit_chain import Anchor, AuditRecord
 from pricing.fairness.quotes import Quote
-
-
-class PriceEngine(Protocol):
-    """Anything that turns item ids and a public context into price decisions.
-
-    The decisions must carry ``item_id``, ``final_price``, ``base_price``, ``adjustment``,
-    ``reason_codes``, the policy's name, version and declared inputs, the guardrail scope and
-    version, and the price epoch (see :func:`pricing.fairness.decisions.read_decision`).
-    """
-
-    def decide(self, item_ids: Sequence[str], ctx: PublicContext) -> Sequence[Any]:
-        """Price ``item_ids`` in ``ctx``."""
-        ...
 
 
 class AuditSink(Protocol):

@@ -8,12 +8,23 @@ channel. The guard must catch each one at quote time (rule G2).
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, ClassVar
 
+from pricing.catalog import PricingCatalog
 from pricing.context import ItemState, PublicContext
+from pricing.engine import PricingEngine
+from pricing.fairness.guard import FairQuoteService
+from pricing.fairness.programs import DiscountProgram, Eligibility, ProgramBook
 from pricing.fairness.shopper import REQUEST_SCOPE, Shopper
+from pricing.guardrails import GuardrailSet
 from pricing.policy import PricingPolicy, Proposal
+from serving.store.audit_store import AuditStore
+from serving.store.db import Database
+from serving.store.quote_store import QuoteStore
 
 PUBLIC = frozenset({"base_price", "competitor_prices", "item_id"})
 
@@ -170,3 +181,75 @@ HOSTILE_POLICIES: tuple[type[PricingPolicy], ...] = (
     GlobalStashPolicy,
     ShopperCachePolicy,
 )
+
+
+ITEMS: tuple[ItemState, ...] = tuple(
+    ItemState(
+        item_id=f"sku-{i:03d}",
+        category="home/kitchen" if i % 2 else "toys/outdoor",
+        base_price=round(9.99 + 3 * i, 2),
+        unit_cost=round(4.0 + i, 2),
+        stock=100,
+    )
+    for i in range(12)
+)
+ITEM_IDS: tuple[str, ...] = tuple(s.item_id for s in ITEMS)
+AT = datetime(2026, 3, 2, 10, 15, tzinfo=UTC)
+
+NEW_COUPON = DiscountProgram(
+    program_id="welcome10",
+    title="Welcome coupon",
+    public_text="New customers get 10% off their first order.",
+    eligibility=Eligibility.NEW_CUSTOMER,
+    percent_off=10,
+)
+MEMBER_PRICE = DiscountProgram(
+    program_id="member5",
+    title="Member price",
+    public_text="Members of the store club pay 5% less on kitchen items.",
+    eligibility=Eligibility.MEMBER,
+    percent_off=5,
+    categories=frozenset({"home/kitchen"}),
+)
+
+
+@dataclass
+class GuardedShop:
+    """A guard over a real engine with real SQLite logs, as the server wires it."""
+
+    service: FairQuoteService
+    engine: PricingEngine
+    db: Database
+    audit: AuditStore
+    quotes: QuoteStore
+
+    def close(self) -> None:
+        self.service.close()
+        self.db.close()
+
+
+def make_shop(
+    db_path: Path,
+    policy: PricingPolicy,
+    programs: Sequence[DiscountProgram] = (NEW_COUPON, MEMBER_PRICE),
+    *,
+    buffer_quotes: bool = False,
+) -> GuardedShop:
+    """Wire engine, guard, audit log and quote log on a fresh SQLite file."""
+    db = Database(str(db_path))
+    audit = AuditStore(db)
+    quotes = QuoteStore(db)
+    engine = PricingEngine(PricingCatalog({s.item_id: s for s in ITEMS}), GuardrailSet(), policy)
+    service = FairQuoteService(
+        engine,
+        quote_log=quotes,
+        audit=audit,
+        programs=ProgramBook(programs),
+        buffer_quotes=buffer_quotes,
+    )
+    return GuardedShop(service, engine, db, audit, quotes)
+
+
+def ctx_at(at: datetime = AT, **kwargs: Any) -> PublicContext:
+    """A public context at ``at``."""
+    return PublicContext(at=at, **kwargs)

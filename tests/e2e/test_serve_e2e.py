@@ -1,0 +1,109 @@
+"""End to end: train a tiny bundle, serve it, log a purchase and see the list change, hot-swap a
+new bundle, refuse a corrupted one while the last good one keeps serving."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+from serving_support import Clients, running_server, tiny_bundles
+
+from recsys.bundle import set_current
+
+
+def _top(category: str) -> str:
+    return category.split("/")[0]
+
+
+def _wait_for(predicate, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def _recommend(http: httpx.Client, user: str, k: int = 10) -> dict:  # type: ignore[type-arg]
+    resp = http.post("/v1/recommend", json={"user_id": user, "k": k}, headers=Clients.hdr())
+    assert resp.status_code == 200, resp.text
+    return resp.json()  # type: ignore[no-any-return]
+
+
+def _copy_bundle(src: Path, bundles: Path, new_id: str) -> Path:
+    dst = bundles / new_id
+    shutil.copytree(src, dst)
+    manifest = json.loads((dst / "manifest.json").read_text())
+    manifest["bundle_id"] = new_id
+    (dst / "manifest.json").write_text(json.dumps(manifest))
+    return dst
+
+
+def test_purchase_changes_list_and_hot_reload_refuses_a_broken_bundle(tmp_path: Path) -> None:
+    bundles = tiny_bundles(tmp_path / "bundles")
+    with running_server(bundles, tmp_path / "events.db") as server:
+        clients = Clients(server)
+        http = clients.http
+        model = server.holder.require()
+        first_version = model.bundle_id
+        items = model.bundle.items.set_index("item_id")
+        user = str(model.bundle.user_ids[3])
+
+        before = _recommend(http, user)
+        assert before["strategy"] == "trained_vector"
+        assert before["model_version"] == first_version
+        shown = Counter(_top(str(items.loc[i["item_id"], "category"])) for i in before["items"])
+        # Buy three items of the category this shopper is shown least.
+        cats = sorted({_top(str(c)) for c in items["category"]}, key=lambda c: shown[c])
+        target = cats[0]
+        listed = {i["item_id"] for i in before["items"]}
+        buys = [i for i in items.index if _top(str(items.loc[i, "category"])) == target]
+        buys = [i for i in buys if i not in listed][:3]
+        events = [
+            {
+                "event_id": f"e2e-{n}",
+                "user_id": user,
+                "item_id": item,
+                "event_type": "purchase",
+                "unit_price": float(items.loc[item, "base_price"]),
+            }
+            for n, item in enumerate(buys)
+        ]
+        logged = http.post("/v1/events", json={"events": events}, headers=Clients.hdr())
+        assert logged.json()["accepted"] == len(buys)
+
+        after = _recommend(http, user)
+        assert after["strategy"] == "fold_in"
+        assert after["items"] != before["items"]
+        assert not {i["item_id"] for i in after["items"]} & set(buys)  # already bought
+        moved = Counter(_top(str(items.loc[i["item_id"], "category"])) for i in after["items"])
+        assert moved[target] > shown[target]
+
+        # A good new bundle under `current` is loaded off the request path and swapped in.
+        new = _copy_bundle(model.path, bundles, "bundle-two")
+        set_current(bundles, new)
+        _wait_for(lambda: _recommend(http, user)["model_version"] == "bundle-two")
+
+        # A corrupted bundle is refused; bundle-two keeps serving.
+        broken = _copy_bundle(new, bundles, "bundle-broken")
+        factors = broken / "als_item_factors.npy"
+        data = bytearray(factors.read_bytes())
+        data[-1] ^= 0xFF
+        factors.write_bytes(bytes(data))
+        set_current(bundles, broken)
+        _wait_for(
+            lambda: (
+                "bundle-broken" in server.metrics.render().decode()
+                or 'outcome="refused"' in server.metrics.render().decode()
+            )
+        )
+        metrics = http.get("/metrics").text
+        assert 'fairshelf_bundle_reloads_total{outcome="refused"} 1.0' in metrics
+        assert _recommend(http, user)["model_version"] == "bundle-two"
+        assert http.get("/v1/model", headers=Clients.hdr()).json()["model_version"] == "bundle-two"
+        assert "sha256" in server.watcher.refused[broken.resolve()]  # type: ignore[union-attr]
+        clients.close()

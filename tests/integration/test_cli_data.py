@@ -136,14 +136,18 @@ def test_bad_events_file_exits_2_with_one_clear_line(tmp_path: Path) -> None:
     assert "negative" in message
 
 
-def test_missing_things_exit_2_without_traceback(tmp_path: Path) -> None:
+def test_missing_things_exit_2_without_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     result = run_subprocess("data", "summary", str(tmp_path / "nowhere"))
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and "no such dataset directory" in result.stderr
 
-    result = run_subprocess("generate", "--out", str(tmp_path / "g"), "--items", "3")
-    assert result.returncode == 2
-    assert "Traceback" not in result.stderr and "items must be >= 10" in result.stderr
+    code, _, err = run_inprocess(
+        ["generate", "--out", str(tmp_path / "g"), "--items", "3"], capsys, monkeypatch
+    )
+    assert code == 2 and "items must be >= 10" in err
+    assert not (tmp_path / "g").exists()
 
 
 def test_empty_file_and_missing_column(

@@ -129,7 +129,7 @@ def _event_frames(draw: st.DrawFn) -> pd.DataFrame:
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(frame=_event_frames())
 def test_any_valid_event_table_round_trips(tmp_path: Path, frame: pd.DataFrame) -> None:

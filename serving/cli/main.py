@@ -11,6 +11,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from pricing.errors import FairshelfError
 from serving.cli import audit_cmd, data_cmd, pricing_cmd, serve_cmd, train_cmd
@@ -33,10 +34,10 @@ def main() -> None:
     try:
         app()
     except FairshelfError as exc:
-        err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False)
         sys.exit(2)
     except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-        err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False)
         sys.exit(2)
 
 

@@ -141,6 +141,20 @@ def _bad(records: int, head: Anchor | None, seq: int, problem: str, message: str
     return ChainReport(False, records, head, seq, problem, message)
 
 
+def _original_seq(r: AuditRecord, by_hash: Mapping[str, AuditRecord]) -> int | None:
+    """The seq ``r`` was written with, when its content is intact but its seq was changed."""
+    linked = by_hash.get(r.prev_hash)
+    candidates = [1] if r.prev_hash == GENESIS_HASH else []
+    if linked is not None:
+        candidates.append(linked.seq + 1)
+    # Renumbering usually moves a record a short way; only searched once something is wrong.
+    candidates += range(max(1, r.seq - 64), r.seq + 65)
+    for seq in candidates:
+        if seq != r.seq and r.computed_hash(seq) == r.hash:
+            return seq
+    return None
+
+
 def verify_chain(records: Iterable[AuditRecord], anchor: Anchor | None = None) -> ChainReport:
     """Check a chain in stored order; name the first bad record and what happened to it.
 
@@ -168,9 +182,8 @@ def verify_chain(records: Iterable[AuditRecord], anchor: Anchor | None = None) -
         head = Anchor(prev.seq, prev.hash) if prev else None
         if r.computed_hash() != r.hash:
             # A record whose content hashes right under another seq was renumbered (moved).
-            linked = by_hash.get(r.prev_hash)
-            original = 1 if r.prev_hash == GENESIS_HASH else (linked.seq + 1 if linked else None)
-            if original is not None and original != r.seq and r.computed_hash(original) == r.hash:
+            original = _original_seq(r, by_hash)
+            if original is not None:
                 return _bad(
                     pos,
                     head,

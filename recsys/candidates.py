@@ -11,12 +11,14 @@ common case costs one small index search.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from recsys.filters import CandidateFilter
 from recsys.index import VectorIndex
+from recsys.types import Filters
 
 _WIDEN = 4
 
@@ -68,7 +70,7 @@ def search_candidates(
     queries: Sequence[tuple[VectorSource, np.ndarray]],
     need: int,
     keep: Callable[[np.ndarray], np.ndarray],
-    allowed_items: Callable[[], np.ndarray],
+    scan: Callable[[], np.ndarray],
     oversample: int,
     max_candidates: int,
     fraction: float = 1.0,
@@ -83,8 +85,9 @@ def search_candidates(
         Number of candidates wanted after filtering.
     keep:
         Vectorised filter: item indices -> boolean mask.
-    allowed_items:
-        Every item passing the filters (called only for the full-scan fallback).
+    scan:
+        The best eligible items by direct scoring (see :class:`EligibleScan`), called only
+        when the index search cannot find enough.
     oversample:
         Initial search size per needed item.
     max_candidates:
@@ -98,13 +101,12 @@ def search_candidates(
     Returns
     -------
     numpy.ndarray
-        int64 unique item indices, unordered by score. When the full scan is used the result
-        is every eligible item; callers score and cut it.
+        int64 unique item indices, unordered by score.
     """
     n_items = min(src.index.size for src, _ in queries)
     wanted = max(need * oversample, need) / max(fraction, 1e-9)
     if wanted > min(max_candidates, n_items):
-        return allowed_items()
+        return scan()
     n = int(min(math.ceil(wanted), n_items))
     while True:
         found = []
@@ -118,4 +120,78 @@ def search_candidates(
         if n >= max_candidates:
             break
         n = min(n * _WIDEN, max_candidates, n_items)
-    return allowed_items()
+    return scan()
+
+
+def _scaled(scores: np.ndarray) -> np.ndarray:
+    top = float(np.max(np.abs(scores))) if scores.size else 0.0
+    return scores / top if top > 0 else scores
+
+
+class EligibleScan:
+    """Score every eligible item directly, for filters too narrow for the index.
+
+    Item vectors are also kept in category order, so a category filter scores contiguous
+    slices (a matrix product on adjacent rows) instead of gathering rows scattered over the
+    catalog, which is several times slower.
+
+    Parameters
+    ----------
+    item_filter:
+        The catalog filter (its arrays give the category layout).
+    sources:
+        Source name -> vectors; one category-ordered copy of each is made here.
+    """
+
+    def __init__(self, item_filter: CandidateFilter, sources: Mapping[str, VectorSource]) -> None:
+        self.filter = item_filter
+        order = item_filter.catalog.items_by_code
+        self._grouped = {
+            name: np.ascontiguousarray(src.item_vectors[order]) for name, src in sources.items()
+        }
+
+    def best(
+        self,
+        queries: Sequence[tuple[VectorSource, np.ndarray]],
+        filters: Filters,
+        keep: Callable[[np.ndarray], np.ndarray],
+        n: int,
+    ) -> np.ndarray:
+        """The ``n`` eligible items with the highest score (sources scaled to a top of 1).
+
+        Parameters
+        ----------
+        queries:
+            (source, query) pairs.
+        filters:
+            The request filters; ``include_categories`` selects the slices to score.
+        keep:
+            The full eligibility mask (filters, purchases, anchor).
+        n:
+            How many to return at most.
+
+        Returns
+        -------
+        numpy.ndarray
+            int64 item indices, unordered.
+        """
+        cat = self.filter.catalog
+        if filters.include_categories:
+            codes = np.flatnonzero(self.filter.categories_matching(filters.include_categories))
+            spans = [(int(cat.code_indptr[c]), int(cat.code_indptr[c + 1])) for c in codes]
+            if not spans:
+                return np.empty(0, dtype=np.int64)
+            items = np.concatenate([cat.items_by_code[lo:hi] for lo, hi in spans])
+            parts = [
+                np.concatenate([self._grouped[src.name][lo:hi] @ q for lo, hi in spans])
+                for src, q in queries
+            ]
+        else:
+            items = np.arange(cat.n_items, dtype=np.int64)
+            parts = [src.item_vectors @ q for src, q in queries]
+        score = parts[0] if len(parts) == 1 else sum(_scaled(p) for p in parts)
+        mask = keep(items)
+        items, score = items[mask], np.asarray(score)[mask]
+        if items.size > n:
+            items = items[np.argpartition(-score, n - 1)[:n]]
+        return items

@@ -16,7 +16,7 @@ import numpy as np
 
 from pricing.errors import NotFound
 from recsys.bundle import Bundle
-from recsys.candidates import VectorSource
+from recsys.candidates import EligibleScan, VectorSource
 from recsys.config import RecsysConfig
 from recsys.experiments import VariantAssigner
 from recsys.fatigue import fatigue_penalties
@@ -108,6 +108,7 @@ class Recommender:
         )
         fold = FoldIn(bundle.als_item_factors, manifest.confidence, idf)
         ref = manifest.data.reference_time
+        scan = EligibleScan(self.filter, sources)
         self.personal = PersonalScorer(
             bundle=bundle,
             config=self.config,
@@ -115,10 +116,11 @@ class Recommender:
             fold_in=fold,
             tower=tower,
             item_filter=self.filter,
+            scan=scan,
             reference_time=ref if ref.tzinfo else ref.replace(tzinfo=UTC),
         )
         self.similar = SimilarItems(
-            als, self.filter, self.config.oversample, self.config.max_candidates
+            als, self.filter, scan, self.config.oversample, self.config.max_candidates
         )
 
     def variant_of(self, user_id: str) -> str:

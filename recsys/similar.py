@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from recsys.candidates import VectorSource, search_candidates
+from recsys.candidates import EligibleScan, VectorSource, search_candidates
 from recsys.filters import CandidateFilter
 from recsys.types import Filters
 
@@ -23,6 +23,8 @@ class SimilarItems:
         Item vectors and their index (normally ALS).
     item_filter:
         Catalog filter.
+    scan:
+        Direct scoring for narrow filters.
     oversample, max_candidates:
         Candidate search sizes (see :func:`recsys.candidates.search_candidates`).
     """
@@ -31,11 +33,13 @@ class SimilarItems:
         self,
         source: VectorSource,
         item_filter: CandidateFilter,
+        scan: EligibleScan,
         oversample: int,
         max_candidates: int,
     ) -> None:
         self.source = source
         self.filter = item_filter
+        self.scan = scan
         self.oversample = oversample
         self.max_candidates = max_candidates
         norms = np.linalg.norm(source.item_vectors, axis=1)
@@ -64,15 +68,16 @@ class SimilarItems:
         def keep(c: np.ndarray) -> np.ndarray:
             return self.filter.mask(c, filters) & (c != item)
 
-        def allowed() -> np.ndarray:
-            every = self.filter.allowed_items(filters)
-            return every[every != item]
+        queries = [(self.source, query)]
+
+        def scan() -> np.ndarray:
+            return self.scan.best(queries, filters, keep, k * self.oversample)
 
         cands = search_candidates(
-            [(self.source, query)],
+            queries,
             k,
             keep,
-            allowed,
+            scan,
             self.oversample,
             self.max_candidates,
             self.filter.fraction(filters),

@@ -21,7 +21,7 @@ from datetime import datetime
 import numpy as np
 
 from recsys.bundle import Bundle
-from recsys.candidates import VectorSource, search_candidates
+from recsys.candidates import EligibleScan, VectorSource, search_candidates
 from recsys.config import RecsysConfig
 from recsys.fatigue import ENGAGEMENT_TYPES, unengaged_impressions
 from recsys.filters import CandidateFilter
@@ -89,6 +89,7 @@ class PersonalScorer:
         fold_in: FoldIn,
         tower: SessionTower | None,
         item_filter: CandidateFilter,
+        scan: EligibleScan,
         reference_time: datetime,
     ) -> None:
         self.bundle = bundle
@@ -97,6 +98,7 @@ class PersonalScorer:
         self.fold_in = fold_in
         self.tower = tower
         self.filter = item_filter
+        self.scan = scan
         self.reference_time = reference_time
         self.hybrid: HybridParams = bundle.manifest.hybrid
         self.params = bundle.manifest.confidence
@@ -228,17 +230,17 @@ class PersonalScorer:
             mask = self.filter.mask(items, filters, purchased)
             return mask if anchor is None else mask & (items != anchor)
 
-        def allowed() -> np.ndarray:
-            every = self.filter.allowed_items(filters, purchased)
-            return every if anchor is None else every[every != anchor]
-
         cfg = self.config
         need = request.k * cfg.oversample
+
+        def scan() -> np.ndarray:
+            return self.scan.best(queries, filters, keep, need)
+
         cands = search_candidates(
             queries,
             request.k,
             keep,
-            allowed,
+            scan,
             cfg.oversample,
             cfg.max_candidates,
             self.filter.fraction(filters),
@@ -268,10 +270,6 @@ class PersonalScorer:
             rep_part = (
                 params.repeat_weight * repeat / top_rep if top_rep > 0 else np.zeros_like(total)
             )
-        if total.size > need:
-            # The full-scan fallback can return the whole eligible catalog; keep the best.
-            keep_top = np.argpartition(-total, need - 1)[:need]
-            cands, total, rep_part = cands[keep_top], total[keep_top], rep_part[keep_top]
         base = {
             STRATEGY_TRAINED: REASON_PROFILE,
             STRATEGY_FOLD_IN: REASON_RECENT,

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
-from recsys.candidates import VectorSource, search_candidates
+from recsys.candidates import EligibleScan, VectorSource, search_candidates
+from recsys.filters import CandidateFilter, CatalogArrays
 from recsys.index import VectorIndex
+from recsys.types import Filters
 
 
 def no_scan() -> np.ndarray:
@@ -70,3 +73,32 @@ def test_merges_sources_without_duplicates() -> None:
         [(src, q), (src, q)], 4, lambda c: np.ones(c.size, bool), no_scan, 1, 10
     )
     assert got.size == len(set(got.tolist())) == 4
+
+
+def test_eligible_scan_matches_brute_force() -> None:
+    rng = np.random.default_rng(8)
+    n = 300
+    items = pd.DataFrame(
+        {
+            "item_id": [f"i{i}" for i in range(n)],
+            "category": [f"c{i % 7}/s{i % 3}" for i in range(n)],
+            "base_price": rng.uniform(1, 50, n),
+        }
+    )
+    filt = CandidateFilter(CatalogArrays.from_frame(items))
+    src = source(n)
+    scan = EligibleScan(filt, {"als": src})
+    q = rng.normal(size=8).astype(np.float32)
+    for filters in (
+        Filters(include_categories=("c2", "c5/s1"), max_price=30.0),
+        Filters(min_price=45.0),
+    ):
+
+        def keep(c: np.ndarray, f: Filters = filters) -> np.ndarray:
+            return filt.mask(c, f) & (c != 2)
+
+        got = scan.best([(src, q)], filters, keep, 10)
+        every = np.arange(n)[keep(np.arange(n))]
+        want = every[np.argsort(-(src.item_vectors[every] @ q))[:10]]
+        assert sorted(got.tolist()) == sorted(want.tolist())
+    assert scan.best([(src, q)], Filters(include_categories=("zz",)), keep, 10).size == 0

@@ -124,7 +124,10 @@ class Manifest(BaseModel):
     config: dict[str, Any]
     library_versions: dict[str, str]
     confidence: ConfidenceParams
-    hybrid: HybridParams
+    hybrid: HybridParams = Field(description="blend of the default model, used by serving")
+    validated_blend: HybridParams | None = Field(
+        default=None, description="hybrid blend chosen on the validation cut (for re-evaluation)"
+    )
     als: AlsInfo
     two_tower: TwoTowerInfo | None = None
     evaluation: EvalInfo | None = None

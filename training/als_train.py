@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import scipy.sparse as sp
 from implicit.als import AlternatingLeastSquares
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from recsys.confidence import solve_user_vector
@@ -58,15 +57,16 @@ def fit_als(
     (user_factors, item_factors):
         float32 arrays ``(n_users, factors)`` and ``(n_items, factors)``.
     """
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    model = AlternatingLeastSquares(
-        factors=factors,
-        regularization=regularization,
-        iterations=iterations,
-        random_state=seed,
-        num_threads=threads,
-    )
-    model.fit(weights.astype(np.float32).tocsr(), show_progress=show_progress)
+    # implicit parallelises itself; a BLAS thread pool on top only oversubscribes the cores.
+    with threadpool_limits(1, "blas"):
+        model = AlternatingLeastSquares(
+            factors=factors,
+            regularization=regularization,
+            iterations=iterations,
+            random_state=seed,
+            num_threads=threads,
+        )
+        model.fit(weights.astype(np.float32).tocsr(), show_progress=show_progress)
     item_factors = np.ascontiguousarray(model.item_factors, dtype=np.float32)
     user_factors = _exact_user_factors(weights, item_factors, regularization, show_progress)
     return user_factors, item_factors

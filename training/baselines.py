@@ -12,6 +12,7 @@ import pandas as pd
 import scipy.sparse as sp
 from implicit.als import AlternatingLeastSquares
 from implicit.nearest_neighbours import BM25Recommender
+from threadpoolctl import threadpool_limits
 
 from training.evaluation import Scorer
 
@@ -51,13 +52,16 @@ def baseline_scorers(
     """
     n_items = purchases.shape[1]
     pop = popularity_vector(purchase_ages, n_items, popularity_days)
-    # Ranks in (0, 1): a tie-break that never outweighs one more purchase.
-    pop_rank = (np.argsort(np.argsort(pop, kind="stable"), kind="stable") + 1) / (n_items + 2)
+    # Fill after the shopper's own items, in popularity order: ranks in (0, 0.5).
+    pop_rank = 0.5 * (np.argsort(np.argsort(pop, kind="stable"), kind="stable") + 1) / (n_items + 2)
+    # Ties among own items break by item index, as in the reference script.
+    index_order = (0.5 * (1.0 - np.arange(n_items) / n_items)).astype(np.float32)
     knn = BM25Recommender(K=100, num_threads=threads)
-    knn.fit(purchases, show_progress=False)
+    knn.fit(purchases.tocsr(), show_progress=False)
     sim = knn.similarity.tocsr()
-    als = AlternatingLeastSquares(random_state=seed, num_threads=threads)
-    als.fit(purchases, show_progress=False)
+    with threadpool_limits(1, "blas"):
+        als = AlternatingLeastSquares(random_state=seed, num_threads=threads)
+        als.fit(purchases, show_progress=False)
     a_users = np.asarray(als.user_factors)
     a_items = np.asarray(als.item_factors)
 
@@ -68,7 +72,8 @@ def baseline_scorers(
         return np.asarray((purchases[users] @ sim).todense(), dtype=np.float32)
 
     def top_frequency(users: np.ndarray) -> np.ndarray:
-        return purchases[users].toarray() + pop_rank[None, :].astype(np.float32)
+        own = purchases[users].toarray()
+        return np.where(own > 0, own + index_order[None, :], pop_rank[None, :]).astype(np.float32)
 
     def als_default(users: np.ndarray) -> np.ndarray:
         return a_users[users] @ a_items.T

@@ -84,8 +84,9 @@ def choose_blend(
     key = f"recall@{SELECT_K}"
     trials: list[dict[str, object]] = []
     best_f, best = next(iter(fitted.als)), -1.0
-    for f, (uf, itf) in fitted.als.items():
-        r = evaluate(lambda u, uf=uf, itf=itf: uf[u] @ itf.T, split_novel, [SELECT_K])[key]
+    for f in fitted.als:
+        p0 = HybridParams(repeat_weight=0.0, discovery_weights={"als": 1.0})
+        r = evaluate(model_scorers(fitted, f, p0)["als"], split_novel, [SELECT_K])[key]
         trials.append({"step": "als_factors", "factors": f, "novel_" + key: r})
         if r > best:
             best_f, best = f, r

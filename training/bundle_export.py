@@ -109,6 +109,7 @@ def write_trained_bundle(
     fitted: Fitted,
     factors: int,
     params: HybridParams,
+    validated: HybridParams,
     metrics: dict[str, dict[str, dict[str, float]]],
     eval_info: tuple[str, str, dict[str, int]] | None,
     trials: list[dict[str, object]],
@@ -192,6 +193,7 @@ def write_trained_bundle(
         library_versions=library_versions(),
         confidence=fitted.confidence,
         hybrid=params,
+        validated_blend=validated,
         als=B.AlsInfo(factors=factors, iterations=cfg.als.iterations, index=als_info),
         two_tower=tt_info,
         evaluation=B.EvalInfo(

@@ -147,8 +147,8 @@ def fit_window(
     ref = events["timestamp"].max()
     user_ids = pd.Index(pd.unique(events["user_id"].astype(str)))
     ev = events.assign(
-        u=user_ids.get_indexer(events["user_id"].astype(str)),
-        i=catalog.item_ids.get_indexer(events["item_id"].astype(str)),
+        u=user_ids.get_indexer(pd.Index(events["user_id"].astype(str))),
+        i=catalog.item_ids.get_indexer(pd.Index(events["item_id"].astype(str))),
     )
     n_u, n_i = len(user_ids), catalog.n_items
     c = cfg.confidence
@@ -164,8 +164,8 @@ def fit_window(
         alpha=c.alpha,
     )
     pc = pair_confidence(ev, params, ref)
-    pu = user_ids.get_indexer(pc["user_id"].astype(str))
-    pi = catalog.item_ids.get_indexer(pc["item_id"].astype(str))
+    pu = user_ids.get_indexer(pd.Index(pc["user_id"].astype(str)))
+    pi = catalog.item_ids.get_indexer(pd.Index(pc["item_id"].astype(str)))
     conf = pc["confidence"].to_numpy(dtype=np.float64)
     idf = bm25_idf(pi, n_u, n_i)
     row_sums = np.bincount(pu, weights=conf, minlength=n_u)

@@ -94,8 +94,8 @@ def parse_cut(cut: str) -> pd.Timestamp:
 def splits_for(fitted: Fitted, catalog: Catalog, test: pd.DataFrame) -> dict[str, EvalSplit]:
     """Truth for both modes from the purchases after a cut."""
     buys = test[test["event_type"] == "purchase"]
-    u = fitted.user_ids.get_indexer(buys["user_id"].astype(str))
-    i = catalog.item_ids.get_indexer(buys["item_id"].astype(str))
+    u = fitted.user_ids.get_indexer(pd.Index(buys["user_id"].astype(str)))
+    i = catalog.item_ids.get_indexer(pd.Index(buys["item_id"].astype(str)))
     ok = (u >= 0) & (i >= 0)
     ok &= fitted.known_items[np.clip(i, 0, None)]
     return {
@@ -232,8 +232,9 @@ def train(
         fitted=fitted,
         factors=choice.factors,
         params=params,
+        validated=choice.params,
         metrics=metrics,
-        eval_info=(eval_cut, str(val_cut.date()), n_eval) if cut is not None else None,
+        eval_info=(eval_cut, str(val_cut.date()), n_eval) if eval_cut else None,
         trials=choice.trials,
         timings=timings,
         notes=notes,

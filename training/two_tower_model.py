@@ -26,8 +26,10 @@ class ItemFeatures(nn.Module):
         self.pad_index = n_items
         cat = np.append(item_category.astype(np.int64), n_cat - 1)
         band = np.append(item_band.astype(np.int64), n_band - 1)
-        self.register_buffer("item_category", torch.from_numpy(cat))
-        self.register_buffer("item_band", torch.from_numpy(band))
+        self.item_category_table: torch.Tensor
+        self.item_band_table: torch.Tensor
+        self.register_buffer("item_category_table", torch.from_numpy(cat))
+        self.register_buffer("item_band_table", torch.from_numpy(band))
         self.ids = nn.Embedding(n_items + 1, dim, padding_idx=n_items)
         self.cats = nn.Embedding(n_cat, dim, padding_idx=n_cat - 1)
         self.bands = nn.Embedding(n_band, dim, padding_idx=n_band - 1)
@@ -38,8 +40,8 @@ class ItemFeatures(nn.Module):
 
     def forward(self, items: torch.Tensor) -> torch.Tensor:
         """Embed item indices of any shape; padding embeds to zero."""
-        cat = self.item_category[items]
-        band = self.item_band[items]
+        cat = self.item_category_table[items]
+        band = self.item_band_table[items]
         return self.ids(items) + self.cats(cat) + self.bands(band)
 
 

@@ -1,0 +1,64 @@
+"""Rule G6 and the quote log: every quote can be explained, from memory or from SQLite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fairness_fixtures import ContextVarSnoopPolicy, HonestPolicy, ctx_at, make_shop
+
+from pricing.errors import InvalidArgument, NotFound
+from pricing.fairness.shopper import Shopper
+
+LOYAL = Shopper("l", tenure_days=800, orders=12, device="android", member=True)
+NEW = Shopper("n", tenure_days=0, orders=0, device="web")
+
+
+def test_explanation_names_inputs_policy_guardrail_and_programs(tmp_path: Path) -> None:
+    shop = make_shop(tmp_path / "x.db", HonestPolicy(), buffer_quotes=True)
+    try:
+        [q] = shop.service.quote(["sku-001"], ctx_at(competitor_prices={"sku-001": 11.0}), NEW)
+        # Explainable the moment it exists (the writer thread may not have stored it yet).
+        e = shop.service.explain(q.quote_id)
+        assert e.policy == "honest@1" and e.guardrail.endswith("@0")
+        assert e.inputs == ("base_price", "competitor_prices", "item_id")
+        assert [p.program_id for p in e.programs] == ["welcome10"]
+        assert "New customers get 10% off" in e.summary
+        assert "nothing about the shopper was used" in e.summary
+        shop.service.flush()
+        stored = shop.quotes.get(q.quote_id)
+        assert stored == q
+        assert e.to_json()["quote"]["final_price"] == q.final_price
+        with pytest.raises(NotFound, match="no quote with id"):
+            shop.service.explain("q_missing")
+    finally:
+        shop.close()
+
+
+def test_explanation_of_a_blocked_quote_says_so(tmp_path: Path) -> None:
+    shop = make_shop(tmp_path / "y.db", ContextVarSnoopPolicy(), ())
+    try:
+        [q] = shop.service.quote(["sku-002"], ctx_at(), LOYAL)
+        e = shop.service.explain(q.quote_id)
+        assert q.guard_status == "blocked" and q.blocked_price and q.blocked_price > q.list_price
+        assert "blocked and the shopper-free price served" in e.summary
+    finally:
+        shop.close()
+
+
+def test_quote_requests_are_validated(tmp_path: Path) -> None:
+    shop = make_shop(tmp_path / "z.db", HonestPolicy())
+    try:
+        for bad, field in (
+            ([], "item_ids"),
+            (["sku-001", "sku-001"], "item_ids"),
+            ("sku", "item_ids"),
+        ):
+            with pytest.raises(InvalidArgument) as err:
+                shop.service.quote(bad, ctx_at())  # type: ignore[arg-type]
+            assert err.value.field == field
+        with pytest.raises(NotFound):
+            shop.service.quote(["nope"], ctx_at())
+        assert shop.quotes.count() == 0  # nothing half-written
+    finally:
+        shop.close()

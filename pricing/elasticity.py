@@ -348,6 +348,7 @@ def observations_from_events(
     items: pd.DataFrame,
     *,
     period: str = "D",
+    exposure_event: str | None = None,
 ) -> pd.DataFrame:
     """Aggregate purchase events into the per item and period table :func:`fit_elasticities` reads.
 
@@ -366,11 +367,15 @@ def observations_from_events(
         Catalogue with ``item_id`` and ``category``.
     period:
         A pandas frequency for the period (``"D"`` day, ``"W"`` week).
+    exposure_event:
+        When given (e.g. ``"view"``), the count of these events per item and period becomes
+        the ``exposure`` column and periods without any are dropped: demand is then modelled
+        per view, which removes traffic noise from the fit.
 
     Returns
     -------
     pandas.DataFrame
-        ``item_id``, ``category``, ``period``, ``price``, ``units``.
+        ``item_id``, ``category``, ``period``, ``price``, ``units`` (and ``exposure``).
     """
     need = ["item_id", "event_type", "timestamp", "quantity", "unit_price"]
     missing = [c for c in need if c not in events.columns]
@@ -392,4 +397,10 @@ def observations_from_events(
     cats = items[["item_id", "category"]].copy()
     cats["item_id"] = cats["item_id"].astype(str)
     obs = obs.merge(cats, on="item_id", how="inner")
-    return obs[["item_id", "category", "period", "price", "units"]].reset_index(drop=True)
+    columns = ["item_id", "category", "period", "price", "units"]
+    if exposure_event is not None:
+        seen = ev[ev["event_type"] == exposure_event].groupby(["item_id", "period"]).size()
+        exposure = seen.rename("exposure").reset_index()
+        obs = obs.merge(exposure, on=["item_id", "period"], how="inner")
+        columns.append("exposure")
+    return obs[columns].reset_index(drop=True)

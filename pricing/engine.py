@@ -11,13 +11,14 @@ guardrail version, and each decision is cached per (item, epoch, item's public c
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from threading import Lock
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from pricing.catalog import PricingCatalog
 from pricing.context import PublicContext
@@ -85,6 +86,18 @@ class FixedPolicy:
 
 
 ItemContextKey = tuple[str, float | None, tuple[str, ...]]
+
+
+class _EpochFrame(NamedTuple):
+    epoch: int
+    start: datetime
+    label: str
+    since: datetime
+    before: datetime
+    ctx: PublicContext
+    policy: PricingPolicy
+    inputs: tuple[str, ...]
+    guardrail_version: int
 
 
 def item_context_key(item_id: str, ctx: PublicContext) -> ItemContextKey:
@@ -219,6 +232,7 @@ class PricingEngine:
             An unknown item id (nothing is priced).
         """
         epoch = self.clock.index(ctx.at)
+        frame: _EpochFrame | None = None
         bucket = self._cache.get(epoch)
         if bucket is None:
             with self._lock:
@@ -234,37 +248,49 @@ class PricingEngine:
                 with self._lock:
                     decision = bucket.get(key)
                     if decision is None:
-                        decision = self._decide_one(item_id, epoch, ctx)
+                        if frame is None:
+                            frame = self._frame(ctx, epoch)
+                        decision = self._decide_one(item_id, key[1], frame)
                         bucket[key] = decision
             out.append(decision)
         return out
 
-    def _decide_one(self, item_id: str, epoch: int, ctx: PublicContext) -> PriceDecision:
+    def _frame(self, ctx: PublicContext, epoch: int) -> _EpochFrame:
+        """Everything a miss needs that is the same for all items of this call."""
+        start = self.clock.start(epoch)
+        # The policy sees the epoch start, not the request time, so every request in the
+        # epoch computes the same price. Built once per call: copying the context validates
+        # every competitor price again.
+        at_epoch = ctx if ctx.at == start else dataclasses.replace(ctx, at=start)
+        policy = self._schedule.policy_for(epoch)
+        return _EpochFrame(
+            epoch=epoch,
+            start=start,
+            label=self.clock.label(epoch),
+            since=start - CHANGE_WINDOW,
+            before=start - _JUST_BEFORE,
+            ctx=at_epoch,
+            policy=policy,
+            inputs=tuple(sorted(policy.inputs)),
+            guardrail_version=self._guardrails.version,
+        )
+
+    def _decide_one(self, item_id: str, ctx_key: ItemContextKey, f: _EpochFrame) -> PriceDecision:
         state = self._catalog.get(item_id)
         band = self.band(item_id)
-        start = self.clock.start(epoch)
-        last = self.history.last(item_id, start - _JUST_BEFORE)
+        last = self.history.last(item_id, f.before)
         if last is not None:
-            state = dataclasses.replace(state, current_price=last)
-        # The policy sees the epoch start, not the request time, so every request in the
-        # epoch computes the same price.
-        at_epoch = dataclasses.replace(ctx, at=start) if ctx.at != start else ctx
-        policy = self._schedule.policy_for(epoch)
-        proposal = policy.propose(state, at_epoch, band.objective)
-        recent = self.history.in_force(item_id, start - CHANGE_WINDOW, start)
+            # A shallow copy with one field set: dataclasses.replace re-runs every field.
+            state = copy.copy(state)
+            object.__setattr__(state, "current_price", last)
+        policy = f.policy
+        proposal = policy.propose(state, f.ctx, band.objective)
+        recent = self.history.in_force(item_id, f.since, f.start)
         price, codes = enforce(proposal.price, band, recent)
-        self.history.record(item_id, start, price)
+        self.history.record(item_id, f.start, price)
         digest = hashlib.blake2b(
             repr(
-                (
-                    item_id,
-                    epoch,
-                    item_context_key(item_id, ctx),
-                    self._guardrails.version,
-                    policy.name,
-                    policy.version,
-                    price,
-                )
+                (item_id, f.epoch, ctx_key, f.guardrail_version, policy.name, policy.version, price)
             ).encode(),
             digest_size=8,
         ).hexdigest()
@@ -273,15 +299,15 @@ class PricingEngine:
             final_price=price,
             base_price=state.base_price,
             adjustment=round(price - state.base_price, 2),
-            reason_codes=tuple(proposal.reason_codes) + tuple(codes),
+            reason_codes=(*proposal.reason_codes, *codes),
             policy=policy.name,
             policy_version=policy.version,
-            inputs=tuple(sorted(policy.inputs)),
+            inputs=f.inputs,
             guardrail_scope=band.scope,
-            guardrail_version=self._guardrails.version,
-            epoch=epoch,
-            epoch_start=start,
-            epoch_label=self.clock.label(epoch),
+            guardrail_version=f.guardrail_version,
+            epoch=f.epoch,
+            epoch_start=f.start,
+            epoch_label=f.label,
             proposed_price=proposal.price,
             decision_id=digest,
         )

@@ -69,9 +69,18 @@ class GuardrailAuditor:
     def __init__(self, rules: Iterable[Guardrail]) -> None:
         self._rules: dict[tuple[str, str], Guardrail] = {(r.scope, r.key): r for r in rules}
         self._recent: dict[str, deque[tuple[float, float]]] = {}
+        self._resolved: dict[tuple[str, str, str], tuple[Any, int]] = {}
         self.result = AuditResult()
 
     def _lookup(self, item_id: str, category: str, name: str) -> tuple[Any, int]:
+        # The rules are fixed for the auditor's life, so each answer is kept.
+        key = (item_id, category, name)
+        hit = self._resolved.get(key)
+        if hit is None:
+            hit = self._resolved[key] = self._resolve(item_id, category, name)
+        return hit
+
+    def _resolve(self, item_id: str, category: str, name: str) -> tuple[Any, int]:
         candidates: list[tuple[str, str]] = [("item", item_id)]
         parts = category.split("/")
         candidates += [("category", "/".join(parts[:n])) for n in range(len(parts), 0, -1)]
@@ -128,8 +137,9 @@ class GuardrailAuditor:
             window.popleft()
         if change is not None and window:
             c = float(change)
-            c_lo = max(q for _, q in window) * (1 - c)
-            c_hi = min(q for _, q in window) * (1 + c)
+            prices = [q for _, q in window]
+            c_lo = max(prices) * (1 - c)
+            c_hi = min(prices) * (1 + c)
             band_ok = max(lo_v, c_lo) <= min(hi_v, c_hi)
             if band_ok and not (c_lo - _EPS <= p <= c_hi + _EPS):
                 self._flag("max_change_pct", f"{it}@{served.start}: {p} outside [{c_lo}, {c_hi}]")

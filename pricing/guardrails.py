@@ -36,6 +36,7 @@ DEFAULTS: Final[Mapping[str, Any]] = MappingProxyType(
     {"min_ratio": 0.5, "max_ratio": 2.0, "min_margin": 0.0, "objective": "revenue"}
 )
 DEFAULT_SOURCE: Final[str] = "default"
+_HUGE: Final[float] = 1e13
 _SOURCE_RANK: Final[dict[str, int]] = {DEFAULT_SOURCE: -1, **SCOPE_RANK}
 
 
@@ -310,7 +311,7 @@ def enforce(target: float, band: ItemBand, recent: Sequence[float]) -> tuple[flo
     (price, reason_codes)
         The final price and why it differs from ``target``.
     """
-    codes: list[str] = list(band.notes)
+    codes: list[str] = [*band.notes] if band.notes else []
     lo, hi = band.lower, band.upper
     c = band.max_change_pct
     if c is not None and recent:
@@ -331,18 +332,24 @@ def enforce(target: float, band: ItemBand, recent: Sequence[float]) -> tuple[flo
         target = hi
     # Integer cents keep every comparison exact; the band is narrowed inward to whole cents.
     lo_c = math.ceil(lo * 100 - 1e-7)
-    hi_c = math.floor(hi * 100 + 1e-7) if math.isfinite(hi) else 10**15
+    hi_c = math.floor(hi * 100 + 1e-7) if hi < _HUGE else 10**15
     if lo_c > hi_c:
         codes.append("CENT_UNREACHABLE")
         return target, codes
     p_c = min(max(round(target * 100), lo_c), hi_c)
-    if band.ending_cents is not None:
-        e = band.ending_cents
+    e = band.ending_cents
+    if e is not None:
         below = (p_c - e) // 100 * 100 + e
         above = below + 100
-        options = [x for x in (below, above) if lo_c <= x <= hi_c]
-        if options:
-            p_c = min(options, key=lambda x: (abs(x - p_c), x))
+        below_ok = lo_c <= below <= hi_c
+        above_ok = lo_c <= above <= hi_c
+        if below_ok and above_ok:
+            # Nearest ending; on a tie the lower price (the shopper's side).
+            p_c = below if p_c - below <= above - p_c else above
+        elif below_ok:
+            p_c = below
+        elif above_ok:
+            p_c = above
         else:
             codes.append("ENDING_UNREACHABLE")
     return p_c / 100.0, codes

@@ -20,15 +20,16 @@ class ExperimentConfig(BaseModel):
         Changing the salt reshuffles every shopper (start of a new experiment run).
     split:
         Variant -> share of shoppers. Shares must be >= 0 and sum to 1 (within 1e-6). The
-        recommender understands the variants ``"als"`` and ``"two_tower"``; any other name is
-        served like ``"als"`` and only reported.
+        recommender understands ``"default"`` (the bundle's own evaluated blend), ``"als"`` and
+        ``"two_tower"`` (that retriever alone); any other name is served like ``"default"``
+        and only reported.
     """
 
     model_config = ConfigDict(frozen=True)
 
     name: str = "retriever"
     salt: str = "v1"
-    split: dict[str, float] = Field(default_factory=lambda: {"als": 1.0})
+    split: dict[str, float] = Field(default_factory=lambda: {"default": 1.0})
 
     @model_validator(mode="after")
     def _check_split(self) -> ExperimentConfig:

@@ -21,18 +21,20 @@ from datetime import datetime
 import numpy as np
 
 from recsys.bundle import Bundle
+from recsys.candidate_blend import TREND, VECTOR_SOURCES, blend_candidates, variant_params
 from recsys.candidates import EligibleScan, VectorSource, search_candidates
 from recsys.config import RecsysConfig
 from recsys.fatigue import ENGAGEMENT_TYPES, unengaged_impressions
 from recsys.filters import CandidateFilter
 from recsys.fold_in import FoldIn, event_confidence, merge_rows
-from recsys.hybrid import HybridParams, blend_scores
+from recsys.hybrid import HybridParams
 from recsys.session_tower import SessionTower
 from recsys.types import (
     REASON_BUY_AGAIN,
     REASON_PROFILE,
     REASON_RECENT,
     REASON_SESSION,
+    REASON_TRENDING,
     STRATEGY_FOLD_IN,
     STRATEGY_SESSION,
     STRATEGY_TRAINED,
@@ -112,6 +114,15 @@ class PersonalScorer:
         self.rows_indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         self.rows_items = inter["item_index"].to_numpy(np.int64)
         self.rows_conf = inter["confidence"].to_numpy(np.float64)
+        trend = (
+            bundle.items["trend_score"].to_numpy(dtype=np.float64, na_value=0.0)
+            if "trend_score" in bundle.items.columns
+            else np.zeros(len(bundle.item_ids))
+        )
+        self.trend_score = np.nan_to_num(trend)
+        self.trend_scale = float(np.max(np.abs(self.trend_score))) if trend.size else 0.0
+        self.trend_order = np.argsort(-self.trend_score, kind="stable").astype(np.int64)
+        self.available = {*sources, TREND} if self.trend_scale > 0 else set(sources)
 
     def shopper_state(self, user_id: str, events: Sequence[EventLike]) -> ShopperState:
         """Gather everything the request needs about the shopper, in one pass over events."""
@@ -151,16 +162,6 @@ class PersonalScorer:
             or usable >= self.config.fold_in_min_events
             or (self.tower is not None and engaged >= self.config.fold_in_min_events),
         )
-
-    def _source_names(self, variant: str) -> list[str]:
-        if variant == "hybrid":
-            names = [
-                n for n, w in self.hybrid.discovery_weights.items() if w > 0 and n in self.sources
-            ]
-            return names or ["als"]
-        if variant == "two_tower" and "two_tower" in self.sources:
-            return ["two_tower"]
-        return ["als"]
 
     def _query(self, name: str, state: ShopperState) -> tuple[np.ndarray, str] | None:
         user = state.user_index
@@ -209,9 +210,11 @@ class PersonalScorer:
         (items, scores, reasons, strategy) or None
             ``None`` when no vector can be built for the shopper (serve trending instead).
         """
+        params = variant_params(variant, self.hybrid, self.available)
+        names = [n for n in params.discovery_weights if n in VECTOR_SOURCES]
         queries: list[tuple[VectorSource, np.ndarray]] = []
         strategy = STRATEGY_TRAINED
-        names = self._source_names(variant)
+        # The variant's retrievers first; another one only if none of them has a vector.
         for name in [*names, *(n for n in self.sources if n not in names)]:
             if queries and name not in names:
                 break
@@ -223,6 +226,8 @@ class PersonalScorer:
             queries.append((self.sources[name], np.ascontiguousarray(q[0], np.float32)))
         if not queries:
             return None
+        if not any(src.name in params.discovery_weights for src, _ in queries):
+            params = params.model_copy(update={"discovery_weights": {queries[0][0].name: 1.0}})
         filters = request.filters
         purchased = state.purchased if filters.exclude_purchased else None
 
@@ -245,6 +250,12 @@ class PersonalScorer:
             cfg.max_candidates,
             self.filter.fraction(filters),
         )
+        use_trend = params.discovery_weights.get(TREND, 0.0) > 0
+        if use_trend:
+            # Trend is a discovery part of its own; its best items are candidates too.
+            top = self.trend_order[:need]
+            top = top[keep(top)]
+            cands = np.concatenate([cands, top[~np.isin(top, cands)]])
         repeat = np.zeros(cands.size, dtype=np.float64)
         if not filters.exclude_purchased and state.repeat_items.size:
             ok = keep(state.repeat_items)
@@ -255,28 +266,21 @@ class PersonalScorer:
         if cands.size == 0:
             return cands, np.empty(0), [], strategy
         disc = {src.name: src.scores(cands, q) for src, q in queries}
-        top_rep = float(np.max(repeat)) if repeat.size else 0.0
-        if len(queries) == 1 and top_rep <= 0.0:
-            # One source and nothing to buy again: the blend is a positive rescaling of the
-            # discovery score, so the ranking (and the normalised score) is the same without it.
-            total = next(iter(disc.values())).astype(np.float64)
-            rep_part = np.zeros_like(total)
-        else:
-            weights = (
-                self.hybrid.discovery_weights if len(queries) > 1 else {queries[0][0].name: 1.0}
-            )
-            params = self.hybrid.model_copy(update={"discovery_weights": weights})
-            total = blend_scores(repeat, disc, params).astype(np.float64)
-            rep_part = (
-                params.repeat_weight * repeat / top_rep if top_rep > 0 else np.zeros_like(total)
-            )
+        scales = {name: float(np.max(np.abs(v))) for name, v in disc.items()}
+        if use_trend:
+            disc[TREND] = self.trend_score[cands]
+            scales[TREND] = self.trend_scale
+        rep_scale = float(state.repeat_scores.max()) if state.repeat_scores.size else 0.0
+        parts = blend_candidates(repeat, rep_scale, disc, scales, params)
         base = {
             STRATEGY_TRAINED: REASON_PROFILE,
             STRATEGY_FOLD_IN: REASON_RECENT,
             STRATEGY_SESSION: REASON_SESSION,
         }[strategy]
         reasons = [
-            REASON_BUY_AGAIN if r > 0 and r > t - r else base
-            for r, t in zip(rep_part.tolist(), total.tolist(), strict=True)
+            REASON_BUY_AGAIN if r > max(p, t) else REASON_TRENDING if t > p else base
+            for r, p, t in zip(
+                parts.repeat.tolist(), parts.personal.tolist(), parts.trend.tolist(), strict=True
+            )
         ]
-        return cands, total, reasons, strategy
+        return cands, parts.total, reasons, strategy

@@ -159,7 +159,7 @@ def test_known_user_gets_favourite_category(rec: Recommender) -> None:
     for u in range(8):
         out = rec.recommend(RecommendRequest(user_id=f"u{u}", k=10))
         assert out.strategy == "trained_vector" and out.personalized
-        assert out.model_version == "planted-1" and out.variant == "als"
+        assert out.model_version == "planted-1" and out.variant == "default"
         assert cats(out.items).count(u % N_CAT) == 10
         assert {it.reason for it in out.items} == {"matches_profile"}
 

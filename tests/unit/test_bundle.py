@@ -1,0 +1,117 @@
+"""recsys.bundle: write/publish/load round trip, sha256 verification, the current pointer."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pricing.errors import FailedPrecondition, ModelUnavailable, NotFound
+from recsys import bundle as B
+from recsys.confidence import ConfidenceParams
+from recsys.hybrid import HybridParams
+from recsys.index import VectorIndex
+
+
+def _write(root: Path, bundle_id: str, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    items, users = rng.normal(size=(6, 4)).astype(np.float32), rng.normal(size=(3, 4))
+    w = B.BundleWriter(root, bundle_id)
+    w.save_frame(B.ITEMS, pd.DataFrame({"item_id": [f"i{k}" for k in range(6)]}))
+    w.save_frame(B.USERS, pd.DataFrame({"user_id": ["a", "b", "c"]}))
+    w.save_frame(
+        B.INTERACTIONS,
+        pd.DataFrame(
+            {
+                "user_index": [0, 0, 2, 2],
+                "item_index": [1, 4, 3, 5],
+                "purchases": [2, 0, 1, 3],
+                "repeat_score": [0.5, 0.0, 0.25, 1.0],
+            }
+        ),
+    )
+    w.save_frame(B.POPULARITY, pd.DataFrame({"scope": ["*"], "rank": [0], "item_index": [1]}))
+    w.save_array(B.ALS_ITEM_FACTORS, items)
+    w.save_array(B.ALS_USER_FACTORS, users.astype(np.float32))
+    w.save_index(B.ALS_INDEX, VectorIndex.build(items))
+    now = datetime.now(UTC)
+    manifest = B.Manifest(
+        bundle_id=bundle_id,
+        created_at=now,
+        model="hybrid",
+        seed=seed,
+        data_fingerprint="f" * 64,
+        data=B.DataSummary(
+            events_path="e", items_path="i", n_events=4, n_users=3, n_items=6, reference_time=now
+        ),
+        config={"k": 1},
+        library_versions={},
+        confidence=ConfidenceParams(),
+        hybrid=HybridParams(),
+        als=B.AlsInfo(
+            factors=4,
+            iterations=1,
+            index=B.IndexInfo(file=B.ALS_INDEX, kind="flat", dim=4, size=6, recall_at_20=1.0),
+        ),
+        metrics={"all": {"hybrid": {"recall@20": 0.5}}},
+    )
+    return w.commit(manifest)
+
+
+def test_round_trip_gives_typed_arrays_and_history(tmp_path: Path) -> None:
+    path = _write(tmp_path, "b1")
+    b = B.load_bundle(tmp_path, verify=True)
+    assert b.path == path.resolve()
+    assert b.als_item_factors.dtype == np.float32 and b.als_item_factors.shape == (6, 4)
+    assert b.manifest.metrics["all"]["hybrid"]["recall@20"] == 0.5
+    items, scores = b.purchased(2)
+    assert items.tolist() == [5, 3]  # best buy-again first; never-bought rows excluded
+    assert scores.tolist() == [1.0, 0.25]
+    assert b.purchased(1)[0].size == 0
+    assert b.repeat_vector(0)[1] == pytest.approx(0.5)
+    assert set(b.manifest.files) >= {B.ITEMS, B.ALS_INDEX, B.ALS_USER_FACTORS}
+
+
+def test_tampered_file_is_refused(tmp_path: Path) -> None:
+    path = _write(tmp_path, "b1")
+    arr = np.load(path / B.ALS_USER_FACTORS)
+    np.save(path / B.ALS_USER_FACTORS, arr + 1.0)
+    with pytest.raises(ModelUnavailable, match="sha256"):
+        B.load_bundle(path, verify=True)
+    assert B.load_bundle(path, verify=False).als_user_factors[0, 0] == pytest.approx(arr[0, 0] + 1)
+
+
+def test_missing_file_and_missing_manifest(tmp_path: Path) -> None:
+    path = _write(tmp_path, "b1")
+    (path / B.POPULARITY).unlink()
+    with pytest.raises(ModelUnavailable, match="missing"):
+        B.load_bundle(path)
+    with pytest.raises(NotFound):
+        B.load_bundle(tmp_path / "nowhere")
+
+
+def test_newer_schema_version_is_refused(tmp_path: Path) -> None:
+    path = _write(tmp_path, "b1")
+    raw = json.loads((path / B.MANIFEST).read_text())
+    raw["schema_version"] = B.SCHEMA_VERSION + 1
+    (path / B.MANIFEST).write_text(json.dumps(raw))
+    with pytest.raises(ModelUnavailable, match="schema version"):
+        B.read_manifest(path)
+
+
+def test_current_moves_atomically_and_ids_are_unique(tmp_path: Path) -> None:
+    _write(tmp_path, "b1")
+    second = _write(tmp_path, "b2", seed=1)
+    link = tmp_path / B.CURRENT_LINK
+    assert link.is_symlink() and os.readlink(link) == "b2"
+    assert B.resolve_bundle(tmp_path) == second.resolve()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left
+    B.set_current(tmp_path, tmp_path / "b1")
+    assert B.load_bundle(tmp_path).manifest.bundle_id == "b1"
+    with pytest.raises(FailedPrecondition):
+        B.BundleWriter(tmp_path, "b1")

@@ -1,0 +1,72 @@
+"""recsys.hybrid: the buy-again + discovery blend and top-k filtering."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from pricing.errors import InvalidArgument
+from recsys.hybrid import HybridParams, blend_scores, repeat_score_from_ages, top_k
+
+finite = st.floats(-10, 10, allow_nan=False, width=32)
+
+
+def test_weight_extremes_rank_by_one_part() -> None:
+    repeat = np.array([0.0, 3.0, 1.0, 0.0])
+    disc = {"als": np.array([0.9, -0.2, 0.1, 0.5])}
+    only_repeat = blend_scores(repeat, disc, HybridParams(repeat_weight=1.0))
+    only_disc = blend_scores(repeat, disc, HybridParams(repeat_weight=0.0))
+    assert top_k(only_repeat, 2).tolist() == [1, 2]
+    assert top_k(only_disc, 2).tolist() == [0, 3]
+    mixed = blend_scores(repeat, disc, HybridParams(repeat_weight=0.7))
+    assert top_k(mixed, 1).tolist() == [1]  # a strong repeat beats a strong discovery
+
+
+def test_sources_are_weighted_and_missing_ones_renormalised() -> None:
+    a = np.array([[1.0, 0.0, 0.0]])
+    b = np.array([[0.0, 0.0, 1.0]])
+    p = HybridParams(repeat_weight=0.0, discovery_weights={"als": 0.3, "two_tower": 0.7})
+    out = blend_scores(np.zeros((1, 3)), {"als": a, "two_tower": b}, p)
+    assert np.allclose(out, [[0.3, 0.0, 0.7]])
+    only_a = blend_scores(np.zeros((1, 3)), {"als": a}, p)
+    assert np.allclose(only_a, [[1.0, 0.0, 0.0]])
+    with pytest.raises(InvalidArgument):
+        blend_scores(np.zeros(3), {"als": np.zeros(4)}, p)
+    with pytest.raises(InvalidArgument):
+        blend_scores(np.zeros(3), {}, p)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    arrays(np.float32, 12, elements=finite),
+    arrays(np.float32, 12, elements=st.floats(0, 5, width=32)),
+    st.floats(0.01, 100),
+    st.floats(0.0, 1.0),
+)
+def test_blend_ignores_the_scale_of_each_part(
+    disc: np.ndarray, repeat: np.ndarray, scale: float, w: float
+) -> None:
+    p = HybridParams(repeat_weight=w)
+    a = blend_scores(repeat, {"als": disc}, p)
+    b = blend_scores(repeat * scale, {"als": disc * scale}, p)
+    assert np.allclose(a, b, atol=1e-5)
+
+
+@settings(max_examples=50, deadline=None)
+@given(arrays(np.float32, 20, elements=finite), st.integers(1, 25))
+def test_top_k_never_returns_excluded_and_is_sorted(scores: np.ndarray, k: int) -> None:
+    exclude = np.arange(20) % 3 == 0
+    got = top_k(scores, k, exclude)
+    kk = min(k, 20)
+    assert len(got) == kk
+    allowed = got[: min(kk, int((~exclude).sum()))]
+    assert not exclude[allowed].any()
+    assert np.all(np.diff(scores[allowed]) <= 0)
+
+
+def test_repeat_score_halves_per_half_life() -> None:
+    got = repeat_score_from_ages(np.array([0.0, 30.0, 60.0, -5.0]), 30.0)
+    assert np.allclose(got, [1.0, 0.5, 0.25, 1.0])

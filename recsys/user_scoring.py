@@ -278,7 +278,11 @@ class PersonalScorer:
             STRATEGY_SESSION: REASON_SESSION,
         }[strategy]
         reasons = [
-            REASON_BUY_AGAIN if r > max(p, t) else REASON_TRENDING if t > p else base
+            REASON_BUY_AGAIN
+            if r > 0 and r > max(p, t)
+            else REASON_TRENDING
+            if t > max(p, 0)
+            else base
             for r, p, t in zip(
                 parts.repeat.tolist(), parts.personal.tolist(), parts.trend.tolist(), strict=True
             )

@@ -33,6 +33,7 @@ from pricing.engine import PricingEngine
 from pricing.epochs import EpochClock
 from pricing.errors import InvalidArgument
 from pricing.guardrail_audit import AuditResult, GuardrailAuditor, ServedPrice
+from pricing.guardrail_rules import Guardrail
 from pricing.guardrails import GuardrailSet
 from pricing.policies.registry import load_policy
 
@@ -47,6 +48,20 @@ TRUTH_COLUMNS = (
 )
 
 ProgressFn = Callable[[int, int], None]
+
+# The guardrails the benchmark and ``fairshelf simulate`` use unless told otherwise: a band of
+# -20 % / +25 % around the base price, 5 % minimum margin, at most 10 % change per 24 h, .99.
+DEFAULT_SIM_GUARDRAILS = GuardrailSet().with_rule(
+    Guardrail(
+        "global",
+        min_ratio=0.8,
+        max_ratio=1.25,
+        min_margin=0.05,
+        max_change_pct=0.1,
+        price_ending=0.99,
+        objective="revenue",
+    )
+)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import uvicorn
 
 from serving.grpc_server import GrpcServer
 from serving.http_app import build_http_app
-from serving.logging import get_logger
+from serving.logging import configure_logging, get_logger
 from serving.metrics import Metrics
 from serving.pricing_wiring import PricingParts, build_pricing
 from serving.reload import BundleWatcher, LoadedModel, ModelHolder
@@ -56,6 +56,7 @@ class FairshelfServer:
 
     def __init__(self, settings: Settings, pricing: PricingParts | None = None) -> None:
         self.settings = settings
+        configure_logging(settings.log_format, settings.log_level)
         self.metrics = Metrics()
         self.db = Database(settings.db_url)
         self.events = EventsStore(self.db)

@@ -251,9 +251,11 @@ class FairshelfService:
             shopper = Shopper(shopper_id=request.user_id)
             ids = [it.item_id for it in result.items]
             quotes = {q.item_id: q for q in self._quote(ids, shopper, call.request_id)}
+        # Values come from the recommender, already typed: construct without re-validation.
+        make = RecommendedItemOut.model_construct
         return RecommendOut(
             items=[
-                RecommendedItemOut(
+                make(
                     item_id=str(it.item_id),
                     score=float(it.score),
                     reason=it.reason,

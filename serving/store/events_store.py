@@ -33,6 +33,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from pricing.errors import InvalidArgument
 from recsys.schema import EVENT_COLUMNS, EVENT_TYPES
 from serving.store.db import METADATA, Database
+from serving.store.hot_reads import HotReader
 
 MAX_BATCH: Final[int] = 1000
 MAX_ID_LENGTH: Final[int] = 256
@@ -58,6 +59,13 @@ EVENTS = Table(
 )
 Index("ix_events_user_ts", EVENTS.c.user_id, EVENTS.c.ts_us)
 Index("ix_events_ts", EVENTS.c.ts_us)
+
+
+# Served by the (user_id, ts_us) index; newest first.
+_RECENT_SQL = (
+    "SELECT event_id, item_id, event_type, ts_us, quantity, unit_price, session_id, channel, "
+    "region FROM events WHERE user_id = ? AND ts_us > ? ORDER BY ts_us DESC, seq DESC LIMIT ?"
+)
 
 
 def to_us(ts: datetime) -> int:
@@ -230,6 +238,7 @@ class EventsStore:
         EVENTS.create(db.engine, checkfirst=True)
         for index in EVENTS.indexes:
             index.create(db.engine, checkfirst=True)
+        self._reader = HotReader(db)
 
     def _insert(self) -> Any:
         dialect = postgresql if self.db.engine.dialect.name == "postgresql" else sqlite
@@ -288,13 +297,23 @@ class EventsStore:
         limit:
             At most this many events.
         """
-        stmt = select(EVENTS).where(EVENTS.c.user_id == user_id)
-        if since is not None:
-            stmt = stmt.where(EVENTS.c.ts_us > to_us(since))
-        stmt = stmt.order_by(EVENTS.c.ts_us.desc(), EVENTS.c.seq.desc()).limit(limit)
-        with self.db.engine.connect() as conn:
-            rows = conn.execute(stmt).mappings().all()
-        return [_row_to_event(r) for r in rows]
+        lower = to_us(since) if since is not None else -(2**62)
+        rows = self._reader.rows(_RECENT_SQL, (user_id, lower, int(limit)))
+        return [
+            Event(
+                event_id=r[0],
+                user_id=user_id,
+                item_id=r[1],
+                event_type=r[2],
+                timestamp=from_us(int(r[3])),
+                quantity=int(r[4]),
+                unit_price=float(r[5]),
+                session_id=r[6],
+                channel=r[7],
+                region=r[8],
+            )
+            for r in rows
+        ]
 
     def count(self) -> int:
         """Number of stored events."""

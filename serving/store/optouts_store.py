@@ -15,6 +15,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from serving.store.db import METADATA, Database
 from serving.store.events_store import from_us, to_us
+from serving.store.hot_reads import HotReader
+
+_ENABLED_SQL = "SELECT enabled FROM personalization WHERE user_id = ?"
 
 OPTOUTS = Table(
     "personalization",
@@ -46,6 +49,7 @@ class OptOutsStore:
     def __init__(self, db: Database) -> None:
         self.db = db
         OPTOUTS.create(db.engine, checkfirst=True)
+        self._reader = HotReader(db)
 
     def set(self, user_id: str, enabled: bool) -> PersonalizationChoice:
         """Store ``enabled`` for ``user_id`` (upsert) and return the stored choice."""
@@ -72,5 +76,8 @@ class OptOutsStore:
         return PersonalizationChoice(user_id, bool(row["enabled"]), from_us(row["updated_us"]))
 
     def is_opted_out(self, user_id: str) -> bool:
-        """Whether the shopper switched personalization off."""
-        return not self.get(user_id).enabled
+        """Whether the shopper switched personalization off (the per-request lookup)."""
+        rows = self._reader.rows(
+            "SELECT enabled FROM personalization WHERE user_id = ?", (user_id,)
+        )
+        return bool(rows) and not bool(rows[0][0])

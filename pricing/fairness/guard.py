@@ -30,17 +30,23 @@ import contextvars
 import random
 import secrets
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from typing import Any
 
 from pricing.catalog import PricingCatalog
 from pricing.context import PublicContext
 from pricing.engine import PricingEngine
 from pricing.epochs import EpochClock
-from pricing.errors import FailedPrecondition, InvalidArgument, PolicyRejected
-from pricing.fairness.audit_chain import utc_timestamp
+from pricing.errors import FailedPrecondition
+from pricing.fairness.clean_room import (
+    QUARANTINE_REASON,
+    admit,
+    public_only,
+    quarantined,
+    validate_items,
+)
 from pricing.fairness.decisions import FairDecision, read_decision
 from pricing.fairness.detector import ProposalIdentity, ShopperScopedDetector
 from pricing.fairness.explain import Explanation, explain_quote
@@ -68,12 +74,8 @@ from pricing.fairness.violations import (
     record_refused_line,
 )
 from pricing.guardrails import GuardrailSet
-from pricing.inputs import PUBLIC_INPUTS
 from pricing.policies.registry import load_policy
 from pricing.price_history import PriceHistory
-
-MAX_ITEMS_PER_QUOTE = 1000
-QUARANTINE_REASON = "FAIRNESS_QUARANTINE"
 
 # Quote ids must be unguessable (an explanation names the shopper's audit group) but cheap:
 # reading the OS entropy pool costs tens of µs per call on some hosts, so a generator seeded
@@ -81,34 +83,6 @@ QUARANTINE_REASON = "FAIRNESS_QUARANTINE"
 _QUOTE_IDS = random.Random(secrets.randbits(128))
 
 PinKey = tuple[str, int, tuple[Any, ...]]
-
-
-def public_only(ctx: PublicContext) -> PublicContext:
-    """A plain :class:`PublicContext` with the same public fields and nothing else.
-
-    A caller may pass a subclass or an object carrying extra attributes (the request, a
-    shopper); the clean room never sees those.
-    """
-    return PublicContext(
-        at=ctx.at,
-        region=ctx.region,
-        competitor_prices=dict(ctx.competitor_prices),
-        promotions=tuple(ctx.promotions),
-    )
-
-
-def quarantined(decision: FairDecision) -> FairDecision:
-    """The decision a quarantined policy is replaced by: the item's public base price.
-
-    A policy that once priced by shopper may also carry a shopper into later clean-room runs
-    (a global, a cache it filled while the shopper was in scope), so its output is not used.
-    """
-    return replace(
-        decision,
-        final_price=decision.base_price,
-        adjustment=0.0,
-        reason_codes=(QUARANTINE_REASON,),
-    )
 
 
 class FairQuoteService:
@@ -156,6 +130,7 @@ class FairQuoteService:
         # Policies caught pricing by shopper: their clean-room output is no longer trusted.
         self._quarantined: set[tuple[str, str]] = set()
         self._latest_epoch = -1
+        self._ctx_texts: dict[tuple[Any, ...], str] = {}
         self._lock = threading.Lock()
         self._clean_room = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="fairshelf-clean-room"
@@ -238,6 +213,16 @@ class FairQuoteService:
         self._engine.set_policy(load_policy(policy, **params))
 
     @property
+    def quote_log(self) -> QuoteLog:
+        """The quote log as the guard writes it (pending quotes included; iterating flushes)."""
+        return self._quotes
+
+    @property
+    def audit(self) -> AuditSink:
+        """The audit log the guard appends to."""
+        return self._audit
+
+    @property
     def programs(self) -> ProgramBook:
         """The published discount programs."""
         return self._programs
@@ -281,7 +266,7 @@ class FairQuoteService:
         NotFound
             From the engine, for an unknown item.
         """
-        items = self._validate_items(item_ids)
+        items = validate_items(item_ids)
         who = shopper or ANONYMOUS
         clean_ctx = public_only(ctx)
         epoch = self.epoch_of(clean_ctx)
@@ -289,8 +274,15 @@ class FairQuoteService:
         fair = self._fair_prices(items, clean_ctx, epoch, ckey)
         seen = self._shopper_scoped(items, ctx, epoch, who, request_id)
         group = group_of(who)
-        ctx_text = context_key_text(clean_ctx)
-        now = utc_timestamp()
+        ctx_text = self._ctx_texts.get(ckey)
+        if ctx_text is None:
+            if len(self._ctx_texts) > 10_000:
+                self._ctx_texts.clear()
+            ctx_text = self._ctx_texts[ckey] = context_key_text(clean_ctx)
+        now = clean_ctx.at.isoformat(timespec="microseconds")
+        # Time-ordered ids append at the end of the quote log's index instead of splitting
+        # pages all over it; the random part keeps them unguessable.
+        stamp = f"{time.time_ns() // 1000:013x}"
         quotes: list[Quote] = []
         violations: list[tuple[Quote, float | None, str]] = []
         for item_id in items:
@@ -306,7 +298,7 @@ class FairQuoteService:
             blocked = not held and comparable and got != expected
             outcome = self._programs.apply(ref.final_price, self._category_of(item_id), who)
             quote = Quote(
-                quote_id=f"q_{_QUOTE_IDS.getrandbits(80):020x}",
+                quote_id=f"q_{stamp}{_QUOTE_IDS.getrandbits(64):016x}",
                 item_id=item_id,
                 epoch=epoch,
                 context_key=ctx_text,
@@ -368,24 +360,6 @@ class FairQuoteService:
 
     # -- internals -------------------------------------------------------------------------
 
-    @staticmethod
-    def _validate_items(item_ids: Sequence[str]) -> list[str]:
-        if isinstance(item_ids, str):
-            raise InvalidArgument("item_ids must be a list of ids, not a string", field="item_ids")
-        items = [str(i) for i in item_ids]
-        if not items:
-            raise InvalidArgument("item_ids must name at least one item", field="item_ids")
-        if len(items) > MAX_ITEMS_PER_QUOTE:
-            raise InvalidArgument(
-                f"at most {MAX_ITEMS_PER_QUOTE} items per quote, got {len(items)}",
-                field="item_ids",
-            )
-        if len(set(items)) != len(items):
-            raise InvalidArgument("item_ids contains duplicates", field="item_ids")
-        if any(not i for i in items):
-            raise InvalidArgument("item_ids contains an empty id", field="item_ids")
-        return items
-
     def _fair_prices(
         self, items: list[str], clean_ctx: PublicContext, epoch: int, ckey: tuple[Any, ...]
     ) -> dict[str, FairDecision]:
@@ -403,7 +377,7 @@ class FairQuoteService:
                 contextvars.Context().run, self._engine.decide, missing, clean_ctx
             ).result()
             for decision in (read_decision(d) for d in decisions):
-                self._admit(decision, epoch)
+                admit(decision, epoch)
                 if (decision.policy_name, decision.policy_version) in self._quarantined:
                     decision = quarantined(decision)
                 fair[decision.item_id] = pins.setdefault((decision.item_id, epoch, ckey), decision)
@@ -412,22 +386,6 @@ class FairQuoteService:
                 raise FailedPrecondition(f"pricing engine returned no decision for {absent}")
             self._forget_old_epochs(epoch)
         return fair
-
-    @staticmethod
-    def _admit(decision: FairDecision, epoch: int) -> None:
-        # Rule G1 again, at the last gate: a decision must name public inputs only.
-        bad = sorted(set(decision.inputs) - PUBLIC_INPUTS)
-        if bad:
-            raise PolicyRejected(
-                f"policy {decision.policy_name!r} version {decision.policy_version} priced with "
-                f"non-public input(s) {bad}; quote refused (rule G1)",
-                field="inputs",
-            )
-        if decision.epoch is not None and decision.epoch != epoch:
-            raise FailedPrecondition(
-                f"pricing engine epoch {decision.epoch} differs from the guard's epoch {epoch}: "
-                "both must use the same EpochClock"
-            )
 
     def _forget_old_epochs(self, epoch: int) -> None:
         if epoch <= self._latest_epoch:

@@ -33,19 +33,29 @@ class BufferedQuoteLog:
         Quotes that may wait at most; :meth:`add` blocks beyond it.
     max_batch:
         Quotes stored per transaction at most.
+    linger:
+        Seconds the writer waits for more quotes before committing a small batch: one
+        transaction per request would cost more than the request.
     """
 
     def __init__(
-        self, inner: QuoteLog, *, max_pending: int = 50_000, max_batch: int = 5_000
+        self,
+        inner: QuoteLog,
+        *,
+        max_pending: int = 50_000,
+        max_batch: int = 5_000,
+        linger: float = 0.02,
     ) -> None:
         self._inner = inner
         self._max_pending = max_pending
         self._max_batch = max_batch
+        self._linger = linger
         self._queue: deque[Quote] = deque()
         self._pending: dict[str, Quote] = {}
         self._cond = threading.Condition()
         self._closed = False
         self._in_flight = 0
+        self._flushing = 0
         self._thread = threading.Thread(
             target=self._run, name="fairshelf-quote-writer", daemon=True
         )
@@ -80,8 +90,13 @@ class BufferedQuoteLog:
         """Wait until every quote handed in so far is stored."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while (self._queue or self._in_flight) and time.monotonic() < deadline:
-                self._cond.wait(0.05)
+            self._flushing += 1  # the writer stops lingering while someone waits
+            self._cond.notify_all()
+            try:
+                while (self._queue or self._in_flight) and time.monotonic() < deadline:
+                    self._cond.wait(0.05)
+            finally:
+                self._flushing -= 1
 
     def close(self) -> None:
         """Store what is pending and stop the writer thread."""
@@ -98,6 +113,14 @@ class BufferedQuoteLog:
                     self._cond.wait()
                 if not self._queue and self._closed:
                     return
+                deadline = time.monotonic() + self._linger
+                while (
+                    len(self._queue) < self._max_batch
+                    and not self._closed
+                    and not self._flushing
+                    and (left := deadline - time.monotonic()) > 0
+                ):
+                    self._cond.wait(left)
                 batch = [
                     self._queue.popleft() for _ in range(min(len(self._queue), self._max_batch))
                 ]

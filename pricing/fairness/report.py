@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from pricing.fairness.audit_chain import AuditRecord, ChainReport, verify_chain
 from pricing.fairness.consistency import AuditSummary, GroupStats, audit_quotes
@@ -252,3 +254,70 @@ def build_report(
     summary = audit_quotes(quote_log.iter_quotes(), programs)
     files = write_report(summary, chain, audit.records(), out_dir)
     return files, summary, chain
+
+
+def _within(ts: str, since: datetime | None, until: datetime | None) -> bool:
+    at = datetime.fromisoformat(ts)
+    return (since is None or at >= since) and (until is None or at < until)
+
+
+def report_document(
+    quote_log: QuoteLog,
+    audit: AuditSink,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    programs: ProgramBook | None = None,
+) -> dict[str, Any]:
+    """The report as a JSON document (the body of ``GET /v1/audit/report``).
+
+    Parameters
+    ----------
+    quote_log, audit:
+        The logs.
+    since, until:
+        Optional time window (timezone-aware) on quotes and audit events; the chain is always
+        checked whole.
+    programs:
+        The published programs.
+
+    Returns
+    -------
+    dict[str, Any]
+        ``markdown`` (charts referenced, not embedded), the chain check, the counts and the
+        findings with example quote ids.
+    """
+    chain = verify_audit_log(audit)
+    quotes = (q for q in quote_log.iter_quotes() if _within(q.quoted_at, since, until))
+    summary = audit_quotes(quotes, programs)
+    records = [r for r in audit.records() if _within(r.ts, since, until)]
+    hourly = violations_by_hour(records)
+    return {
+        "markdown": render_markdown(summary, chain, hourly),
+        "chain": {
+            "ok": chain.ok,
+            "records": chain.records,
+            "head_seq": chain.head.seq if chain.head else 0,
+            "head_hash": chain.head.hash if chain.head else None,
+            "problem": chain.problem,
+            "bad_seq": chain.bad_seq,
+            "message": chain.message,
+        },
+        "quotes": summary.quotes,
+        "groups": len(summary.groups),
+        "blocked_by_guard": summary.blocked_by_guard,
+        "g3_violations": len(summary.g3),
+        "g4_violations": len(summary.g4),
+        "violations_by_hour": {h: dict(c) for h, c in hourly.items()},
+        "findings": [
+            {
+                "rule": f.rule,
+                "item_id": f.item_id,
+                "epoch": f.epoch,
+                "context_key": f.context_key,
+                "message": f.message,
+                "examples": list(f.examples),
+            }
+            for f in summary.g3 + summary.g4
+        ],
+    }

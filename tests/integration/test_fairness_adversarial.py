@@ -135,6 +135,25 @@ def test_side_channel_is_caught_and_fair_price_served(
     assert violations_seen("G2", f"{policy_cls.name}@1") > before
 
 
+class AttributeSnoopPolicy(RequestObjectSnoopPolicy):
+    """Reads a shopper attached to a plain PublicContext instance after construction."""
+
+    name: ClassVar[str] = "snoop_attribute"
+
+
+def test_shopper_attached_to_a_plain_context_instance_is_caught(tmp_path: Path) -> None:
+    shop = make_shop(tmp_path / "attr.db", AttributeSnoopPolicy(), ())
+    try:
+        # At the epoch start the engine hands the very same context object to the policy.
+        ctx = ctx_at(AT.replace(minute=0))
+        object.__setattr__(ctx, "shopper", LOYAL)  # a careless handler tags the request
+        [q] = shop.service.quote(["sku-008"], ctx, LOYAL)
+        [fair] = shop.service.quote(["sku-008"], ctx_at(), NEWCOMER)
+        assert q.guard_status == GUARD_BLOCKED and q.list_price == fair.list_price
+    finally:
+        shop.close()
+
+
 def test_policy_failing_only_for_some_shoppers_is_caught(tmp_path: Path) -> None:
     shop = make_shop(tmp_path / "refuse.db", RefusesLoyalPolicy(), ())
     try:
@@ -285,6 +304,7 @@ def test_thousand_shoppers_same_item_and_epoch_all_get_the_same_price(tmp_path: 
             [q] = shop.service.quote(["sku-007"], ctx_at(AT.replace(minute=n % 60)), shopper)
             finals[q.list_price] += 1
         assert len(finals) == 1
+        shop.service.flush()  # quotes reach SQLite through the writer thread
         summary = audit_quotes(shop.quotes.iter_quotes())
         assert summary.quotes == 1000 and summary.ok
         [group] = summary.groups

@@ -62,3 +62,26 @@ def test_quote_requests_are_validated(tmp_path: Path) -> None:
         assert shop.quotes.count() == 0  # nothing half-written
     finally:
         shop.close()
+
+
+def test_report_document_counts_quotes_and_blocked_prices(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from fairness_fixtures import AT
+
+    from pricing.fairness.report import report_document
+
+    shop = make_shop(tmp_path / "r.db", ContextVarSnoopPolicy(), (), buffer_quotes=True)
+    try:
+        shop.service.quote(["sku-001", "sku-002"], ctx_at(), NEW)
+        shop.service.quote(["sku-001", "sku-002"], ctx_at(), LOYAL)
+        doc = report_document(shop.service.quote_log, shop.service.audit)
+        assert doc["quotes"] == 4 and doc["blocked_by_guard"] == 2
+        assert doc["chain"]["ok"] and doc["g3_violations"] == 0 and doc["g4_violations"] == 0
+        assert "Shopper-dependent prices blocked by the guard (G2): 2" in doc["markdown"]
+        later = report_document(
+            shop.service.quote_log, shop.service.audit, since=AT + timedelta(days=3650)
+        )
+        assert later["quotes"] == 0
+    finally:
+        shop.close()

@@ -1,0 +1,98 @@
+"""What the clean room accepts and sees: validated item lists, public-only contexts, admitted
+decisions, and the stand-in price of a quarantined policy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import replace
+
+from pricing.context import PublicContext
+from pricing.errors import FailedPrecondition, InvalidArgument, PolicyRejected
+from pricing.fairness.decisions import FairDecision
+from pricing.inputs import PUBLIC_INPUTS
+
+MAX_ITEMS_PER_QUOTE = 1000
+QUARANTINE_REASON = "FAIRNESS_QUARANTINE"
+
+_PUBLIC_FIELDS = frozenset(f.name for f in dataclasses.fields(PublicContext))
+
+
+def public_only(ctx: PublicContext) -> PublicContext:
+    """A plain :class:`PublicContext` with the same public fields and nothing else.
+
+    A caller may pass a subclass, or an instance with extra attributes set on it (the request,
+    a shopper); the clean room never sees those. A plain instance is used as it is.
+    """
+    if type(ctx) is PublicContext and vars(ctx).keys() <= _PUBLIC_FIELDS:
+        return ctx
+    return PublicContext(
+        at=ctx.at,
+        region=ctx.region,
+        competitor_prices=dict(ctx.competitor_prices),
+        promotions=tuple(ctx.promotions),
+    )
+
+
+def quarantined(decision: FairDecision) -> FairDecision:
+    """The decision a quarantined policy is replaced by: the item's public base price.
+
+    A policy that once priced by shopper may also carry a shopper into later clean-room runs
+    (a global, a cache it filled while the shopper was in scope), so its output is not used.
+    """
+    return replace(
+        decision,
+        final_price=decision.base_price,
+        adjustment=0.0,
+        reason_codes=(QUARANTINE_REASON,),
+    )
+
+
+def validate_items(item_ids: Sequence[str]) -> list[str]:
+    """Check a quote request's item list at the edge.
+
+    Raises
+    ------
+    InvalidArgument
+        Empty, a bare string, more than 1,000 ids, duplicates or an empty id.
+    """
+    if isinstance(item_ids, str):
+        raise InvalidArgument("item_ids must be a list of ids, not a string", field="item_ids")
+    items = [str(i) for i in item_ids]
+    if not items:
+        raise InvalidArgument("item_ids must name at least one item", field="item_ids")
+    if len(items) > MAX_ITEMS_PER_QUOTE:
+        raise InvalidArgument(
+            f"at most {MAX_ITEMS_PER_QUOTE} items per quote, got {len(items)}",
+            field="item_ids",
+        )
+    if len(set(items)) != len(items):
+        raise InvalidArgument("item_ids contains duplicates", field="item_ids")
+    if any(not i for i in items):
+        raise InvalidArgument("item_ids contains an empty id", field="item_ids")
+    return items
+
+
+def admit(decision: FairDecision, epoch: int) -> None:
+    """Accept a fresh clean-room decision: public inputs only (rule G1 again), right epoch.
+
+    Raises
+    ------
+    PolicyRejected
+        The decision names a non-public input.
+    FailedPrecondition
+        The engine and the guard disagree about the epoch.
+    """
+    bad = sorted(set(decision.inputs) - PUBLIC_INPUTS)
+    if bad:
+        raise PolicyRejected(
+            f"policy {decision.policy_name!r} version {decision.policy_version} priced with "
+            f"non-public input(s) {bad}; quote refused (rule G1)",
+            field="inputs",
+        )
+    if decision.epoch is not None and decision.epoch != epoch:
+        raise FailedPrecondition(
+            f"pricing engine epoch {decision.epoch} differs from the guard's epoch {epoch}: "
+            "both must use the same EpochClock"
+        )

@@ -146,6 +146,7 @@ class CandidateFilter:
     def __init__(self, catalog: CatalogArrays) -> None:
         self.catalog = catalog
         self._prefix_cache: dict[tuple[str, ...], np.ndarray] = {}
+        self._fraction_cache: dict[Filters, float] = {}
         self._in_stock_share = float(catalog.in_stock.mean()) if catalog.n_items else 1.0
 
     def categories_matching(self, prefixes: tuple[str, ...]) -> np.ndarray:
@@ -211,6 +212,16 @@ class CandidateFilter:
         return keep
 
     def fraction(self, filters: Filters) -> float:
+        """Estimated share (cached per distinct filter set, which are few in practice)."""
+        hit = self._fraction_cache.get(filters)
+        if hit is None:
+            hit = self._fraction(filters)
+            if len(self._fraction_cache) >= _PREFIX_CACHE_SIZE:
+                self._fraction_cache.clear()
+            self._fraction_cache[filters] = hit
+        return hit
+
+    def _fraction(self, filters: Filters) -> float:
         """Estimated share of the catalog that passes the item filters (stock, category, price).
 
         Exact for each filter alone; combined as if independent. Retrieval uses it to size the

@@ -28,6 +28,8 @@ from recsys.similar import SimilarItems
 from recsys.trending import TrendingLists
 from recsys.types import (
     REASON_BOOSTED,
+    REASON_CODES,
+    REASON_INDEX,
     REASON_SIMILAR,
     REASON_TRENDING,
     REASON_TRENDING_CATEGORY,
@@ -50,7 +52,7 @@ class Ranked:
 
     items: np.ndarray
     scores: np.ndarray
-    reasons: list[str]
+    reasons: np.ndarray
 
 
 class Recommender:
@@ -238,7 +240,9 @@ class Recommender:
         n = got.items.size
         # Rank position is the score: tiers (category, catalog, all items) are already ordered.
         raw = 1.0 - np.arange(n, dtype=np.float64) / max(n, 1)
-        reasons = [REASON_TRENDING_CATEGORY if s else REASON_TRENDING for s in got.in_scope]
+        reasons = np.where(
+            got.in_scope, REASON_INDEX[REASON_TRENDING_CATEGORY], REASON_INDEX[REASON_TRENDING]
+        ).astype(np.int8)
         return self._rerank(request, got.items, raw, reasons, state, category)
 
     def _rerank(
@@ -246,7 +250,7 @@ class Recommender:
         request: RecommendRequest,
         items: np.ndarray,
         raw: np.ndarray,
-        reasons: list[str],
+        reasons: np.ndarray,
         state: ShopperState | None,
         category: str | None,
     ) -> Ranked:
@@ -255,7 +259,7 @@ class Recommender:
         if self.boosts is not None and items.size:
             boost = self.boosts[items]
             score = score + boost
-            reasons = [REASON_BOOSTED if b > 0 else r for b, r in zip(boost, reasons, strict=True)]
+            reasons = np.where(boost > 0, REASON_INDEX[REASON_BOOSTED], reasons).astype(np.int8)
         if state is not None and state.impressions:
             pen = fatigue_penalties(
                 items,
@@ -269,7 +273,7 @@ class Recommender:
         # Inside a browsed category every item shares the top level, so diversify one level down.
         groups = self.catalog.category_codes if category else self.catalog.top_codes
         order = diversify(score, groups[items], request.k, cfg.diversity_lambda, cfg.category_cap)
-        return Ranked(items[order], score[order], [reasons[i] for i in order.tolist()])
+        return Ranked(items[order], score[order], reasons[order])
 
     def _respond(
         self,
@@ -282,7 +286,12 @@ class Recommender:
         ids = self.catalog.item_ids[ranked.items].tolist()
         out = tuple(
             RecommendedItem(i, s, r)
-            for i, s, r in zip(ids, ranked.scores.tolist(), ranked.reasons, strict=True)
+            for i, s, r in zip(
+                ids,
+                ranked.scores.tolist(),
+                [REASON_CODES[c] for c in ranked.reasons.tolist()],
+                strict=True,
+            )
         )
         return Recommendation(
             items=out,

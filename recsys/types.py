@@ -55,6 +55,11 @@ REASON_CODES: Final[tuple[str, ...]] = (
 )
 
 
+# Reason code -> small integer, so candidate lists carry reasons as one int8 array and only the
+# final k are turned into strings.
+REASON_INDEX: Final[dict[str, int]] = {reason: i for i, reason in enumerate(REASON_CODES)}
+
+
 def check_id(value: object, field_name: str) -> str:
     """Return ``value`` if it is a usable identifier, else raise naming ``field_name``.
 

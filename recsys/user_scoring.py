@@ -31,6 +31,7 @@ from recsys.hybrid import HybridParams
 from recsys.session_tower import SessionTower
 from recsys.types import (
     REASON_BUY_AGAIN,
+    REASON_INDEX,
     REASON_PROFILE,
     REASON_RECENT,
     REASON_SESSION,
@@ -123,6 +124,7 @@ class PersonalScorer:
         self.trend_scale = float(np.max(np.abs(self.trend_score))) if trend.size else 0.0
         self.trend_order = np.argsort(-self.trend_score, kind="stable").astype(np.int64)
         self.available = {*sources, TREND} if self.trend_scale > 0 else set(sources)
+        self._variant_params: dict[str, HybridParams] = {}
 
     def shopper_state(self, user_id: str, events: Sequence[EventLike]) -> ShopperState:
         """Gather everything the request needs about the shopper, in one pass over events."""
@@ -202,15 +204,20 @@ class PersonalScorer:
         state: ShopperState,
         variant: str,
         anchor: int | None,
-    ) -> tuple[np.ndarray, np.ndarray, list[str], str] | None:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str] | None:
         """Personalised candidates with blended raw scores and reasons.
 
         Returns
         -------
         (items, scores, reasons, strategy) or None
+            ``reasons`` are indices into :data:`recsys.types.REASON_CODES` (int8);
             ``None`` when no vector can be built for the shopper (serve trending instead).
         """
-        params = variant_params(variant, self.hybrid, self.available)
+        params = self._variant_params.get(variant)
+        if params is None:
+            params = variant_params(variant, self.hybrid, self.available)
+            if len(self._variant_params) < 64:
+                self._variant_params[variant] = params
         names = [n for n in params.discovery_weights if n in VECTOR_SOURCES]
         queries: list[tuple[VectorSource, np.ndarray]] = []
         strategy = STRATEGY_TRAINED
@@ -264,7 +271,7 @@ class PersonalScorer:
             cands = np.concatenate([rep_items, others])
             repeat = np.concatenate([rep_scores, np.zeros(others.size)])
         if cands.size == 0:
-            return cands, np.empty(0), [], strategy
+            return cands, np.empty(0), np.empty(0, dtype=np.int8), strategy
         disc = {src.name: src.scores(cands, q) for src, q in queries}
         scales = {name: float(np.max(np.abs(v))) for name, v in disc.items()}
         if use_trend:
@@ -277,14 +284,8 @@ class PersonalScorer:
             STRATEGY_FOLD_IN: REASON_RECENT,
             STRATEGY_SESSION: REASON_SESSION,
         }[strategy]
-        reasons = [
-            REASON_BUY_AGAIN
-            if r > 0 and r > max(p, t)
-            else REASON_TRENDING
-            if t > max(p, 0)
-            else base
-            for r, p, t in zip(
-                parts.repeat.tolist(), parts.personal.tolist(), parts.trend.tolist(), strict=True
-            )
-        ]
+        reasons = np.full(cands.size, REASON_INDEX[base], dtype=np.int8)
+        reasons[parts.trend > np.maximum(parts.personal, 0.0)] = REASON_INDEX[REASON_TRENDING]
+        buy_again = (parts.repeat > 0) & (parts.repeat > np.maximum(parts.personal, parts.trend))
+        reasons[buy_again] = REASON_INDEX[REASON_BUY_AGAIN]
         return cands, parts.total, reasons, strategy

@@ -11,7 +11,10 @@ measures, on the same engine, catalogue and contexts:
 - ``guard + log``: the same, plus the time the writer thread needed to store every quote in
   SQLite (measured until the log is flushed).
 
-The overhead column is ``guard - engine`` per item; the bar is 50 µs.
+The overhead column is ``guard - engine`` per item; the bar is 50 µs. Times are CPU time of
+the requesting thread (``time.thread_time``), and of the whole process for ``guard + log``
+(the writer thread included), so that other work on a shared machine does not inflate them;
+the wall-clock time of the guarded run is printed too.
 """
 
 from __future__ import annotations
@@ -112,17 +115,18 @@ def run(
             service.quote(ids[start : start + 500], PublicContext(at=AT))
         service.flush()
 
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         for batch, ctx in zip(batches, ctxs, strict=True):
             engine.decide(batch, ctx)
-        engine_s = time.perf_counter() - t0
+        engine_s = time.thread_time() - t0
 
-        t0 = time.perf_counter()
+        p0, t0, w0 = time.process_time(), time.thread_time(), time.perf_counter()
         for batch, ctx, shopper in zip(batches, ctxs, shoppers, strict=True):
             service.quote(batch, ctx, shopper)
-        guard_s = time.perf_counter() - t0
+        guard_s = time.thread_time() - t0
+        guard_wall = time.perf_counter() - w0
         service.flush()
-        logged_s = time.perf_counter() - t0
+        logged_s = time.process_time() - p0
 
         items = n * size
         rows.append(
@@ -133,6 +137,7 @@ def run(
                 "guard_us": guard_s / items * 1e6,
                 "logged_us": logged_s / items * 1e6,
                 "overhead_us": (guard_s - engine_s) / items * 1e6,
+                "wall_us": guard_wall / items * 1e6,
             }
         )
         service.close()
@@ -152,13 +157,13 @@ def main(argv: list[str] | None = None) -> int:
         rows = run(args.requests, sizes, args.catalog, Path(tmp))
     print(
         "| items/request | requests | engine µs/item | guard µs/item | guard + quote log "
-        "µs/item | overhead µs/item (bar ≤ 50) |"
+        "µs/item | overhead µs/item (bar ≤ 50) | guard wall µs/item |"
     )
-    print("| ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         print(
             f"| {r['size']} | {r['requests']} | {r['engine_us']:.1f} | {r['guard_us']:.1f} | "
-            f"{r['logged_us']:.1f} | {r['overhead_us']:.1f} |"
+            f"{r['logged_us']:.1f} | {r['overhead_us']:.1f} | {r['wall_us']:.1f} |"
         )
     return 0 if all(r["overhead_us"] <= 50 for r in rows) else 1
 

@@ -14,9 +14,10 @@ does with a shopper in sight. Nothing the detector computes is served or remembe
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pricing.context import PublicContext
 from pricing.engine import PricingEngine
@@ -41,7 +42,7 @@ class ShopperScopedDetector:
         self._engine = engine
 
     def proposals(
-        self, item_ids: Sequence[str], ctx: PublicContext, epoch: int
+        self, item_ids: Sequence[str], ctx: PublicContext, epoch: int, start: datetime
     ) -> dict[str, ProposalIdentity]:
         """What the policy proposes for ``item_ids`` in epoch ``epoch``, asked in this scope.
 
@@ -53,6 +54,8 @@ class ShopperScopedDetector:
             The context object exactly as the caller passed it.
         epoch:
             The price epoch.
+        start:
+            Its start time (what the policy sees as ``ctx.at``).
 
         Returns
         -------
@@ -60,9 +63,13 @@ class ShopperScopedDetector:
             item_id -> (proposed price, policy name, policy version).
         """
         engine = self._engine
-        start = engine.clock.start(epoch)
-        # As in the engine: the policy sees the epoch start, not the request time.
-        at_epoch = dataclasses.replace(ctx, at=start) if ctx.at != start else ctx
+        # As in the engine: the policy sees the epoch start, not the request time. A shallow
+        # copy keeps whatever the caller's object carries (that is what is being tested) and
+        # is cheaper than re-validating a new context.
+        at_epoch = ctx
+        if ctx.at != start:
+            at_epoch = copy.copy(ctx)
+            object.__setattr__(at_epoch, "at", start)
         policy = engine._schedule.policy_for(epoch)
         catalog = engine.catalog
         history = engine.history

@@ -409,7 +409,7 @@ class FairQuoteService:
     ) -> dict[str, ProposalIdentity] | str:
         token = REQUEST_SCOPE.set(RequestScope(request_id=request_id, shopper=shopper))
         try:
-            return self._detector.proposals(items, ctx, epoch)
+            return self._detector.proposals(items, ctx, epoch, self._epochs.start(epoch))
         except Exception as exc:
             # The clean room priced these items; failing only in the shopper's scope means the
             # outcome depended on the shopper (e.g. refusing to quote some shoppers).

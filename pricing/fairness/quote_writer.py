@@ -70,10 +70,14 @@ class BufferedQuoteLog:
                 # After close nothing runs in the background: store synchronously.
                 self._inner.add(quotes)
                 return
+            was_idle = not self._queue
             for quote in quotes:
                 self._pending[quote.quote_id] = quote
             self._queue.extend(quotes)
-            self._cond.notify_all()
+            # Wake the writer only when it waits for work or has a full batch: waking it on
+            # every request while it lingers would cost a thread switch per request.
+            if was_idle or len(self._queue) >= self._max_batch:
+                self._cond.notify_all()
 
     def get(self, quote_id: str) -> Quote:
         """The quote, from memory while it is on its way, else from the store."""

@@ -74,7 +74,9 @@ def in_process(bundles: Path, work: Path, users: list[str], calls: int) -> dict[
     target = resolve_current(bundles)
     assert target is not None
     holder.swap(load_and_check(target, settings.recsys))
-    pricing = build_pricing(settings, db, holder)
+    pricing = build_pricing(settings, db)
+    if pricing is not None:
+        pricing.on_model(holder.require())
     service = FairshelfService(
         settings,
         holder,

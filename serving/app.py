@@ -40,7 +40,10 @@ class _NotifyingHolder(ModelHolder):
     def swap(self, model: LoadedModel) -> None:
         super().swap(model)
         for listener in self.listeners:
-            listener(model)
+            try:
+                listener(model)
+            except Exception as exc:  # a listener must not undo or block the swap
+                log.error("swap_listener_failed", bundle=model.bundle_id, error=repr(exc))
 
 
 class FairshelfServer:
@@ -71,17 +74,21 @@ class FairshelfServer:
                 self.metrics,
                 interval=settings.reload_interval_seconds,
             )
-        self.pricing = pricing or build_pricing(settings, self.db, self.holder)
+        self.pricing = pricing if pricing is not None else build_pricing(settings, self.db)
         self.service = FairshelfService(
             settings,
             self.holder,
             self.events,
             self.optouts,
             self.metrics,
-            quotes=self.pricing.quotes if self.pricing else None,
-            guardrails=self.pricing.guardrails if self.pricing else None,
+            guardrails=self.pricing,
             audit_report=self.pricing.audit_report if self.pricing else None,
         )
+        if self.pricing is not None:
+            # The guard is built when the first bundle arrives (it prices that catalogue)
+            # and re-priced on every later swap.
+            self.pricing.listeners.append(self._set_quotes)
+            self.holder.listeners.append(self.pricing.on_model)
         self.grpc = GrpcServer(
             self.service, settings.host, settings.grpc_port, settings.grpc_max_workers
         )
@@ -100,6 +107,9 @@ class FairshelfServer:
             )
         )
         self._http_thread: threading.Thread | None = None
+
+    def _set_quotes(self, quotes: Any) -> None:
+        self.service.quotes = quotes
 
     @property
     def http_port(self) -> int:
@@ -124,6 +134,8 @@ class FairshelfServer:
             if outcome != "loaded":
                 log.warning("no_bundle_at_start", outcome=outcome)
             self.watcher.start()
+        if self.pricing is not None:
+            self.pricing.start()
         self.grpc.start()
         self._http_thread = threading.Thread(
             target=self._uvicorn.run,

@@ -104,11 +104,23 @@ def run(root: Path) -> None:
             rows = [it | {"score": f"{it['score']:.4f}"} for it in body["items"]]
             _say(_table(rows, ["item_id", "score", "reason"]))
             ids = [it["item_id"] for it in body["items"]]
+            rail = {"max_change_pct": 0.15, "min_margin": 0.1, "price_ending": ".99"}
+            put = http.put(
+                "/v1/guardrails/global",
+                json={"values": rail, "reason": "demo: bounded, margin-safe prices"},
+            )
+            put.raise_for_status()
+            _say(f"\nPUT /v1/guardrails/global  {rail}  -> version {put.json()['version']}")
             quote = http.post("/v1/prices/quote", json={"item_ids": ids[:3]})
             if quote.status_code == 200:
                 quotes = quote.json()["quotes"]
                 _say("\nPOST /v1/prices/quote  (the same price for every shopper in this epoch)")
-                _say(_table(quotes, ["item_id", "final_price", "base_price", "quote_id"]))
+                cols = ["item_id", "final_price", "base_price", "reason_codes", "quote_id"]
+                _say(_table(quotes, cols))
+                why = http.get(f"/v1/prices/quotes/{quotes[0]['quote_id']}")
+                if why.status_code == 200:
+                    _say(f"\nGET /v1/prices/quotes/{quotes[0]['quote_id']}")
+                    _say(str(why.json()["explanation"].get("summary", "")))
             else:
                 _say(
                     f"\nPOST /v1/prices/quote -> {quote.status_code}: "

@@ -1,49 +1,146 @@
-"""Builds the pricing side of the server: the fairness guard, the guardrail store adapter and
-the audit report, from the settings and the serving bundle.
+"""Builds the pricing side of the server: the fairness guard over the pricing engine, the
+guardrail store adapter and the audit report.
 
-Serving reaches prices only through :class:`~pricing.fairness.guard.FairQuoteService`; this
-module never imports the engine or a policy (a fairness test holds that line).
+Serving reaches prices only through :class:`~pricing.fairness.guard.FairQuoteService` (built
+with its :meth:`~pricing.fairness.guard.FairQuoteService.build`); this module never imports the
+engine or a policy (a fairness test parses every serving module to hold that line). The
+catalogue comes from the serving bundle (items and fitted elasticities) and follows each hot
+reload; guardrails come from the guardrail store and follow every change, including changes
+made by another replica (polled).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from pricing.catalog import PricingCatalog
+from pricing.epochs import EpochClock
 from pricing.fairness.guard import FairQuoteService
+from pricing.fairness.report import report_document
+from serving.api_models import GuardrailsOut, PutGuardrailsIn
 from serving.logging import get_logger
-from serving.reload import ModelHolder
-from serving.service import GuardrailsPort
+from serving.reload import LoadedModel
 from serving.settings import Settings
+from serving.store.audit_store import AuditStore
 from serving.store.db import Database
+from serving.store.guardrails_store import GuardrailStore
+from serving.store.price_history_store import PriceHistoryStore
+from serving.store.quote_store import QuoteStore
 
 log = get_logger("fairshelf.pricing")
 
 
-@dataclass
 class PricingParts:
-    """What the service needs for the pricing and admin operations."""
+    """The pricing and admin back end of one server.
 
-    quotes: FairQuoteService | None
-    guardrails: GuardrailsPort | None
-    audit_report: Callable[[datetime | None, datetime | None], dict[str, Any]] | None
-    closers: list[Callable[[], None]] = field(default_factory=list)
+    Parameters
+    ----------
+    settings:
+        Policy, epoch length, poll interval.
+    db:
+        Database holding guardrails, price history, quotes and the audit log.
+    """
+
+    def __init__(self, settings: Settings, db: Database) -> None:
+        self.settings = settings
+        self.store = GuardrailStore(db)
+        self.quote_log = QuoteStore(db)
+        self.audit = AuditStore(db)
+        self.history = PriceHistoryStore(db)
+        self.clock = EpochClock(length=timedelta(seconds=settings.price_epoch_seconds))
+        self.quotes: FairQuoteService | None = None
+        self.listeners: list[Callable[[FairQuoteService], None]] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._poller: threading.Thread | None = None
+
+    # -- catalogue from the bundle -----------------------------------------------------------
+
+    def on_model(self, model: LoadedModel) -> None:
+        """Price the new bundle's catalogue (first bundle: build the guard)."""
+        catalog = PricingCatalog.from_frames(model.bundle.items, model.bundle.elasticity)
+        with self._lock:
+            if self.quotes is None:
+                self.quotes = FairQuoteService.build(
+                    catalog=catalog,
+                    guardrails=self.store.current(),
+                    policy=self.settings.pricing_policy,
+                    policy_params=self.settings.pricing_policy_params,
+                    quote_log=self.quote_log,
+                    audit=self.audit,
+                    history=self.history,
+                    clock=self.clock,
+                )
+                log.info("pricing_ready", policy=self.settings.pricing_policy, items=len(catalog))
+                for listener in self.listeners:
+                    listener(self.quotes)
+            else:
+                self.quotes.set_catalog(catalog)
+                log.info("pricing_catalog_swapped", bundle=model.bundle_id, items=len(catalog))
+
+    # -- guardrails ---------------------------------------------------------------------------
+
+    def get_out(self, scope: str) -> GuardrailsOut:
+        """The guardrails of ``scope`` (GuardrailsPort)."""
+        return self.store.get_out(scope)
+
+    def put_out(self, scope: str, body: PutGuardrailsIn, actor: str) -> GuardrailsOut:
+        """Store new guardrails and put them in force here at once (GuardrailsPort)."""
+        out = self.store.put_out(scope, body, actor)
+        self.refresh_guardrails()
+        return out
+
+    def refresh_guardrails(self) -> None:
+        """Load the stored guardrail set into the engine when its version changed."""
+        quotes = self.quotes
+        if quotes is None:
+            return
+        current = self.store.current()
+        if current.version != quotes.guardrails.version:
+            quotes.set_guardrails(current)
+            log.info("guardrails_in_force", version=current.version)
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.settings.reload_interval_seconds):
+            try:
+                self.refresh_guardrails()
+            except Exception as exc:  # keep polling through a transient database error
+                log.error("guardrail_poll_failed", error=repr(exc))
+
+    def start(self) -> None:
+        """Poll the guardrail store, so changes made through another replica take effect."""
+        self._stop.clear()
+        self._poller = threading.Thread(target=self._poll, name="fairshelf-guardrails", daemon=True)
+        self._poller.start()
+
+    # -- audit --------------------------------------------------------------------------------
+
+    def audit_report(self, since: datetime | None, until: datetime | None) -> dict[str, Any]:
+        """The fairness audit document for a window (G3, G4, the G5 chain check)."""
+        if self.quotes is not None:
+            self.quotes.flush()
+        return report_document(
+            self.quote_log,
+            self.audit,
+            since=since,
+            until=until,
+            programs=self.quotes.programs if self.quotes is not None else None,
+        )
 
     def close(self) -> None:
-        """Release threads and handles."""
-        for close in self.closers:
-            close()
+        """Stop polling, write buffered quotes, release the guard's threads."""
+        self._stop.set()
+        if self._poller is not None:
+            self._poller.join(timeout=5)
+        if self.quotes is not None:
+            self.quotes.close()
 
 
-def build_pricing(settings: Settings, db: Database, holder: ModelHolder) -> PricingParts | None:
-    """The pricing parts for ``settings``, or ``None`` when pricing cannot be wired.
-
-    Returns
-    -------
-    PricingParts or None
-        ``None`` leaves the pricing operations answering ``UNAVAILABLE``.
-    """
-    log.warning("pricing_not_wired", reason="no fairness-guard factory available")
-    return None
+def build_pricing(settings: Settings, db: Database) -> PricingParts | None:
+    """The pricing back end for ``settings`` (``None`` when pricing is switched off)."""
+    if not settings.pricing_enabled:
+        return None
+    return PricingParts(settings, db)

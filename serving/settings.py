@@ -48,7 +48,13 @@ class Settings(BaseSettings):
     auth_enabled:
         When false every call runs with the admin role (local development only).
     price_epoch_seconds:
-        Length of a price epoch: every shopper sees the same price within one (rule G3).
+        Length of a price epoch: every shopper sees the same price within one (rule G3). Must
+        divide a day evenly (e.g. 900, 3600).
+    pricing_enabled:
+        Wire the pricing operations (fairness guard over the pricing engine).
+    pricing_policy, pricing_policy_params:
+        A registered pricing policy (``static``, ``markdown``, ``elasticity_optimal``,
+        ``competitor_match``) and its parameters; shopper-level inputs are refused (rule G1).
     currency:
         ISO code reported on quotes.
     reload_interval_seconds:
@@ -76,6 +82,9 @@ class Settings(BaseSettings):
     api_keys: dict[str, Role] = Field(default_factory=dict, repr=False)
     auth_enabled: bool = True
     price_epoch_seconds: int = Field(default=900, ge=1)
+    pricing_enabled: bool = True
+    pricing_policy: str = "elasticity_optimal"
+    pricing_policy_params: dict[str, Any] = Field(default_factory=dict)
     currency: str = "EUR"
     reload_interval_seconds: float = Field(default=5.0, gt=0)
     grpc_max_workers: int = Field(default=8, ge=1, le=256)

@@ -204,3 +204,122 @@ def test_grpc_status_codes_match_http_statuses(clients: Clients) -> None:
     resp = clients.http.post("/v1/prices/quote", json={"item_ids": ["x"]}, headers=clients.hdr())
     expected = {"OK": 200, "NOT_FOUND": 404, "UNAVAILABLE": 503, "INVALID_ARGUMENT": 400}
     assert resp.status_code == expected[grpc_code]
+
+
+# -- pricing and admin ------------------------------------------------------------------------
+
+
+def _items(server: FairshelfServer, n: int) -> list[str]:
+    return [str(i) for i in server.holder.require().bundle.item_ids[:n]]
+
+
+def test_same_prices_on_both_transports_and_for_every_shopper(
+    server: FairshelfServer, clients: Clients
+) -> None:
+    from proto.fairshelf.v1 import pricing_pb2
+
+    ids = _items(server, 4)
+    g = clients.pricing.QuotePrices(
+        pricing_pb2.QuotePricesRequest(
+            item_ids=ids, shopper=pricing_pb2.ShopperInfo(user_id="loyal", orders=40)
+        ),
+        metadata=clients.md(),
+    )
+    h = clients.http.post(
+        "/v1/prices/quote",
+        json={"item_ids": ids, "shopper": {"user_id": "new", "orders": 0}},
+        headers=clients.hdr(),
+    )
+    assert h.status_code == 200, h.text
+    hq = h.json()["quotes"]
+    assert [q.item_id for q in g.quotes] == [q["item_id"] for q in hq] == ids
+    for gq, jq in zip(g.quotes, hq, strict=True):
+        assert gq.list_price == jq["list_price"] > 0
+        assert (gq.price_epoch, gq.policy_version) == (jq["price_epoch"], jq["policy_version"])
+        assert gq.quote_id != jq["quote_id"]
+    # Explanations name the public inputs on both transports.
+    ge = clients.pricing.ExplainQuote(
+        pricing_pb2.ExplainQuoteRequest(quote_id=g.quotes[0].quote_id), metadata=clients.md()
+    )
+    he = clients.http.get(f"/v1/prices/quotes/{hq[0]['quote_id']}", headers=clients.hdr())
+    assert he.status_code == 200
+    assert list(ge.explanation["inputs"]) == he.json()["explanation"]["inputs"]
+
+
+def test_same_errors_for_bad_quotes(server: FairshelfServer, clients: Clients) -> None:
+    from proto.fairshelf.v1 import pricing_pb2
+
+    for ids in ([], ["no-such-item"]):
+        g = grpc_error(
+            clients.pricing.QuotePrices,
+            pricing_pb2.QuotePricesRequest(item_ids=ids),
+            metadata=clients.md(),
+        )
+        resp = clients.http.post("/v1/prices/quote", json={"item_ids": ids}, headers=clients.hdr())
+        assert resp.status_code in (400, 404)
+        assert g == http_error(resp)
+    g = grpc_error(
+        clients.pricing.ExplainQuote,
+        pricing_pb2.ExplainQuoteRequest(quote_id="q_unknown"),
+        metadata=clients.md(),
+    )
+    resp = clients.http.get("/v1/prices/quotes/q_unknown", headers=clients.hdr())
+    assert resp.status_code == 404 and g == http_error(resp)
+
+
+def test_guardrails_by_role_on_both_transports(clients: Clients) -> None:
+    values = {"floor": 1.0, "max_change_pct": 0.2}
+    put = clients.http.put(
+        "/v1/guardrails/category:c00",
+        json={"values": values, "reason": "parity test"},
+        headers=clients.hdr("pricing"),
+    )
+    assert put.status_code == 200, put.text
+    version = put.json()["version"]
+    g = clients.admin.GetGuardrails(
+        admin_pb2.GetGuardrailsRequest(scope="category:c00"), metadata=clients.md("pricing")
+    )
+    h = clients.http.get("/v1/guardrails/category:c00", headers=clients.hdr("pricing")).json()
+    assert g.version == h["version"] == version
+    assert g.values.floor == h["values"]["floor"] == 1.0
+    assert g.updated_by == h["updated_by"]
+    g2 = clients.admin.PutGuardrails(
+        admin_pb2.PutGuardrailsRequest(
+            scope="category:c00",
+            values=admin_pb2.GuardrailValues(floor=2.0),
+            reason="raise floor",
+            expected_version=version,
+        ),
+        metadata=clients.md("admin"),
+    )
+    assert g2.version > version
+    # A stale expected_version conflicts the same way on both transports.
+    stale = {"values": values, "reason": "stale", "expected_version": version}
+    resp = clients.http.put(
+        "/v1/guardrails/category:c00", json=stale, headers=clients.hdr("pricing")
+    )
+    err = grpc_error(
+        clients.admin.PutGuardrails,
+        admin_pb2.PutGuardrailsRequest(
+            scope="category:c00",
+            values=admin_pb2.GuardrailValues(**values),
+            reason="stale",
+            expected_version=version,
+        ),
+        metadata=clients.md("pricing"),
+    )
+    assert resp.status_code == 409 and err == http_error(resp)
+    assert err["code"] == "FAILED_PRECONDITION"
+
+
+def test_audit_report_on_both_transports(clients: Clients) -> None:
+    g = clients.admin.GetAuditReport(admin_pb2.AuditReportRequest(), metadata=clients.md("admin"))
+    h = clients.http.get("/v1/audit/report", headers=clients.hdr("pricing"))
+    assert h.status_code == 200
+    body = h.json()["report"]
+    assert body["chain"]["ok"] is True and g.report["chain"]["ok"] is True
+    assert body["g3_violations"] == 0 and body["g4_violations"] == 0
+    bad = clients.http.get(
+        "/v1/audit/report", params={"since": "soon"}, headers=clients.hdr("admin")
+    )
+    assert bad.status_code == 400 and bad.json()["error"]["field"] == "since"

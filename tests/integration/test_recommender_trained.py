@@ -17,6 +17,7 @@ import pytest
 
 from recsys.bundle import Bundle, load_bundle
 from recsys.config import ExperimentConfig, RecsysConfig
+from recsys.fold_in import FoldIn
 from recsys.recommender import Recommender
 from recsys.types import REASON_CODES, Filters, RecentEvent, RecommendRequest, RequestContext
 from training.data.synthetic import SyntheticStore
@@ -152,3 +153,18 @@ def test_product_page_context(rec: Recommender, bundle: Bundle) -> None:
     assert str(bundle.items.set_index("item_id").at[out.items[0].item_id, "category"]).startswith(
         top
     )
+
+
+def test_fold_in_of_training_rows_reproduces_trained_vectors(bundle: Bundle) -> None:
+    """The request-time solve on a shopper's own training rows gives their trained vector."""
+    fold = FoldIn(
+        bundle.als_item_factors,
+        bundle.manifest.confidence,
+        bundle.items["bm25_idf"].to_numpy(np.float32),
+    )
+    inter = bundle.interactions
+    for u in range(0, len(bundle.user_ids), 15):
+        rows = inter[inter["user_index"] == u]
+        got = fold.vector(rows["item_index"].to_numpy(), rows["confidence"].to_numpy())
+        want = bundle.als_user_factors[u]
+        np.testing.assert_allclose(got, want, atol=2e-3 * max(1.0, float(np.abs(want).max())))

@@ -9,8 +9,8 @@ Checks per served price: every lower bound (floor, ``min_ratio × base``, ``cost
 min_margin)``) and upper bound (ceiling, ``max_ratio × base``); the 24 h change limit against
 every price of the same item in force in the previous 24 h; the price ending whenever a price
 with that ending existed inside the allowed range. Where the rules themselves conflict (a lower
-bound above an upper one) only the bounds of the narrowest scope involved are checked, which is
-the documented precedence.
+bound above an upper one) the documented precedence decides which bound stands: the one from
+the narrower scope, or the upper one between equal scopes.
 """
 
 from __future__ import annotations
@@ -115,15 +115,22 @@ class GuardrailAuditor:
         margin, m_rank = look(it, cat, "min_margin")
         if margin is not None and served.unit_cost is not None and served.unit_cost > 0:
             lowers.append((served.unit_cost * (1 + float(margin)), m_rank, "min_margin"))
+        # Settle crossing bounds as documented: of a crossing pair, the bound from the
+        # narrower scope stands and the other is set aside; on equal scopes the upper stands.
+        kept_lo = sorted(lowers, key=lambda b: -b[0])
+        kept_hi = sorted(uppers, key=lambda b: b[0])
+        crossed = False
+        while kept_lo and kept_hi and kept_lo[0][0] > kept_hi[0][0] + _EPS:
+            crossed = True
+            if kept_lo[0][1] > kept_hi[0][1]:
+                kept_hi.pop(0)
+            else:
+                kept_lo.pop(0)
+        res.conflicts += crossed
+        lowers, uppers = kept_lo, kept_hi
         hi_v = min((v for v, _, _ in uppers), default=math.inf)
-        lo_v = max((v for v, _, _ in lowers), default=0.0)
-        if lo_v > hi_v + _EPS:
-            res.conflicts += 1
-            top = max(r for _, r, _ in lowers + uppers)
-            lowers = [b for b in lowers if b[1] == top]
-            uppers = [b for b in uppers if b[1] == top]
-            hi_v = min((v for v, _, _ in uppers), default=math.inf)
-            lo_v = max((v for v, _, _ in lowers), default=0.0)
+        # No price is below one cent, whatever the rules say.
+        lo_v = max((v for v, _, _ in lowers), default=0.01)
         for v, _, name in lowers:
             if p < v - _EPS:
                 self._flag(name, f"{it}@{served.start}: {p} below {name} {v}")

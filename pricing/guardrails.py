@@ -150,9 +150,9 @@ class GuardrailSet:
                 values[name] = DEFAULTS.get(name)
                 if name in DEFAULTS:
                     sources[name] = DEFAULT_SOURCE
+        narrowest = max(sources.values(), key=_rank, default=DEFAULT_SOURCE)
         _settle_pair(values, sources, "floor", "ceiling")
         _settle_pair(values, sources, "min_ratio", "max_ratio")
-        narrowest = max(sources.values(), key=_rank, default=DEFAULT_SOURCE)
         return EffectiveGuardrail(
             item_id=item_id,
             category=category,
@@ -212,14 +212,14 @@ class GuardrailSet:
 
 
 def _settle_pair(values: dict[str, Any], sources: dict[str, str], lo: str, hi: str) -> None:
-    """When inherited bounds cross, the narrower scope's bound wins (tie: the upper one)."""
+    """When inherited bounds cross, the narrower scope's bound wins (tie: the upper one) and the
+    other is set aside, its source naming the winner."""
     lo_v, hi_v = values.get(lo), values.get(hi)
     if lo_v is None or hi_v is None or lo_v <= hi_v:
         return
-    if _rank(sources[lo]) > _rank(sources[hi]):
-        values[hi], sources[hi] = lo_v, sources[lo]
-    else:
-        values[lo], sources[lo] = hi_v, sources[hi]
+    loser, winner = (hi, lo) if _rank(sources[lo]) > _rank(sources[hi]) else (lo, hi)
+    values[loser] = None
+    sources[loser] = f"overridden by {sources[winner]}"
 
 
 def diff_sets(old: GuardrailSet, new: GuardrailSet) -> list[dict[str, Any]]:

@@ -85,7 +85,10 @@ def test_item_floor_above_category_ceiling_narrowest_wins() -> None:
     gs = GuardrailSet().with_rule(Guardrail("category", "home", ceiling=40.0))
     gs = gs.with_rule(Guardrail("item", "I1", floor=50.0))
     eff = gs.effective("I1", "home")
-    assert eff.floor == 50.0 and eff.ceiling == 50.0 and eff.sources["ceiling"] == "item:I1"
+    assert eff.floor == 50.0 and eff.ceiling is None
+    assert eff.sources["ceiling"] == "overridden by item:I1"
+    band = item_band(eff, base_price=45.0, unit_cost=None)
+    assert band.lower == 50.0 and band.upper == 90.0  # default max_ratio 2 x base
 
 
 def test_diff_and_document_round_trip() -> None:

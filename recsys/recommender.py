@@ -53,6 +53,7 @@ class Ranked:
     items: np.ndarray
     scores: np.ndarray
     reasons: np.ndarray
+    fatigued: bool = False
 
 
 class Recommender:
@@ -165,7 +166,7 @@ class Recommender:
                 ranked = self._rerank(request, items, raw, reasons, state, category)
                 return self._respond(request, ranked, variant, True, strategy)
         ranked = self._trending(request, category, anchor, state)
-        uses_shopper = bool(state.impressions) or (
+        uses_shopper = ranked.fatigued or (
             request.filters.exclude_purchased and state.purchased.size > 0
         )
         return self._respond(request, ranked, variant, uses_shopper, STRATEGY_TRENDING)
@@ -260,6 +261,7 @@ class Recommender:
             boost = self.boosts[items]
             score = score + boost
             reasons = np.where(boost > 0, REASON_INDEX[REASON_BOOSTED], reasons).astype(np.int8)
+        fatigued = False
         if state is not None and state.impressions:
             pen = fatigue_penalties(
                 items,
@@ -270,10 +272,11 @@ class Recommender:
             )
             if pen is not None:
                 score = score - pen
+                fatigued = True
         # Inside a browsed category every item shares the top level, so diversify one level down.
         groups = self.catalog.category_codes if category else self.catalog.top_codes
         order = diversify(score, groups[items], request.k, cfg.diversity_lambda, cfg.category_cap)
-        return Ranked(items[order], score[order], reasons[order])
+        return Ranked(items[order], score[order], reasons[order], fatigued)
 
     def _respond(
         self,

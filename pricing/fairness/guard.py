@@ -395,7 +395,7 @@ class FairQuoteService:
                 return
             self._latest_epoch = epoch
             # Keep the previous epoch too: requests straddling the boundary still hit.
-            stale = [k for k in self._pins if k[1] < epoch - 1]
+            stale = [k for k in list(self._pins) if k[1] < epoch - 1]
             for key in stale:
                 self._pins.pop(key, None)
 

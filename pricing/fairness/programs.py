@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from pricing.errors import PolicyRejected
 from pricing.fairness.shopper import Shopper
@@ -31,8 +31,7 @@ class Eligibility(StrEnum):
     COUPON_CODE = "coupon_code"
 
 
-@dataclass(frozen=True)
-class DiscountLine:
+class DiscountLine(NamedTuple):
     """One applied program on a quote: how much it took off and why (public text)."""
 
     program_id: str
@@ -170,8 +169,7 @@ class RefusedLine:
     attempted_amount: float
 
 
-@dataclass(frozen=True)
-class ProgramOutcome:
+class ProgramOutcome(NamedTuple):
     """The result of applying programs to one fair price."""
 
     lines: tuple[DiscountLine, ...]

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from pricing.context import PublicContext
 from pricing.fairness.programs import DiscountLine
@@ -27,9 +26,11 @@ def context_key_text(ctx: PublicContext) -> str:
     return json.dumps(ctx.key(), separators=(",", ":"))
 
 
-@dataclass(frozen=True)
-class Quote:
-    """One price quote, as served and as logged.
+class Quote(NamedTuple):
+    """One price quote, as served and as logged (immutable).
+
+    A named tuple rather than a frozen dataclass: one is built per quoted item on the hot
+    path, and a named tuple is built several times faster.
 
     Parameters
     ----------

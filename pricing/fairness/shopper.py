@@ -106,6 +106,9 @@ class ShopperGroup:
         return self.tenure == "new" and self.frequency == "none"
 
 
+_GROUPS: dict[tuple[float, int, str], ShopperGroup] = {}
+
+
 def group_of(shopper: Shopper) -> ShopperGroup:
     """The audit group of ``shopper``.
 
@@ -119,6 +122,17 @@ def group_of(shopper: Shopper) -> ShopperGroup:
     ShopperGroup
         Tenure band, order-frequency band and device class.
     """
+    # Memoised: it is asked once per quote request, and the bands are few.
+    key = (shopper.tenure_days, shopper.orders, shopper.device)
+    group = _GROUPS.get(key)
+    if group is None:
+        if len(_GROUPS) > 50_000:
+            _GROUPS.clear()
+        group = _GROUPS[key] = _group_of(shopper)
+    return group
+
+
+def _group_of(shopper: Shopper) -> ShopperGroup:
     if shopper.tenure_days >= LONG_TENURE_MIN_DAYS:
         tenure = "long"
     elif shopper.tenure_days < NEW_CUSTOMER_MAX_DAYS and shopper.orders == 0:

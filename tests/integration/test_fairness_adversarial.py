@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ast
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import ClassVar
 
@@ -265,15 +267,12 @@ def test_published_programs_only_lower_and_show_as_lines(tmp_path: Path) -> None
 def test_quote_log_audit_catches_a_loyalty_surcharge_that_bypassed_the_guard(
     tmp_path: Path,
 ) -> None:
-    import dataclasses
-
     shop = make_shop(tmp_path / "bypass.db", HonestPolicy(), ())
     try:
         [new] = shop.service.quote(["sku-006"], ctx_at(), NEWCOMER)
         [loyal] = shop.service.quote(["sku-006"], ctx_at(), LOYAL)
         # A record written by something other than the guard: the loyal shopper charged more.
-        forged = dataclasses.replace(
-            loyal,
+        forged = loyal._replace(
             quote_id="q_forged",
             list_price=loyal.list_price + 3,
             final_price=loyal.final_price + 3,
@@ -395,3 +394,27 @@ def test_engine_checks_g1_on_policy_swap() -> None:
     with pytest.raises(PolicyRejected, match="rule G1"):
         engine.set_policy(DeclaresTenurePolicy())
     assert ProgramBook().programs == ()
+
+
+def test_concurrent_requests_across_an_epoch_boundary_stay_consistent(tmp_path: Path) -> None:
+    shop = make_shop(tmp_path / "threads.db", ContextVarSnoopPolicy(), (), buffer_quotes=True)
+    shoppers = [NEWCOMER, LOYAL, Shopper("m", 120, 3, "android")]
+
+    def ask(n: int) -> list[tuple[str, int, float]]:
+        at = AT.replace(minute=50) + timedelta(minutes=n % 20)
+        quotes = shop.service.quote(ITEM_IDS[:4], ctx_at(at), shoppers[n % 3])
+        return [(q.item_id, q.epoch, q.list_price) for q in quotes]
+
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            results = [row for rows in pool.map(ask, range(120)) for row in rows]
+        prices: dict[tuple[str, int], set[float]] = {}
+        for item_id, epoch, price in results:
+            prices.setdefault((item_id, epoch), set()).add(price)
+        assert len({epoch for _, epoch in prices}) == 2  # both sides of the hour
+        assert all(len(p) == 1 for p in prices.values()), prices
+        shop.service.flush()
+        assert audit_quotes(shop.quotes.iter_quotes()).ok
+        assert verify_audit_log(shop.audit).ok
+    finally:
+        shop.close()

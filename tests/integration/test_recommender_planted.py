@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pricing.errors import InvalidArgument, NotFound
 from recsys.bundle import (
@@ -293,3 +295,60 @@ def test_similar_items(rec: Recommender) -> None:
         rec.similar_items("sku-nope", k=5)
     with pytest.raises(InvalidArgument):
         rec.similar_items("sku-1", k=0)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    user=st.sampled_from(["u0", "u7", "stranger"]),
+    k=st.integers(1, 60),
+    include=st.lists(st.sampled_from(["c0", "c1/s0", "c2/s1", "c3", "zz"]), max_size=2),
+    exclude=st.lists(st.sampled_from(["c0/s1", "c1", "c3/s0"]), max_size=2),
+    lo=st.one_of(st.none(), st.floats(0, 30)),
+    width=st.one_of(st.none(), st.floats(0, 40)),
+    in_stock=st.booleans(),
+    bought=st.booleans(),
+)
+def test_filters_never_violated_and_lists_full_when_possible(
+    rec: Recommender,
+    user: str,
+    k: int,
+    include: list[str],
+    exclude: list[str],
+    lo: float | None,
+    width: float | None,
+    in_stock: bool,
+    bought: bool,
+) -> None:
+    hi = None if width is None else (lo or 0.0) + width
+    f = Filters(
+        exclude_purchased=bought,
+        in_stock_only=in_stock,
+        include_categories=tuple(include),
+        exclude_categories=tuple(exclude),
+        min_price=lo,
+        max_price=hi,
+    )
+    out = rec.recommend(RecommendRequest(user_id=user, k=k, filters=f))
+    uidx = rec.personal.user_position.get(user)
+    purchased = (
+        set(rec.bundle.purchased(uidx)[0].tolist()) if (uidx is not None and bought) else set()
+    )
+
+    def ok(i: int) -> bool:
+        cat = f"c{cat_of(i)}/s{i % 2}"
+        price = 5.0 + (i % 10) * 3.0
+        return (
+            (not include or any(cat == p or cat.startswith(p + "/") for p in include))
+            and not any(cat == p or cat.startswith(p + "/") for p in exclude)
+            and (lo is None or price >= lo)
+            and (hi is None or price <= hi)
+            and (not in_stock or i % 13 != 0)
+            and i not in purchased
+        )
+
+    got = [int(it.item_id[4:]) for it in out.items]
+    assert len(got) == len(set(got))
+    assert all(ok(i) for i in got)
+    assert len(got) == min(k, sum(ok(i) for i in range(N_CAT * PER_CAT)))

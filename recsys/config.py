@@ -69,6 +69,10 @@ class RecsysConfig(BaseModel):
     fold_in_min_events:
         A shopper unknown to the bundle needs at least this many weighted recent events to get
         a fold-in (ALS) or session (two-tower) vector instead of trending.
+    ef_search:
+        HNSW query beam width for the bundle's approximate indexes; ``None`` keeps the value
+        the bundle was built and measured with (``manifest.*.index.ef_search``). Lower is
+        faster with lower recall than the manifest records; flat indexes ignore it.
     experiment:
         Variant assignment.
     """
@@ -84,4 +88,5 @@ class RecsysConfig(BaseModel):
     item_boosts: dict[str, float] = Field(default_factory=dict)
     category_boosts: dict[str, float] = Field(default_factory=dict)
     fold_in_min_events: int = Field(default=1, ge=1)
+    ef_search: int | None = Field(default=None, ge=1)
     experiment: ExperimentConfig = Field(default_factory=ExperimentConfig)

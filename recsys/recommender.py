@@ -104,6 +104,11 @@ class Recommender:
                 bundle.two_tower_index,
             )
             tower = SessionTower.from_bundle(bundle)
+        if self.config.ef_search is not None:
+            for src in sources.values():
+                hnsw = getattr(src.index.index, "hnsw", None)
+                if hnsw is not None:
+                    hnsw.efSearch = self.config.ef_search
         idf = (
             bundle.items["bm25_idf"].to_numpy(dtype=np.float32, na_value=0.0)
             if "bm25_idf" in bundle.items.columns

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pandas as pd
 import pytest
@@ -38,7 +39,7 @@ from recsys.confidence import ConfidenceParams, bm25_idf, transform_weights
 from recsys.config import ExperimentConfig, RecsysConfig
 from recsys.fold_in import FoldIn
 from recsys.hybrid import HybridParams
-from recsys.index import VectorIndex
+from recsys.index import IndexSettings, VectorIndex
 from recsys.recommender import Recommender
 from recsys.types import Filters, RecentEvent, RecommendRequest, RequestContext
 
@@ -50,7 +51,7 @@ def cat_of(item: int) -> int:
     return item // PER_CAT
 
 
-def write_bundle(root: Path) -> Path:
+def write_bundle(root: Path, hnsw: bool = False) -> Path:
     rng = np.random.default_rng(11)
     n_items = N_CAT * PER_CAT
     y = rng.normal(scale=0.15, size=(n_items, F)).astype(np.float32)
@@ -114,7 +115,7 @@ def write_bundle(root: Path) -> Path:
     writer.save_frame(POPULARITY, pop)
     writer.save_array(ALS_ITEM_FACTORS, y)
     writer.save_array(ALS_USER_FACTORS, users_f)
-    index = VectorIndex.build(y)
+    index = VectorIndex.build(y, IndexSettings(exact_below=1) if hnsw else None)
     writer.save_index(ALS_INDEX, index)
     manifest = Manifest(
         bundle_id="planted-1",
@@ -137,7 +138,7 @@ def write_bundle(root: Path) -> Path:
         als=AlsInfo(
             factors=F,
             iterations=1,
-            index=IndexInfo(file=ALS_INDEX, kind="flat", dim=F, size=n_items, recall_at_20=1.0),
+            index=IndexInfo(file=ALS_INDEX, kind=index.kind, dim=F, size=n_items, recall_at_20=1.0),
         ),
     )
     return writer.commit(manifest)
@@ -352,3 +353,14 @@ def test_filters_never_violated_and_lists_full_when_possible(
     assert len(got) == len(set(got))
     assert all(ok(i) for i in got)
     assert len(got) == min(k, sum(ok(i) for i in range(N_CAT * PER_CAT)))
+
+
+def test_hnsw_bundle_and_ef_search_override(tmp_path: Path) -> None:
+    bundle = load_bundle(write_bundle(tmp_path, hnsw=True))
+    assert bundle.als_index.kind == "hnsw"
+    rec = Recommender(bundle, RecsysConfig(diversity_lambda=0.0, ef_search=16))
+    index = bundle.als_index.index
+    assert isinstance(index, faiss.IndexHNSW) and index.hnsw.efSearch == 16
+    for u in range(4):
+        out = rec.recommend(RecommendRequest(user_id=f"u{u}", k=10))
+        assert cats(out.items).count(u % N_CAT) == 10

@@ -11,6 +11,9 @@ protection against someone who rewrites both tables.
 from __future__ import annotations
 
 import json
+import random
+import threading
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -79,7 +82,7 @@ event.listen(
     ).execute_if(dialect="postgresql"),
 )
 
-_APPEND_ATTEMPTS = 8
+_APPEND_ATTEMPTS = 20
 
 
 def _payload_text(payload: Mapping[str, Any]) -> str:
@@ -108,6 +111,8 @@ class AuditStore:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        # Appends from this process take turns; other processes are handled by the retry.
+        self._lock = threading.Lock()
         METADATA.create_all(db.engine, tables=[audit_log, audit_head])
 
     def append(self, kind: str, payload: Mapping[str, Any]) -> AuditRecord:
@@ -130,7 +135,11 @@ class AuditStore:
         FailedPrecondition
             When concurrent writers kept winning the race for the next sequence number.
         """
-        for _ in range(_APPEND_ATTEMPTS):
+        with self._lock:
+            return self._append(kind, payload)
+
+    def _append(self, kind: str, payload: Mapping[str, Any]) -> AuditRecord:
+        for attempt in range(_APPEND_ATTEMPTS):
             try:
                 with self._db.engine.begin() as conn:
                     row = conn.execute(
@@ -158,7 +167,8 @@ class AuditStore:
                         )
                 return record
             except (IntegrityError, OperationalError):
-                # Another writer took this seq (or held the lock); re-read the head and retry.
+                # Another process took this seq (or held the lock): back off, re-read, retry.
+                time.sleep(random.uniform(0, 0.01 * (attempt + 1)))
                 continue
         raise FailedPrecondition("could not append to the audit log: too many concurrent writers")
 

@@ -177,3 +177,27 @@ def test_documented_standard_library_verifier_agrees(tmp_path: Path) -> None:
         [sys.executable, "-I", str(script), str(bad)], capture_output=True, text=True, check=False
     )
     assert broken.returncode == 1 and "seq 4" in broken.stdout
+
+
+def test_two_processes_appending_keep_one_intact_chain(tmp_path: Path) -> None:
+    path = tmp_path / "mp.db"
+    Database(str(path)).create_all()
+    code = (
+        "import sys\n"
+        "from serving.store.db import Database\n"
+        "from serving.store.audit_store import AuditStore\n"
+        "store = AuditStore(Database(sys.argv[1]))\n"
+        "for i in range(25):\n"
+        "    store.append('g2_violation', {'writer': sys.argv[2], 'i': i})\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(path), name], cwd=ROOT)
+        for name in ("a", "b")
+    ]
+    assert all(p.wait(timeout=120) == 0 for p in procs)
+    db = Database(str(path))
+    store = AuditStore(db)
+    report = verify_audit_log(store)
+    assert report.ok and report.records == 50
+    assert {r.payload["writer"] for r in store.records()} == {"a", "b"}
+    db.close()

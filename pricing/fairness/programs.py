@@ -161,6 +161,20 @@ class DiscountProgram:
         }
 
 
+_PROGRAM_FIELDS = frozenset(
+    {
+        "program_id",
+        "title",
+        "public_text",
+        "eligibility",
+        "percent_off",
+        "amount_off",
+        "code",
+        "categories",
+    }
+)
+
+
 @dataclass(frozen=True)
 class RefusedLine:
     """A program line dropped at run time because it would have raised the price."""
@@ -204,6 +218,52 @@ class ProgramBook:
                     field="program_id",
                 )
             self._programs[program.program_id] = program
+
+    @classmethod
+    def from_json(cls, documents: Iterable[Mapping[str, Any]]) -> ProgramBook:
+        """Load published programs from their JSON form (a config file, an admin API).
+
+        Parameters
+        ----------
+        documents:
+            One mapping per program, as written by :meth:`DiscountProgram.to_json`.
+
+        Raises
+        ------
+        PolicyRejected
+            A program breaks rule G4, or a document is incomplete (names the field).
+        """
+        programs = []
+        for i, doc in enumerate(documents):
+            unknown = sorted(set(doc) - _PROGRAM_FIELDS)
+            if unknown:
+                raise PolicyRejected(
+                    f"discount program #{i}: unknown field(s) {unknown}", field=unknown[0]
+                )
+            try:
+                programs.append(
+                    DiscountProgram(
+                        program_id=str(doc["program_id"]),
+                        title=str(doc["title"]),
+                        public_text=str(doc["public_text"]),
+                        eligibility=Eligibility(doc["eligibility"]),
+                        percent_off=float(doc.get("percent_off", 0.0)),
+                        amount_off=float(doc.get("amount_off", 0.0)),
+                        code=doc.get("code"),
+                        categories=frozenset(doc.get("categories", ())),
+                    )
+                )
+            except KeyError as exc:
+                raise PolicyRejected(
+                    f"discount program #{i} lacks {exc.args[0]!r}", field=str(exc.args[0])
+                ) from exc
+            except ValueError as exc:
+                raise PolicyRejected(f"discount program #{i}: {exc}", field="eligibility") from exc
+        return cls(programs)
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """The published programs, in order (what a storefront may display)."""
+        return [p.to_json() for p in self._programs.values()]
 
     @property
     def programs(self) -> tuple[DiscountProgram, ...]:

@@ -66,3 +66,17 @@ def test_groups_are_coarse_bands() -> None:
     assert group_of(Shopper("a", 100, 2)).frequency == "occasional"
     g = group_of(Shopper("a", 400, 7, "web"))
     assert (g.tenure, g.frequency, g.device) == ("long", "frequent", "web") and g.is_existing
+
+
+def test_programs_round_trip_through_json_and_bad_documents_are_refused() -> None:
+    book = ProgramBook([WELCOME, CODE, ALL])
+    again = ProgramBook.from_json(book.to_json())
+    assert again.programs == book.programs
+    with pytest.raises(PolicyRejected, match="lacks 'public_text'"):
+        ProgramBook.from_json([{"program_id": "x", "title": "X", "eligibility": "everyone"}])
+    with pytest.raises(PolicyRejected, match="unknown field"):
+        ProgramBook.from_json([{**WELCOME.to_json(), "surcharge": 3}])
+    with pytest.raises(PolicyRejected, match="would raise prices"):
+        ProgramBook.from_json([{**WELCOME.to_json(), "percent_off": -10}])
+    with pytest.raises(PolicyRejected, match="loyal"):
+        ProgramBook.from_json([{**WELCOME.to_json(), "eligibility": "loyal"}])

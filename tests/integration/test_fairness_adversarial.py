@@ -45,6 +45,7 @@ from pricing.fairness.report import verify_audit_log
 from pricing.fairness.shopper import Shopper, request_scope
 from pricing.guardrails import GuardrailSet
 from pricing.policies.registry import register_policy
+from pricing.policy import PricingPolicy
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -122,7 +123,7 @@ def _run_side_channel(
     ids=["contextvar", "request-object", "call-stack", "global-stash", "shopper-cache"],
 )
 def test_side_channel_is_caught_and_fair_price_served(
-    tmp_path: Path, policy_cls: type, use_request_object: bool
+    tmp_path: Path, policy_cls: type[PricingPolicy], use_request_object: bool
 ) -> None:
     _STASH.clear()
     before = violations_seen("G2", f"{policy_cls.name}@1")

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fairness_fixtures import (
@@ -62,7 +63,7 @@ shoppers = st.builds(
     coupon_codes=st.frozensets(st.sampled_from(["SPRING", "VIP"]), max_size=2),
 )
 
-contexts = st.builds(
+contexts: st.SearchStrategy[dict[str, Any]] = st.builds(
     dict,
     minutes=st.integers(0, 6 * 60),
     region=st.sampled_from([None, "CN-31", "CN-11"]),
@@ -99,7 +100,7 @@ def _expected_discounts(list_price: float, item_id: str, shopper: Shopper) -> fl
 def test_price_depends_only_on_item_epoch_context_and_programs(
     shops: tuple[GuardedShop, GuardedShop, GuardedShop],
     shopper: Shopper,
-    spec: dict,
+    spec: dict[str, Any],
     items: list[str],
 ) -> None:
     hostile, honest, reference = shops

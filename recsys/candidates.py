@@ -74,6 +74,7 @@ def search_candidates(
     oversample: int,
     max_candidates: int,
     fraction: float = 1.0,
+    prefer_scan: bool = False,
 ) -> np.ndarray:
     """Item indices near the queries that pass ``keep``; at least ``need`` when possible.
 
@@ -97,6 +98,8 @@ def search_candidates(
         about ``need * oversample`` candidates survive; when that would exceed
         ``max_candidates`` (or the catalog) the index is skipped and the eligible items are
         scanned directly.
+    prefer_scan:
+        Skip the index and scan straight away (the caller knows the eligible set is small).
 
     Returns
     -------
@@ -105,7 +108,7 @@ def search_candidates(
     """
     n_items = min(src.index.size for src, _ in queries)
     wanted = max(need * oversample, need) / max(fraction, 1e-9)
-    if wanted > min(max_candidates, n_items):
+    if prefer_scan or wanted > min(max_candidates, n_items):
         return scan()
     n = int(min(math.ceil(wanted), n_items))
     while True:

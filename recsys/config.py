@@ -53,6 +53,10 @@ class RecsysConfig(BaseModel):
     max_candidates:
         Upper bound of the widened search when filters remove too many candidates; past it the
         recommender scans the whole filtered catalog with one matrix product instead.
+    scan_below:
+        When a category filter leaves at most about this many items, they are scored directly
+        (contiguous slices, exact) instead of asking the index for ``k * oversample / share``
+        neighbours, which costs more for small shares.
     diversity_lambda:
         Penalty, in units of the normalised score range, for each item already chosen from the
         same top-level category (0 disables diversity re-ranking).
@@ -81,6 +85,7 @@ class RecsysConfig(BaseModel):
 
     oversample: int = Field(default=4, ge=1, le=100)
     max_candidates: int = Field(default=4000, ge=10)
+    scan_below: int = Field(default=20_000, ge=0)
     diversity_lambda: float = Field(default=0.1, ge=0.0)
     category_cap: int | None = Field(default=None, ge=1)
     fatigue_threshold: int = Field(default=3, ge=1)

@@ -128,7 +128,12 @@ class Recommender:
             reference_time=ref if ref.tzinfo else ref.replace(tzinfo=UTC),
         )
         self.similar = SimilarItems(
-            als, self.filter, scan, self.config.oversample, self.config.max_candidates
+            als,
+            self.filter,
+            scan,
+            self.config.oversample,
+            self.config.max_candidates,
+            self.config.scan_below,
         )
 
     def variant_of(self, user_id: str) -> str:

@@ -25,8 +25,8 @@ class SimilarItems:
         Catalog filter.
     scan:
         Direct scoring for narrow filters.
-    oversample, max_candidates:
-        Candidate search sizes (see :func:`recsys.candidates.search_candidates`).
+    oversample, max_candidates, scan_below:
+        Candidate search sizes (see :class:`recsys.config.RecsysConfig`).
     """
 
     def __init__(
@@ -36,12 +36,14 @@ class SimilarItems:
         scan: EligibleScan,
         oversample: int,
         max_candidates: int,
+        scan_below: int = 0,
     ) -> None:
         self.source = source
         self.filter = item_filter
         self.scan = scan
         self.oversample = oversample
         self.max_candidates = max_candidates
+        self.scan_below = scan_below
         norms = np.linalg.norm(source.item_vectors, axis=1)
         # Zero vectors (items never seen in training) get norm 1 so they score 0, not NaN.
         self._norms = np.where(norms > 0, norms, 1.0).astype(np.float32)
@@ -73,6 +75,7 @@ class SimilarItems:
         def scan() -> np.ndarray:
             return self.scan.best(queries, filters, keep, k * self.oversample)
 
+        share = self.filter.fraction(filters)
         cands = search_candidates(
             queries,
             k,
@@ -80,7 +83,9 @@ class SimilarItems:
             scan,
             self.oversample,
             self.max_candidates,
-            self.filter.fraction(filters),
+            share,
+            prefer_scan=bool(filters.include_categories)
+            and share * self.filter.catalog.n_items <= self.scan_below,
         )
         if cands.size == 0:
             return cands, np.empty(0, dtype=np.float32)

@@ -248,6 +248,7 @@ class PersonalScorer:
         def scan() -> np.ndarray:
             return self.scan.best(queries, filters, keep, need)
 
+        share = self.filter.fraction(filters)
         cands = search_candidates(
             queries,
             request.k,
@@ -255,7 +256,9 @@ class PersonalScorer:
             scan,
             cfg.oversample,
             cfg.max_candidates,
-            self.filter.fraction(filters),
+            share,
+            prefer_scan=bool(filters.include_categories)
+            and share * self.filter.catalog.n_items <= cfg.scan_below,
         )
         use_trend = params.discovery_weights.get(TREND, 0.0) > 0
         if use_trend:

@@ -7,7 +7,7 @@ field names there is a change in one place here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pricing.errors import FairshelfError
@@ -29,6 +29,9 @@ class FairDecision:
     guardrail_version: str
     epoch: int | None
     proposed_price: float | None = None
+    # The engine's catalogue and guardrail set when the decision was pinned (by identity):
+    # after a swap mid-epoch the policy sees other inputs, so proposals are not comparable.
+    config: tuple[Any, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def proposal_identity(self) -> tuple[float, str, str]:

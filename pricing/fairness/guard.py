@@ -27,6 +27,7 @@ every serving module to hold that line).
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import random
 import secrets
 import threading
@@ -272,6 +273,7 @@ class FairQuoteService:
         epoch = self.epoch_of(clean_ctx)
         ckey = clean_ctx.key()
         fair = self._fair_prices(items, clean_ctx, epoch, ckey)
+        catalog, guardrails = self._engine.catalog, self._engine.guardrails
         seen = self._shopper_scoped(items, ctx, epoch, who, request_id)
         group = group_of(who)
         ctx_text = self._ctx_texts.get(ckey)
@@ -292,9 +294,15 @@ class FairQuoteService:
             held = ref.reason_codes == (QUARANTINE_REASON,)
             # A quarantined policy's price is not served at all, so there is nothing to compare.
             expected = ref.proposal_identity
-            # A policy swapped in mid-epoch: the pinned price of the old one stands for the
-            # epoch (rule G3) and the new one cannot be compared with it.
-            comparable = got is None or got[1:] == expected[1:]
+            # A policy, catalogue or guardrail set swapped in mid-epoch: the pinned price
+            # stands for the epoch (rule G3), and the policy now sees other inputs, so its
+            # proposal cannot be compared with the pinned one.
+            pinned_catalog, pinned_guardrails = ref.config or (catalog, guardrails)
+            comparable = (
+                pinned_catalog is catalog
+                and pinned_guardrails is guardrails
+                and (got is None or got[1:] == expected[1:])
+            )
             blocked = not held and comparable and got != expected
             outcome = self._programs.apply(ref.final_price, self._category_of(item_id), who)
             quote = Quote(
@@ -373,11 +381,13 @@ class FairQuoteService:
             else:
                 fair[item_id] = pinned
         if missing:
+            config = (self._engine.catalog, self._engine.guardrails)
             decisions = self._clean_room.submit(
                 contextvars.Context().run, self._engine.decide, missing, clean_ctx
             ).result()
             for decision in (read_decision(d) for d in decisions):
                 admit(decision, epoch)
+                decision = dataclasses.replace(decision, config=config)
                 if (decision.policy_name, decision.policy_version) in self._quarantined:
                     decision = quarantined(decision)
                 fair[decision.item_id] = pins.setdefault((decision.item_id, epoch, ckey), decision)

@@ -85,3 +85,32 @@ def test_report_document_counts_quotes_and_blocked_prices(tmp_path: Path) -> Non
         assert later["quotes"] == 0
     finally:
         shop.close()
+
+
+def test_catalogue_or_guardrail_swap_mid_epoch_keeps_prices_and_flags_nothing(
+    tmp_path: Path,
+) -> None:
+    import dataclasses
+
+    from fairness_fixtures import AT, ITEMS
+
+    from pricing.catalog import PricingCatalog
+    from pricing.guardrail_rules import Guardrail
+    from pricing.guardrails import GuardrailSet
+
+    shop = make_shop(tmp_path / "swap.db", HonestPolicy(), ())
+    try:
+        [before] = shop.service.quote(["sku-003"], ctx_at(), NEW)
+        dearer = {s.item_id: dataclasses.replace(s, base_price=s.base_price + 5) for s in ITEMS}
+        shop.service.set_catalog(PricingCatalog(dearer))
+        shop.service.set_guardrails(
+            GuardrailSet(version=2).with_rule(Guardrail("global", price_ending=0.99))
+        )
+        [same_epoch] = shop.service.quote(["sku-003"], ctx_at(), LOYAL)
+        assert same_epoch.list_price == before.list_price  # fixed for the epoch (G3)
+        assert same_epoch.guard_status == "ok"
+        [next_epoch] = shop.service.quote(["sku-003"], ctx_at(AT.replace(hour=12)), LOYAL)
+        assert next_epoch.list_price != before.list_price and next_epoch.guard_status == "ok"
+        assert shop.audit.count("g2_violation") == 0
+    finally:
+        shop.close()

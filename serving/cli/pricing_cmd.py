@@ -55,6 +55,14 @@ def simulate_cmd(
         str | None,
         typer.Option("--db", help="Take the guardrails from this store instead of the defaults."),
     ] = None,
+    switchback: Annotated[
+        str | None,
+        typer.Option(
+            help="Instead: a switchback experiment between these policies (comma separated, "
+            "control first), alternating by day."
+        ),
+    ] = None,
+    washout: Annotated[int, typer.Option(help="Switchback: epochs dropped per slot.")] = 0,
 ) -> None:
     """Run the pricing loop (quote, simulated purchases, weekly refit) against the oracle."""
     from rich.progress import Progress
@@ -70,6 +78,9 @@ def simulate_cmd(
     s = load_store(store)
     truth = truth_from_store(s.items, s.truth_items, s.events)
     guards = _store(db).current() if db else DEFAULT_SIM_GUARDRAILS
+    if switchback:
+        _print_switchback(truth, guards, switchback, weeks, washout, seed)
+        return
     cfg = SimulationConfig(weeks=weeks, start_error=start_error, seed=seed, policy=policy)
     with Progress(console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("simulating", total=weeks * cfg.periods_per_week)
@@ -97,6 +108,38 @@ def simulate_cmd(
         f"learner/oracle revenue, last {last} weeks: {res.revenue_ratio(last):.4f}; "
         f"guardrail violations (independent audit): {violations} over {res.quotes:,} quotes"
     )
+
+
+def _print_switchback(
+    truth: Any, guards: Any, policies: str, weeks: int, washout: int, seed: int
+) -> None:
+    from pricing.simulator import simulate_switchback
+
+    names = [p.strip() for p in policies.split(",") if p.strip()]
+    res = simulate_switchback(truth, guards, names, weeks=weeks, washout_epochs=washout, seed=seed)
+    table = Table(title=f"switchback by day, {weeks} weeks (95 % intervals; diff vs {names[0]})")
+    for col in (
+        "policy",
+        "slots",
+        "revenue / slot",
+        "revenue diff",
+        "margin / slot",
+        "margin diff",
+    ):
+        table.add_column(col, justify="right")
+    for r in res.to_dict("records"):
+        table.add_row(
+            str(r["policy"]),
+            str(r["n_slots"]),
+            f"{r['revenue_per_slot']:,.0f} "
+            f"[{r['revenue_ci_low']:,.0f}, {r['revenue_ci_high']:,.0f}]",
+            f"{r['revenue_diff']:+,.0f} [{r['revenue_diff_ci_low']:+,.0f}, "
+            f"{r['revenue_diff_ci_high']:+,.0f}]",
+            f"{r['margin_per_slot']:,.0f} [{r['margin_ci_low']:,.0f}, {r['margin_ci_high']:,.0f}]",
+            f"{r['margin_diff']:+,.0f} [{r['margin_diff_ci_low']:+,.0f}, "
+            f"{r['margin_diff_ci_high']:+,.0f}]",
+        )
+    _console().print(table)
 
 
 def report_cmd(

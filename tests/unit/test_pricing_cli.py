@@ -98,6 +98,13 @@ def test_simulate_and_report_on_the_tiny_store(tiny_store: SyntheticStore, tmp_p
     r = runner.invoke(app, ["simulate", "--store", root, "--weeks", "1", "--seed", "3"])
     assert r.exit_code == 0, r.output
     assert "audit): 0 over 1,680 quotes" in " ".join(r.output.split())
+    r = runner.invoke(
+        app,
+        ["simulate", "--store", root, "--weeks", "2", "--switchback", "static,elasticity_optimal"],
+        env={"COLUMNS": "200"},
+    )
+    assert r.exit_code == 0, r.output
+    assert "elasticity_optimal" in r.output and "switchback by day" in r.output
     out = tmp_path / "rep"
     r = runner.invoke(
         app,

@@ -8,6 +8,7 @@ Public API, for the serving layer:
 - :class:`pricing.fairness.shopper.Shopper` and :func:`pricing.fairness.shopper.request_scope`;
 - :class:`pricing.fairness.programs.DiscountProgram` / ``ProgramBook`` (published programs);
 - :func:`pricing.fairness.optout_audit.audit_optout_change` (personalization opt-out audit);
+- :func:`pricing.fairness.change_audit.audit_guardrail_change` (guardrail edits in the chain);
 - :func:`pricing.fairness.report.report_document` / ``build_report`` /
   ``verify_audit_log`` (``GET /v1/audit/report``, ``fairshelf audit``).
 

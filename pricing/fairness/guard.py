@@ -40,7 +40,8 @@ from pricing.catalog import PricingCatalog
 from pricing.context import PublicContext
 from pricing.engine import PricingEngine
 from pricing.epochs import EpochClock
-from pricing.errors import FailedPrecondition
+from pricing.errors import FailedPrecondition, PolicyRejected
+from pricing.fairness.change_audit import audit_policy_rejected
 from pricing.fairness.clean_room import (
     QUARANTINE_REASON,
     admit,
@@ -210,8 +211,20 @@ class FairQuoteService:
         self._engine.set_guardrails(guardrails)
 
     def set_policy(self, policy: str, **params: Any) -> None:
-        """Load a registered policy by name (rule G1 checked) and put it in charge."""
-        self._engine.set_policy(load_policy(policy, **params))
+        """Load a registered policy by name (rule G1 checked) and put it in charge.
+
+        Raises
+        ------
+        PolicyRejected
+            The policy declares a non-public input; the refusal is also audited.
+        NotFound
+            No policy has that name.
+        """
+        try:
+            self._engine.set_policy(load_policy(policy, **params))
+        except PolicyRejected as exc:
+            audit_policy_rejected(self._audit, policy=policy, message=str(exc))
+            raise
 
     @property
     def quote_log(self) -> QuoteLog:

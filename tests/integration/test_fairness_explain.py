@@ -114,3 +114,41 @@ def test_catalogue_or_guardrail_swap_mid_epoch_keeps_prices_and_flags_nothing(
         assert shop.audit.count("g2_violation") == 0
     finally:
         shop.close()
+
+
+class _Mutable(HonestPolicy):
+    name = "mutable_inputs"
+
+
+def test_refused_policy_swap_is_audited_and_guardrail_changes_are_chained(
+    tmp_path: Path,
+) -> None:
+    from pricing.errors import PolicyRejected
+    from pricing.fairness.change_audit import audit_guardrail_change
+    from pricing.fairness.report import verify_audit_log
+    from pricing.policies.registry import register_policy
+
+    register_policy(_Mutable)
+    shop = make_shop(tmp_path / "swap2.db", HonestPolicy(), ())
+    try:
+        _Mutable.inputs = frozenset({"base_price", "segment"})
+        with pytest.raises(PolicyRejected, match="segment"):
+            shop.service.set_policy("mutable_inputs")
+        [rejected] = [r for r in shop.audit.records() if r.kind == "policy_rejected"]
+        assert "segment" in rejected.payload["message"]
+        audit_guardrail_change(
+            shop.audit,
+            actor="pricing:anna",
+            reason="spring floor",
+            scope="global",
+            version=3,
+            changes=[{"field": "floor", "old": None, "new": 5.0}],
+        )
+        with pytest.raises(InvalidArgument, match="reason"):
+            audit_guardrail_change(
+                shop.audit, actor="x", reason=" ", scope="global", version=4, changes=[]
+            )
+        assert verify_audit_log(shop.audit).records == 2
+    finally:
+        _Mutable.inputs = HonestPolicy.inputs
+        shop.close()

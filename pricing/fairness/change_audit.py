@@ -1,0 +1,70 @@
+"""Audit events for changes that shape prices: guardrail edits and refused policies.
+
+Guardrail changes are versioned by the guardrail store; recording them in the hash-chained log
+as well (who, when, why, what) lets a regulator see them next to the guard's interventions,
+with the same tamper evidence. A policy refused by rule G1 is recorded with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pricing.errors import InvalidArgument
+from pricing.fairness.audit_chain import AuditRecord
+from pricing.fairness.ports import AuditSink
+
+GUARDRAIL_KIND = "guardrail_changed"
+POLICY_REJECTED_KIND = "policy_rejected"
+
+
+def audit_guardrail_change(
+    audit: AuditSink,
+    *,
+    actor: str,
+    reason: str,
+    scope: str,
+    version: int,
+    changes: Sequence[Mapping[str, Any]],
+) -> AuditRecord:
+    """Record a guardrail change.
+
+    Parameters
+    ----------
+    audit:
+        The audit log.
+    actor:
+        Who made it (the API key's role and name, never the key).
+    reason:
+        Why, as given by the pricing team.
+    scope:
+        The guardrail scope (``global``, ``category:...``, ``item:...``).
+    version:
+        The new guardrail-set version.
+    changes:
+        Field-level differences (JSON-serialisable).
+
+    Raises
+    ------
+    InvalidArgument
+        Missing actor or reason.
+    """
+    if not actor.strip():
+        raise InvalidArgument("a guardrail change needs an actor", field="actor")
+    if not reason.strip():
+        raise InvalidArgument("a guardrail change needs a reason", field="reason")
+    return audit.append(
+        GUARDRAIL_KIND,
+        {
+            "actor": actor,
+            "reason": reason,
+            "scope": scope,
+            "version": int(version),
+            "changes": [dict(c) for c in changes],
+        },
+    )
+
+
+def audit_policy_rejected(audit: AuditSink, *, policy: str, message: str) -> AuditRecord:
+    """Record that a pricing policy was refused at load (rule G1)."""
+    return audit.append(POLICY_REJECTED_KIND, {"rule": "G1", "policy": policy, "message": message})

@@ -14,7 +14,6 @@ does with a shopper in sight. Nothing the detector computes is served or remembe
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -68,8 +67,9 @@ class ShopperScopedDetector:
         # is cheaper than re-validating a new context.
         at_epoch = ctx
         if ctx.at != start:
-            at_epoch = copy.copy(ctx)
-            object.__setattr__(at_epoch, "at", start)
+            at_epoch = object.__new__(type(ctx))
+            vars(at_epoch).update(vars(ctx))
+            vars(at_epoch)["at"] = start
         policy = engine._schedule.policy_for(epoch)
         catalog = engine.catalog
         history = engine.history

@@ -34,6 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 from pricing.catalog import PricingCatalog
@@ -133,6 +134,7 @@ class FairQuoteService:
         self._quarantined: set[tuple[str, str]] = set()
         self._latest_epoch = -1
         self._ctx_texts: dict[tuple[Any, ...], str] = {}
+        self._starts: dict[int, datetime] = {}
         self._lock = threading.Lock()
         self._clean_room = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="fairshelf-clean-room"
@@ -432,7 +434,12 @@ class FairQuoteService:
     ) -> dict[str, ProposalIdentity] | str:
         token = REQUEST_SCOPE.set(RequestScope(request_id=request_id, shopper=shopper))
         try:
-            return self._detector.proposals(items, ctx, epoch, self._epochs.start(epoch))
+            start = self._starts.get(epoch)
+            if start is None:
+                if len(self._starts) > 1000:
+                    self._starts.clear()
+                start = self._starts[epoch] = self._epochs.start(epoch)
+            return self._detector.proposals(items, ctx, epoch, start)
         except Exception as exc:
             # The clean room priced these items; failing only in the shopper's scope means the
             # outcome depended on the shopper (e.g. refusing to quote some shoppers).

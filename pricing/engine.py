@@ -23,6 +23,7 @@ from typing import NamedTuple, Protocol, runtime_checkable
 from pricing.catalog import PricingCatalog
 from pricing.context import PublicContext
 from pricing.epochs import EpochClock
+from pricing.errors import NotFound
 from pricing.guardrails import EffectiveGuardrail, GuardrailSet, ItemBand, enforce, item_band
 from pricing.inputs import check_policy_inputs
 from pricing.policy import PricingPolicy
@@ -232,7 +233,6 @@ class PricingEngine:
             An unknown item id (nothing is priced).
         """
         epoch = self.clock.index(ctx.at)
-        frame: _EpochFrame | None = None
         bucket = self._cache.get(epoch)
         if bucket is None:
             with self._lock:
@@ -240,20 +240,48 @@ class PricingEngine:
                 # Keep the previous epoch too: requests straddling the boundary still hit.
                 for old in [e for e in self._cache if e < epoch - 1]:
                     del self._cache[old]
-        out: list[PriceDecision] = []
-        for item_id in item_ids:
-            key = (item_id, item_context_key(item_id, ctx))
-            decision = bucket.get(key)
-            if decision is None:
-                with self._lock:
-                    decision = bucket.get(key)
-                    if decision is None:
-                        if frame is None:
-                            frame = self._frame(ctx, epoch)
-                        decision = self._decide_one(item_id, key[1], frame)
-                        bucket[key] = decision
-            out.append(decision)
-        return out
+        keys = [(item_id, item_context_key(item_id, ctx)) for item_id in item_ids]
+        found = [bucket.get(k) for k in keys]
+        if any(d is None for d in found):
+            found = self._decide_missing(keys, found, bucket, ctx, epoch)
+        return found  # type: ignore[return-value]
+
+    def _decide_missing(
+        self,
+        keys: list[tuple[str, ItemContextKey]],
+        found: list[PriceDecision | None],
+        bucket: dict[tuple[str, ItemContextKey], PriceDecision],
+        ctx: PublicContext,
+        epoch: int,
+    ) -> list[PriceDecision | None]:
+        """Decide every missing item under one lock and record them in one write.
+
+        Nothing is cached or returned unless every price was decided and recorded, so a
+        failure (unknown item, history store down) leaves no half-served request behind.
+        """
+        with self._lock:
+            missing = [k for k, d in zip(keys, found, strict=True) if d is None]
+            unknown = [k[0] for k in missing if k[0] not in self._catalog]
+            if unknown:
+                raise NotFound(f"unknown item(s) {sorted(set(unknown))[:10]}", field="item_ids")
+            frame = self._frame(ctx, epoch)
+            made: dict[tuple[str, ItemContextKey], PriceDecision] = {}
+            for key in missing:
+                if key in made:
+                    continue
+                decision = bucket.get(key)
+                if decision is None:
+                    made[key] = self._decide_one(key[0], key[1], frame)
+            if made:
+                record_many = getattr(self.history, "record_many", None)
+                entries = [(k[0], frame.start, d.final_price) for k, d in made.items()]
+                if record_many is not None:
+                    record_many(entries)
+                else:
+                    for item_id, start, price in entries:
+                        self.history.record(item_id, start, price)
+                bucket.update(made)
+            return [d if d is not None else bucket[k] for k, d in zip(keys, found, strict=True)]
 
     def _frame(self, ctx: PublicContext, epoch: int) -> _EpochFrame:
         """Everything a miss needs that is the same for all items of this call."""
@@ -287,7 +315,6 @@ class PricingEngine:
         proposal = policy.propose(state, f.ctx, band.objective)
         recent = self.history.in_force(item_id, f.since, f.start)
         price, codes = enforce(proposal.price, band, recent)
-        self.history.record(item_id, f.start, price)
         digest = hashlib.blake2b(
             repr(
                 (item_id, f.epoch, ctx_key, f.guardrail_version, policy.name, policy.version, price)

@@ -8,13 +8,17 @@ in process (the simulator, the benchmarks, a single server), and
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Protocol
 
 
 class PriceHistory(Protocol):
-    """Prices served per item, each in force from its epoch start until the next one."""
+    """Prices served per item, each in force from its epoch start until the next one.
+
+    An implementation may also offer ``record_many(entries)``; the engine then records all
+    the prices it decided in one call with a single write.
+    """
 
     def record(self, item_id: str, start: datetime, price: float) -> None:
         """Note that ``price`` was served for ``item_id`` from ``start`` on."""
@@ -42,6 +46,11 @@ class InMemoryPriceHistory:
         i = bisect.bisect_right(times, t)
         times.insert(i, t)
         prices.insert(i, price)
+
+    def record_many(self, entries: Iterable[tuple[str, datetime, float]]) -> None:
+        """Record several ``(item_id, start, price)`` at once (the engine's batch write)."""
+        for item_id, start, price in entries:
+            self.record(item_id, start, price)
 
     def in_force(self, item_id: str, since: datetime, until: datetime) -> Sequence[float]:
         """See :meth:`PriceHistory.in_force`."""

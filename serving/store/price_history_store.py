@@ -7,7 +7,7 @@ start-up, so a restarted server still honours the change limit against prices se
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -73,6 +73,20 @@ class PriceHistoryStore:
                 {"item_id": item_id, "start_s": int(start.timestamp()), "price": price},
             )
         self._mirror.record(item_id, start, price)
+
+    def record_many(self, entries: Iterable[tuple[str, datetime, float]]) -> None:
+        """Write several prices in one transaction, then mirror them (all or nothing)."""
+        batch = list(entries)
+        if not batch:
+            return
+        rows = [
+            {"item_id": item_id, "start_s": int(start.timestamp()), "price": price}
+            for item_id, start, price in batch
+        ]
+        with self.db.engine.begin() as conn:
+            conn.execute(self._insert, rows)
+        for item_id, start, price in batch:
+            self._mirror.record(item_id, start, price)
 
     def in_force(self, item_id: str, since: datetime, until: datetime) -> Sequence[float]:
         """See :meth:`pricing.price_history.PriceHistory.in_force`."""

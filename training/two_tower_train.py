@@ -36,6 +36,7 @@ class TwoTowerConfig(BaseModel):
     price_bands: int = Field(default=5, ge=1)
     target_types: list[str] = Field(default_factory=lambda: ["purchase"])
     novel_targets_only: bool = True
+    logq_correction: bool = True
     threads: int = Field(default=1, ge=0, description="torch threads; 0 = min(2, cpu count)")
 
 
@@ -197,6 +198,8 @@ def train_two_tower(
         trained = torch.nn.parallel.DistributedDataParallel(model)
     counts = np.bincount(data.example_item, minlength=n_items).astype(np.float64) + 1.0
     log_q = torch.from_numpy(np.log(counts / counts.sum())).float()
+    if not cfg.logq_correction:
+        log_q = torch.zeros_like(log_q)
     hist = torch.from_numpy(data.histories)
     sess = torch.from_numpy(data.example_session)
     targets_all = torch.from_numpy(data.example_item)

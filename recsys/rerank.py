@@ -115,38 +115,39 @@ def diversify(
     n = int(scores.shape[0])
     kk = min(k, n)
     order = np.argsort(-scores, kind="stable")
-    if diversity_lambda <= 0.0 and cap is None:
+    if kk == 0 or (diversity_lambda <= 0.0 and cap is None):
         return order[:kk].astype(np.int64)
-    # Plain Python lists: this loop touches each candidate once, and numpy scalar access
-    # would cost more than the arithmetic.
+    # Per-group queues without a Python loop over candidates: ranks (positions in the score
+    # order) grouped by category, each group still in score order thanks to stable sorts.
+    group_of_rank = np.asarray(groups)[order]
+    ranks = np.argsort(group_of_rank, kind="stable")
+    sorted_groups = group_of_rank[ranks]
+    starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
+    heads = starts.tolist()
+    ends = [*heads[1:], n]
+    rank_l = ranks.tolist()
     order_l = order.tolist()
     score_l = scores.tolist()
-    group_l = groups.tolist()
-    # Per-group queues of (rank in score order, position), built from the one stable sort.
-    queues: dict[int, list[tuple[int, int]]] = {}
-    for rank, pos in enumerate(order_l):
-        queues.setdefault(group_l[pos], []).append((rank, pos))
-    heads = dict.fromkeys(queues, 0)
-    counts = dict.fromkeys(queues, 0)
+    counts = [0] * len(heads)
     # Ties broken by rank in the score order, so results are deterministic.
-    heap = [(-score_l[q[0][1]], q[0][0], g) for g, q in queues.items()]
+    heap = [(-score_l[order_l[rank_l[h]]], rank_l[h], gi) for gi, h in enumerate(heads)]
     heapq.heapify(heap)
     chosen: list[int] = []
-    overflow: list[tuple[int, int]] = []
+    overflow: list[int] = []
     while heap and len(chosen) < kk:
-        _, _, g = heapq.heappop(heap)
-        q = queues[g]
-        chosen.append(q[heads[g]][1])
-        heads[g] += 1
-        counts[g] += 1
-        if heads[g] >= len(q):
+        _, rank, gi = heapq.heappop(heap)
+        chosen.append(order_l[rank])
+        heads[gi] += 1
+        counts[gi] += 1
+        if heads[gi] >= ends[gi]:
             continue
-        if cap is not None and counts[g] >= cap:
-            overflow.extend(q[heads[g] :])
+        if cap is not None and counts[gi] >= cap:
+            overflow.extend(rank_l[heads[gi] : ends[gi]])
             continue
-        rank, nxt = q[heads[g]]
-        heapq.heappush(heap, (-(score_l[nxt] - diversity_lambda * counts[g]), rank, g))
+        nxt = rank_l[heads[gi]]
+        penalty = diversity_lambda * counts[gi]
+        heapq.heappush(heap, (-(score_l[order_l[nxt]] - penalty), nxt, gi))
     if len(chosen) < kk:
         overflow.sort()
-        chosen.extend(pos for _, pos in overflow[: kk - len(chosen)])
+        chosen.extend(order_l[r] for r in overflow[: kk - len(chosen)])
     return np.asarray(chosen, dtype=np.int64)

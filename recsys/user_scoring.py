@@ -25,7 +25,7 @@ from recsys.candidate_blend import TREND, VECTOR_SOURCES, blend_candidates, vari
 from recsys.candidates import EligibleScan, VectorSource, search_candidates
 from recsys.config import RecsysConfig
 from recsys.fatigue import ENGAGEMENT_TYPES, unengaged_impressions
-from recsys.filters import CandidateFilter
+from recsys.filters import CandidateFilter, contains
 from recsys.fold_in import FoldIn, event_confidence, merge_rows
 from recsys.hybrid import HybridParams
 from recsys.session_tower import SessionTower
@@ -264,13 +264,13 @@ class PersonalScorer:
         if use_trend:
             # Trend is a discovery part of its own; its best items are candidates too.
             top = self.trend_order[:need]
-            top = top[keep(top)]
-            cands = np.concatenate([cands, top[~np.isin(top, cands)]])
+            top = top[keep(top) & ~contains(np.sort(cands), top)]
+            cands = np.concatenate([cands, top])
         repeat = np.zeros(cands.size, dtype=np.float64)
         if not filters.exclude_purchased and state.repeat_items.size:
             ok = keep(state.repeat_items)
             rep_items, rep_scores = state.repeat_items[ok], state.repeat_scores[ok]
-            others = cands[~np.isin(cands, rep_items)]
+            others = cands[~contains(np.sort(rep_items), cands)]
             cands = np.concatenate([rep_items, others])
             repeat = np.concatenate([rep_scores, np.zeros(others.size)])
         if cands.size == 0:

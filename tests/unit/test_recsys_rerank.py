@@ -30,6 +30,11 @@ def test_diversity_interleaves_categories() -> None:
     assert diversify(s, g, 4, 0.3).tolist() == [0, 1, 4, 2]
 
 
+def test_empty_candidates() -> None:
+    empty = np.array([], dtype=np.float64)
+    assert diversify(empty, np.array([], dtype=np.int32), 5, 0.3, cap=2).size == 0
+
+
 def test_cap_limits_group_until_exhausted() -> None:
     s = np.array([1.0, 0.9, 0.8, 0.1])
     g = np.array([0, 0, 0, 1])

@@ -128,6 +128,9 @@ class PersonalScorer:
 
     def shopper_state(self, user_id: str, events: Sequence[EventLike]) -> ShopperState:
         """Gather everything the request needs about the shopper, in one pass over events."""
+        if not isinstance(events, list | tuple):
+            # Read twice below (vectors, then fatigue); a one-shot iterable must be kept.
+            events = list(events)
         user = self.user_position.get(user_id)
         known: list[KnownEvent] = []
         usable = engaged = 0

@@ -7,11 +7,14 @@ the reference scripts do, so their numbers can be compared with the published on
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from implicit.als import AlternatingLeastSquares
 from implicit.nearest_neighbours import BM25Recommender
+from implicit.utils import ParameterWarning
 from threadpoolctl import threadpool_limits
 
 from training.evaluation import Scorer
@@ -57,7 +60,10 @@ def baseline_scorers(
     # Ties among own items break by item index, as in the reference script.
     index_order = (0.5 * (1.0 - np.arange(n_items) / n_items)).astype(np.float32)
     knn = BM25Recommender(K=100, num_threads=threads)
-    knn.fit(purchases.tocsr(), show_progress=False)
+    with warnings.catch_warnings():
+        # BM25Recommender hands its own COO-weighted matrix to the base class, which warns.
+        warnings.simplefilter("ignore", category=ParameterWarning)
+        knn.fit(purchases.tocsr(), show_progress=False)
     sim = knn.similarity.tocsr()
     with threadpool_limits(1, "blas"):
         als = AlternatingLeastSquares(random_state=seed, num_threads=threads)

@@ -8,32 +8,32 @@ How it works, per request (differential execution):
    rebuilt as a plain :class:`~pricing.context.PublicContext`: no request scope, no request
    object, no shopper anywhere on that thread's stack. The result is pinned for the epoch, so
    every shopper in it is served the same list price (rule G3) and a later request cannot
-   poison it.
-2. **Shopper-scoped run as a detector.** The engine then runs again in the caller's own scope,
-   with the shopper in the request scope and the request's context object as given. A policy
-   that reads the shopper through any side channel (the context variable, the request object,
-   the call stack, a global or a cache it filled earlier) gives a different price here.
+   poison it (:mod:`pricing.fairness.fair_prices`).
+2. **Shopper-scoped run as a detector.** The engine's policy is then asked again, uncached,
+   in the caller's own scope: the shopper in the request scope, the request's context object
+   as given, the caller's stack (:mod:`pricing.fairness.detector`). A policy that reads the
+   shopper through any side channel (the context variable, the request object, the call
+   stack, a global or a cache it filled earlier) proposes a different price here.
 3. **Compare.** On any difference the guard serves the fair price, writes a ``g2_violation``
-   to the hash-chained audit log and increments ``fairshelf_fairness_violations_total``.
+   to the hash-chained audit log, increments ``fairshelf_fairness_violations_total`` and
+   quarantines the policy: from its next clean-room computation on, its items are served at
+   their public base price, because it may carry a shopper into the clean room through a
+   global or a cache.
 4. **Published programs last.** Discount programs the shopper qualifies for are applied to the
    fair price, reduce-only, each as its own line (rule G4).
-5. **Log.** Every quote is written to the quote log before it is returned, so it can always be
-   explained (rule G6) and audited (rules G3, G4).
+5. **Log.** Every quote is handed to the quote log before it is returned (explainable at once,
+   stored by group commit), so it can always be explained (rule G6) and audited (G3, G4).
 
-Serving code imports this service only; it never reaches the engine or a policy (a test parses
-every serving module to hold that line).
+Serving code imports this service only and gets its engine inside :meth:`FairQuoteService.build`;
+it never reaches the engine or a policy (a test parses every serving module to hold that line).
 """
 
 from __future__ import annotations
 
-import contextvars
-import dataclasses
 import random
 import secrets
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -41,18 +41,16 @@ from pricing.catalog import PricingCatalog
 from pricing.context import PublicContext
 from pricing.engine import PricingEngine
 from pricing.epochs import EpochClock
-from pricing.errors import FailedPrecondition, PolicyRejected
+from pricing.errors import PolicyRejected
 from pricing.fairness.change_audit import audit_policy_rejected
 from pricing.fairness.clean_room import (
     QUARANTINE_REASON,
-    admit,
     public_only,
-    quarantined,
     validate_items,
 )
-from pricing.fairness.decisions import FairDecision, read_decision
 from pricing.fairness.detector import ProposalIdentity, ShopperScopedDetector
 from pricing.fairness.explain import Explanation, explain_quote
+from pricing.fairness.fair_prices import FairPriceBook
 from pricing.fairness.metrics import QUOTES_GUARDED
 from pricing.fairness.ports import AuditSink, QuoteLog
 from pricing.fairness.programs import ProgramBook
@@ -84,8 +82,6 @@ from pricing.price_history import PriceHistory
 # reading the OS entropy pool costs tens of µs per call on some hosts, so a generator seeded
 # once from it issues the ids.
 _QUOTE_IDS = random.Random(secrets.randbits(128))
-
-PinKey = tuple[str, int, tuple[Any, ...]]
 
 
 class FairQuoteService:
@@ -129,16 +125,9 @@ class FairQuoteService:
         # One clock for both: the guard's epoch is the engine's epoch.
         self._epochs = engine.clock
         self._category_of = category_of or (lambda item_id: engine.catalog.get(item_id).category)
-        self._pins: dict[PinKey, FairDecision] = {}
-        # Policies caught pricing by shopper: their clean-room output is no longer trusted.
-        self._quarantined: set[tuple[str, str]] = set()
-        self._latest_epoch = -1
+        self._book = FairPriceBook(engine)
         self._ctx_texts: dict[tuple[Any, ...], str] = {}
         self._starts: dict[int, datetime] = {}
-        self._lock = threading.Lock()
-        self._clean_room = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="fairshelf-clean-room"
-        )
 
     @classmethod
     def build(
@@ -287,7 +276,7 @@ class FairQuoteService:
         clean_ctx = public_only(ctx)
         epoch = self.epoch_of(clean_ctx)
         ckey = clean_ctx.key()
-        fair = self._fair_prices(items, clean_ctx, epoch, ckey)
+        fair = self._book.fair(items, clean_ctx, epoch, ckey)
         catalog, guardrails = self._engine.catalog, self._engine.guardrails
         seen = self._shopper_scoped(items, ctx, epoch, who, request_id)
         group = group_of(who)
@@ -379,50 +368,9 @@ class FairQuoteService:
         """Store pending quotes and stop the guard's threads."""
         if self._buffer is not None:
             self._buffer.close()
-        self._clean_room.shutdown(wait=True)
+        self._book.close()
 
     # -- internals -------------------------------------------------------------------------
-
-    def _fair_prices(
-        self, items: list[str], clean_ctx: PublicContext, epoch: int, ckey: tuple[Any, ...]
-    ) -> dict[str, FairDecision]:
-        pins = self._pins
-        fair: dict[str, FairDecision] = {}
-        missing: list[str] = []
-        for item_id in items:
-            pinned = pins.get((item_id, epoch, ckey))
-            if pinned is None:
-                missing.append(item_id)
-            else:
-                fair[item_id] = pinned
-        if missing:
-            config = (self._engine.catalog, self._engine.guardrails)
-            decisions = self._clean_room.submit(
-                contextvars.Context().run, self._engine.decide, missing, clean_ctx
-            ).result()
-            for decision in (read_decision(d) for d in decisions):
-                admit(decision, epoch)
-                decision = dataclasses.replace(decision, config=config)
-                if (decision.policy_name, decision.policy_version) in self._quarantined:
-                    decision = quarantined(decision)
-                fair[decision.item_id] = pins.setdefault((decision.item_id, epoch, ckey), decision)
-            absent = [i for i in missing if i not in fair]
-            if absent:
-                raise FailedPrecondition(f"pricing engine returned no decision for {absent}")
-            self._forget_old_epochs(epoch)
-        return fair
-
-    def _forget_old_epochs(self, epoch: int) -> None:
-        if epoch <= self._latest_epoch:
-            return
-        with self._lock:
-            if epoch <= self._latest_epoch:
-                return
-            self._latest_epoch = epoch
-            # Keep the previous epoch too: requests straddling the boundary still hit.
-            stale = [k for k in list(self._pins) if k[1] < epoch - 1]
-            for key in stale:
-                self._pins.pop(key, None)
 
     def _shopper_scoped(
         self,
@@ -448,14 +396,10 @@ class FairQuoteService:
             REQUEST_SCOPE.reset(token)
 
     def _quarantine(self, quote: Quote) -> None:
-        key = (quote.policy_name, quote.policy_version)
-        with self._lock:
-            if key in self._quarantined:
-                return
-            self._quarantined.add(key)
-        record_quarantine(self._audit, quote)
+        if self._book.quarantine(quote.policy_name, quote.policy_version):
+            record_quarantine(self._audit, quote)
 
     @property
     def quarantined(self) -> frozenset[tuple[str, str]]:
         """(name, version) of policies caught pricing by shopper."""
-        return frozenset(self._quarantined)
+        return self._book.quarantined

@@ -5,6 +5,7 @@ decisions, and the stand-in price of a quarantined policy.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -18,13 +19,40 @@ QUARANTINE_REASON = "FAIRNESS_QUARANTINE"
 
 _PUBLIC_FIELDS = frozenset(f.name for f in dataclasses.fields(PublicContext))
 
+# A country (ISO 3166-1 alpha-2) or a state/province (ISO 3166-2): coarse, public markets. A
+# postcode, a city district or coordinates passed as a "region" would be precise location.
+_COARSE_REGION = re.compile(r"[A-Za-z]{2}(?:-[A-Za-z0-9]{1,3})?")
+
+
+def check_region(region: str | None) -> None:
+    """Refuse a region that is not a coarse market code (rule G1: no precise location).
+
+    Raises
+    ------
+    InvalidArgument
+        Naming the region.
+    """
+    if region is not None and region != "" and not _COARSE_REGION.fullmatch(region):
+        raise InvalidArgument(
+            f"region {region!r} is not a coarse market code (a country such as 'CN' or a "
+            "state or province such as 'CN-31'); a price may not depend on a precise "
+            "location (rule G1)",
+            field="region",
+        )
+
 
 def public_only(ctx: PublicContext) -> PublicContext:
     """A plain :class:`PublicContext` with the same public fields and nothing else.
 
     A caller may pass a subclass, or an instance with extra attributes set on it (the request,
     a shopper); the clean room never sees those. A plain instance is used as it is.
+
+    Raises
+    ------
+    InvalidArgument
+        The region is finer than a country or state (see :func:`check_region`).
     """
+    check_region(ctx.region)
     if type(ctx) is PublicContext and vars(ctx).keys() <= _PUBLIC_FIELDS:
         return ctx
     return PublicContext(

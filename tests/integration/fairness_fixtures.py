@@ -114,6 +114,30 @@ class StackSnoopPolicy(PricingPolicy):
         return Proposal(_loyalty_surcharge(_honest_price(item, ctx), found))
 
 
+class CrossThreadSnoopPolicy(PricingPolicy):
+    """Reads every thread's stack (``sys._current_frames``) for a Shopper.
+
+    This reaches into the requesting thread even while the policy runs in the clean room, so
+    it is the one channel the clean room cannot close; the guard must still contain it.
+    """
+
+    name: ClassVar[str] = "snoop_threads"
+    version: ClassVar[str] = "1"
+    inputs: ClassVar[frozenset[str]] = PUBLIC
+
+    def propose(self, item: ItemState, ctx: PublicContext, objective: str) -> Proposal:
+        found: Shopper | None = None
+        for top in sys._current_frames().values():
+            frame: Any = top
+            while frame is not None and found is None:
+                for value in list(frame.f_locals.values()):
+                    if isinstance(value, Shopper) and value.shopper_id:
+                        found = value
+                        break
+                frame = frame.f_back
+        return Proposal(_loyalty_surcharge(_honest_price(item, ctx), found))
+
+
 _STASH: dict[str, Shopper] = {}
 
 

@@ -35,7 +35,7 @@ from fairness_fixtures import (
 from pricing.catalog import PricingCatalog
 from pricing.context import PublicContext
 from pricing.engine import PricingEngine
-from pricing.errors import PolicyRejected
+from pricing.errors import InvalidArgument, PolicyRejected
 from pricing.fairness.consistency import audit_quotes
 from pricing.fairness.guard import FairQuoteService
 from pricing.fairness.metrics import violations_seen
@@ -418,5 +418,64 @@ def test_concurrent_requests_across_an_epoch_boundary_stay_consistent(tmp_path: 
         shop.service.flush()
         assert audit_quotes(shop.quotes.iter_quotes()).ok
         assert verify_audit_log(shop.audit).ok
+    finally:
+        shop.close()
+
+
+@pytest.mark.parametrize("region", ["200031", "31.2304,121.4737", "CN-31-Xuhui", "Shanghai"])
+def test_precise_location_cannot_pass_as_public_region(tmp_path: Path, region: str) -> None:
+    shop = make_shop(tmp_path / "region.db", HonestPolicy(), ())
+    try:
+        with pytest.raises(InvalidArgument, match="not a coarse market code") as err:
+            shop.service.quote(["sku-001"], ctx_at(region=region), NEWCOMER)
+        assert err.value.field == "region"
+        [q] = shop.service.quote(["sku-001"], ctx_at(region="CN-31"), NEWCOMER)
+        assert q.guard_status == GUARD_OK
+    finally:
+        shop.close()
+
+
+def test_naive_order_is_fooled_by_a_global_stash_but_the_guard_is_not(tmp_path: Path) -> None:
+    from fairness_fixtures import ITEMS
+
+    from pricing.fairness.shopper import REQUEST_SCOPE, RequestScope
+
+    _STASH.clear()
+    policy, item, ctx = GlobalStashPolicy(), ITEMS[1], ctx_at()
+    # Naive differential: shopper's run first, shopper-free run second. They agree: fooled.
+    token = REQUEST_SCOPE.set(RequestScope("naive", LOYAL))
+    personal = policy.propose(item, ctx, "revenue").price
+    REQUEST_SCOPE.reset(token)
+    shopper_free = policy.propose(item, ctx, "revenue").price
+    assert personal == shopper_free > HonestPolicy().propose(item, ctx, "revenue").price
+    # The guard computes the shopper-free price first: caught, fair price served.
+    _STASH.clear()
+    shop = make_shop(tmp_path / "naive.db", GlobalStashPolicy(), ())
+    try:
+        [q] = shop.service.quote([item.item_id], ctx, LOYAL)
+        assert q.guard_status == GUARD_BLOCKED
+        assert q.list_price == HonestPolicy().propose(item, ctx, "revenue").price
+    finally:
+        shop.close()
+
+
+def test_cross_thread_stack_read_is_contained(tmp_path: Path) -> None:
+    """The one channel the clean room cannot close: reading the requesting thread's stack.
+
+    The first shopper of an epoch can taint that epoch's pinned price; the guard catches the
+    policy at the first shopper who differs, every shopper of the epoch still pays the same
+    list price (G3 holds), and the quarantine serves base prices from the next epoch on.
+    """
+    from fairness_fixtures import CrossThreadSnoopPolicy
+
+    shop = make_shop(tmp_path / "threads_snoop.db", CrossThreadSnoopPolicy(), ())
+    try:
+        [first] = shop.service.quote(["sku-009"], ctx_at(), LOYAL)
+        [second] = shop.service.quote(["sku-009"], ctx_at(), NEWCOMER)
+        assert second.guard_status == GUARD_BLOCKED
+        assert second.list_price == first.list_price  # one price for the epoch
+        [later] = shop.service.quote(["sku-009"], ctx_at(AT.replace(hour=13)), NEWCOMER)
+        assert later.guard_status == GUARD_QUARANTINED and later.list_price == later.base_price
+        assert audit_quotes(shop.quotes.iter_quotes()).ok
     finally:
         shop.close()

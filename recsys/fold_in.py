@@ -20,7 +20,7 @@ from datetime import datetime
 import numpy as np
 
 from pricing.errors import InvalidArgument
-from recsys.confidence import ConfidenceParams, transform_weights
+from recsys.confidence import ConfidenceParams
 
 _DAY_SECONDS = 86400.0
 
@@ -141,6 +141,9 @@ class FoldIn:
         # YᵀY + λI is shared by every user; computing it once per bundle is what makes a
         # request-time solve cheap.
         self._base = y64.T @ y64 + params.regularization * np.eye(self.factors)
+        # Z = Y (YᵀY + λI)⁻¹, one row per item, turns a user with r rows into an r x r solve
+        # (Woodbury identity) instead of f x f; float32 halves its memory.
+        self._z = np.ascontiguousarray(np.linalg.solve(self._base, y64.T).T, dtype=np.float32)
 
     def weights(self, item_index: np.ndarray, raw_confidence: np.ndarray) -> np.ndarray:
         """Turn one user's raw confidences into ALS weights (transform and ``alpha``).
@@ -148,7 +151,8 @@ class FoldIn:
         Parameters
         ----------
         item_index, raw_confidence:
-            The user's rows; row sums for BM25 are taken over exactly these rows.
+            The user's rows; row sums for BM25 are taken over exactly these rows (the same
+            result as :func:`recsys.confidence.transform_weights` on this one user).
 
         Returns
         -------
@@ -156,13 +160,20 @@ class FoldIn:
             float32 weights.
         """
         idx = np.asarray(item_index, dtype=np.int64)
-        users = np.zeros(idx.size, dtype=np.int64)
-        return transform_weights(users, idx, raw_confidence, self.params, self._idf)
+        conf = np.asarray(raw_confidence, dtype=np.float64)
+        p = self.params
+        if p.transform == "bm25":
+            # transform_weights for a single row: every entry shares the one row sum.
+            norm = (1.0 - p.bm25_b) + p.bm25_b * float(conf.sum()) / p.bm25_avg_length
+            conf = conf * (p.bm25_k1 + 1.0) / (p.bm25_k1 * norm + conf) * self._idf[idx]
+        return (conf * p.alpha).astype(np.float32)
 
     def solve(self, item_index: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """Exact least-squares user vector for rows already turned into ALS weights.
 
-        Solves ``(YᵀY + λI + Σ (c-1) y yᵀ) x = Σ c y`` over the user's rows only.
+        Solves ``(YᵀY + λI + Σ (c-1) y yᵀ) x = Σ c y`` over the user's rows only: for fewer
+        rows than factors as an ``r x r`` system through the Woodbury identity, otherwise
+        directly.
 
         Parameters
         ----------
@@ -188,9 +199,18 @@ class FoldIn:
         if idx.min() < 0 or idx.max() >= self.n_items:
             raise InvalidArgument("item index out of range for the item factors", field="item")
         y = self._y[idx].astype(np.float64)
-        a = self._base + (y * (c - 1.0)[:, None]).T @ y
-        b = c @ y
-        return np.linalg.solve(a, b).astype(np.float32)
+        d = c - 1.0
+        if idx.size < self.factors:
+            # (B + Yᵀ D Y)⁻¹ Yᵀc with B = YᵀY + λI and Z = Y B⁻¹ (push-through Woodbury form,
+            # valid when some c = 1 makes D singular):  x = Zᵀ (c - w),
+            # w = (I + D K)⁻¹ D K c,  K = Y Zᵀ  (r x r).
+            z = self._z[idx].astype(np.float64)
+            k = y @ z.T
+            m = np.eye(idx.size) + d[:, None] * k
+            w = np.linalg.solve(m, d * (k @ c))
+            return ((c - w) @ z).astype(np.float32)
+        a = self._base + (y * d[:, None]).T @ y
+        return np.linalg.solve(a, c @ y).astype(np.float32)
 
     def vector(self, item_index: np.ndarray, raw_confidence: np.ndarray) -> np.ndarray:
         """Fold in one user from raw confidences: :meth:`weights` then :meth:`solve`."""

@@ -126,3 +126,16 @@ def test_merge_rows_sums_per_item() -> None:
     )
     assert items.tolist() == [1, 4, 9]
     assert conf.tolist() == [2.5, 1.0, 3.0]
+
+
+@pytest.mark.parametrize("n_rows", [1, 3, 7, 8, 20])
+def test_small_and_large_row_counts_solve_exactly(n_rows: int) -> None:
+    """Fewer rows than factors go through Woodbury, more through the direct solve; weights of
+    exactly 1 (a singular update) and below 1 (a negative update) included."""
+    rng = np.random.default_rng(n_rows)
+    y = rng.normal(size=(40, 8)).astype(np.float32)
+    fold = FoldIn(y, ConfidenceParams(transform="none", regularization=0.2))
+    items = rng.choice(40, size=n_rows, replace=False)
+    w = rng.choice([1.0, 0.3, 2.5, 9.0], size=n_rows)
+    want = solve_user_vector(y, items, w, 0.2)
+    np.testing.assert_allclose(fold.solve(items, w), want, atol=1e-5, rtol=1e-4)

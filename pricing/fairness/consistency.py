@@ -46,6 +46,8 @@ class GroupStats:
     final_min: float = float("inf")
     final_max: float = float("-inf")
     list_by_tenure: dict[str, list[float]] = field(default_factory=dict)
+    # What a policy tried to charge with the shopper in scope, where the guard blocked it.
+    blocked_by_tenure: dict[str, list[float]] = field(default_factory=dict)
     existing_max: tuple[float, str] | None = None
     new_min: tuple[float, str] | None = None
 
@@ -62,6 +64,10 @@ class GroupStats:
     def mean_list_by_tenure(self) -> dict[str, float]:
         """Mean list price per tenure band."""
         return {band: sum(v) / len(v) for band, v in sorted(self.list_by_tenure.items())}
+
+    def mean_blocked_by_tenure(self) -> dict[str, float]:
+        """Mean blocked (never served) price per tenure band."""
+        return {band: sum(v) / len(v) for band, v in sorted(self.blocked_by_tenure.items())}
 
 
 @dataclass
@@ -115,6 +121,8 @@ def audit_quotes(
         g.final_min = min(g.final_min, q.final_price)
         g.final_max = max(g.final_max, q.final_price)
         g.list_by_tenure.setdefault(q.group.tenure, []).append(q.list_price)
+        if q.blocked_price is not None:
+            g.blocked_by_tenure.setdefault(q.group.tenure, []).append(q.blocked_price)
         if q.group.is_existing and (g.existing_max is None or q.list_price > g.existing_max[0]):
             g.existing_max = (q.list_price, q.quote_id)
         if q.group.is_new and (g.new_min is None or q.list_price < g.new_min[0]):

@@ -94,14 +94,15 @@ def render_markdown(
         f"![list price by tenure band per item and epoch]({dispersion_png})",
         "",
         "| item | epoch | quotes | list price spread | final price spread | mean list price by "
-        "tenure |",
-        "| --- | --- | ---: | ---: | ---: | --- |",
+        "tenure | blocked attempts by tenure (never served) |",
+        "| --- | --- | ---: | ---: | ---: | --- | --- |",
     ]
     for g in _busiest(summary.groups):
         by_band = ", ".join(f"{b}: {p:.2f}" for b, p in g.mean_list_by_tenure().items())
+        blocked = ", ".join(f"{b}: {p:.2f}" for b, p in g.mean_blocked_by_tenure().items())
         lines.append(
             f"| {g.item_id} | {g.epoch} | {g.quotes} | {g.list_dispersion:.2f} | "
-            f"{g.final_dispersion:.2f} | {by_band} |"
+            f"{g.final_dispersion:.2f} | {by_band} | {blocked or '-'} |"
         )
     lines += ["", "## Violations over time", "", f"![violations per hour]({violations_png})", ""]
     if hourly:
@@ -180,11 +181,23 @@ def write_report(
             if mean is not None:
                 xs.append(i)
                 ys.append(mean)
-        ax.scatter(xs, ys, marker=markers[band], label=f"tenure: {band}", alpha=0.7)
+        ax.scatter(xs, ys, marker=markers[band], label=f"served, tenure: {band}", alpha=0.7)
+    for band in _BANDS:
+        xs, ys = [], []
+        for i, g in enumerate(groups):
+            blocked = g.mean_blocked_by_tenure().get(band)
+            if blocked is not None:
+                xs.append(i)
+                ys.append(blocked)
+        if xs:
+            ax.scatter(xs, ys, marker="x", label=f"blocked attempt, tenure: {band}", alpha=0.6)
     ax.set_xticks(range(len(groups)))
     ax.set_xticklabels([f"{g.item_id}@{g.epoch}" for g in groups], rotation=70, fontsize=7)
     ax.set_ylabel("list price quoted")
-    ax.set_title("List price by shopper tenure band, per item and price epoch (fair: one height)")
+    ax.set_title(
+        "List price served by shopper tenure band, per item and epoch (fair: one height);"
+        " x: prices the guard blocked"
+    )
     if groups:
         ax.legend(fontsize=8)
     fig.tight_layout()

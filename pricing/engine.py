@@ -246,6 +246,21 @@ class PricingEngine:
             found = self._decide_missing(keys, found, bucket, ctx, epoch)
         return found  # type: ignore[return-value]
 
+    def warm(self, ctx: PublicContext, item_ids: Sequence[str] | None = None) -> int:
+        """Decide every item (or ``item_ids``) for the epoch of ``ctx`` ahead of requests.
+
+        Meant for a timer that fires just after each epoch starts, so that the first shoppers
+        of the epoch do not pay for the decisions. Only the current epoch can be warmed: a
+        price decided before its epoch began would not see the prices served until then.
+
+        Returns
+        -------
+        int
+            Number of items priced.
+        """
+        ids = list(self._catalog) if item_ids is None else list(item_ids)
+        return len(self.decide(ids, ctx))
+
     def _decide_missing(
         self,
         keys: list[tuple[str, ItemContextKey]],

@@ -164,3 +164,13 @@ def test_no_price_moves_more_than_allowed_in_24h(
             next_start = served[i + 1][0] if i + 1 < len(served) else t_j
             if t_j - next_start < timedelta(hours=24) or t_j - t_i <= timedelta(hours=24):
                 assert p_i * (1 - change) - 1e-9 <= p_j <= p_i * (1 + change) + 1e-9
+
+
+def test_warm_prices_the_catalogue_for_the_epoch() -> None:
+    engine = PricingEngine(_catalog(), GuardrailSet(), StaticPolicy())
+    assert engine.warm(PublicContext(at=T0)) == 3
+    before = engine.history.last("C", T0)
+    assert before == 9.99
+    # Later requests in the epoch are served from the warmed decisions.
+    d = engine.decide(["C"], PublicContext(at=T0 + timedelta(minutes=30)))[0]
+    assert d.final_price == 9.99 and d.epoch == EpochClock().index(T0)

@@ -9,9 +9,13 @@ transports reject the same requests with the same code, message and field.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from recsys.types import RecommendedItem
 
 
 class _In(BaseModel):
@@ -94,6 +98,42 @@ class RecommendOut(BaseModel):
     personalized: bool
     strategy: str
     request_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecommendResult:
+    """The hot-path form of :class:`RecommendOut`: recommender items as they come, turned into
+    JSON (:meth:`to_json`) or a proto message without building a model per item."""
+
+    items: tuple[RecommendedItem, ...]
+    quotes: Mapping[str, QuoteOut]
+    model_version: str
+    variant: str
+    personalized: bool
+    strategy: str
+    request_id: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON body, shaped as :class:`RecommendOut` (``quote`` only when present)."""
+        items: list[dict[str, Any]] = []
+        for it in self.items:
+            row: dict[str, Any] = {
+                "item_id": str(it.item_id),
+                "score": float(it.score),
+                "reason": it.reason,
+            }
+            quote = self.quotes.get(it.item_id)
+            if quote is not None:
+                row["quote"] = quote.model_dump()
+            items.append(row)
+        return {
+            "items": items,
+            "model_version": self.model_version,
+            "variant": self.variant,
+            "personalized": self.personalized,
+            "strategy": self.strategy,
+            "request_id": self.request_id,
+        }
 
 
 class SimilarItemsOut(BaseModel):

@@ -37,7 +37,7 @@ from serving.api_models import (
     RecommendedItemOut,
     RecommendFiltersIn,
     RecommendIn,
-    RecommendOut,
+    RecommendResult,
     ShopperIn,
     SimilarItemsOut,
 )
@@ -178,10 +178,19 @@ def _item_pb(it: RecommendedItemOut) -> recommendations_pb2.RecommendedItem:
     return msg
 
 
-def recommend_pb(out: RecommendOut) -> recommendations_pb2.RecommendResponse:
-    """:class:`RecommendOut` -> ``RecommendResponse``."""
+def recommend_pb(out: RecommendResult) -> recommendations_pb2.RecommendResponse:
+    """:class:`RecommendResult` -> ``RecommendResponse``."""
+    items = []
+    for it in out.items:
+        msg = recommendations_pb2.RecommendedItem(
+            item_id=str(it.item_id), score=float(it.score), reason=it.reason
+        )
+        quote = out.quotes.get(it.item_id)
+        if quote is not None:
+            msg.quote.CopyFrom(quote_pb(quote))
+        items.append(msg)
     return recommendations_pb2.RecommendResponse(
-        items=[_item_pb(it) for it in out.items],
+        items=items,
         model_version=out.model_version,
         variant=out.variant,
         personalized=out.personalized,

@@ -130,15 +130,14 @@ def build_http_app(service: FairshelfService, metrics: Metrics) -> FastAPI:
         log.exception("unhandled_error", path=request.url.path)
         return _error_response(request, exc)
 
-    @app.post(
-        "/v1/recommend",
-        response_model=RecommendOut,
-        response_model_exclude_none=True,
-        tags=["recommendations"],
-    )
-    def recommend(request: Request, response: Response, body: RecommendIn) -> RecommendOut:
+    @app.post("/v1/recommend", response_model=RecommendOut, tags=["recommendations"])
+    async def recommend(request: Request, response: Response, body: RecommendIn) -> Response:
         """Ranked items for a shopper (trained vector, fold-in of recent events, or trending)."""
-        return service.recommend(_call(request, response), body)
+        # Served inline on the event loop: the call is short and CPU-bound, so a thread-pool
+        # hop would only add latency. The body is built once, shaped as RecommendOut.
+        call = _call(request, response)
+        result = service.recommend(call, body)
+        return JSONResponse(result.to_json(), headers={REQUEST_ID_METADATA_KEY: call.request_id})
 
     @app.get(
         "/v1/items/{item_id}/similar", response_model=SimilarItemsOut, tags=["recommendations"]

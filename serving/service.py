@@ -37,7 +37,7 @@ from serving.api_models import (
     QuotePricesOut,
     RecommendedItemOut,
     RecommendIn,
-    RecommendOut,
+    RecommendResult,
     SimilarItemsOut,
 )
 from serving.auth import Authenticator
@@ -217,11 +217,11 @@ class FairshelfService:
 
     # -- recommendations --------------------------------------------------------------------
 
-    def recommend(self, call: CallContext, body: RecommendIn) -> RecommendOut:
+    def recommend(self, call: CallContext, body: RecommendIn) -> RecommendResult:
         """Ranked items for one shopper (SPEC §5): trained vector, fold-in or trending."""
         return self._call("Recommend", call, lambda _role: self._recommend(call, body))
 
-    def _recommend(self, call: CallContext, body: RecommendIn) -> RecommendOut:
+    def _recommend(self, call: CallContext, body: RecommendIn) -> RecommendResult:
         request = RecommendRequest(
             user_id=body.user_id,
             k=DEFAULT_K if body.k is None else body.k,
@@ -251,18 +251,9 @@ class FairshelfService:
             shopper = Shopper(shopper_id=request.user_id)
             ids = [it.item_id for it in result.items]
             quotes = {q.item_id: q for q in self._quote(ids, shopper, call.request_id)}
-        # Values come from the recommender, already typed: construct without re-validation.
-        make = RecommendedItemOut.model_construct
-        return RecommendOut(
-            items=[
-                make(
-                    item_id=str(it.item_id),
-                    score=float(it.score),
-                    reason=it.reason,
-                    quote=quotes.get(it.item_id),
-                )
-                for it in result.items
-            ],
+        return RecommendResult(
+            items=result.items,
+            quotes=quotes,
             model_version=result.model_version,
             variant=result.variant,
             personalized=result.personalized,

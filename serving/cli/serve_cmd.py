@@ -11,6 +11,14 @@ from typing import Annotated
 import typer
 
 
+def _single_threaded_search() -> None:
+    # One query at a time per request: OpenMP teams in FAISS only add spin-waiting and
+    # latency spikes on a busy serving host; requests are parallel across threads instead.
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+
+
 def serve(
     bundles: Annotated[
         Path | None, typer.Option("--bundles", help="bundles directory (serves its 'current')")
@@ -44,6 +52,7 @@ def serve(
         log_format=log_format,
     )
     configure_logging(settings.log_format, settings.log_level)
+    _single_threaded_search()
     server = FairshelfServer(settings)
     stop = threading.Event()
 

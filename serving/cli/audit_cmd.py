@@ -53,21 +53,20 @@ def verify(
     ] = None,
 ) -> None:
     """Walk the hash chain; exit 1 and name the first bad record if it was tampered with."""
-    if (db is None) == (file is None):
-        raise InvalidArgument("give exactly one of --db or --file", field="db")
-    if file is not None:
+    if file is not None and db is None:
         if not file.is_file():
             raise FileNotFoundError(f"no such file: {file}")
         report = verify_export(file)
         _print_chain(report, str(file))
-    else:
-        assert db is not None
+    elif db is not None and file is None:
         database = Database(db)
         try:
             report = verify_audit_log(AuditStore(database))
         finally:
             database.close()
         _print_chain(report, "audit log")
+    else:
+        raise InvalidArgument("give exactly one of --db or --file", field="db")
     if not report.ok:
         raise typer.Exit(code=1)
 

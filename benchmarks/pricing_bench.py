@@ -34,7 +34,12 @@ from pricing.guardrail_audit import GuardrailAuditor, ServedPrice
 from pricing.guardrail_rules import Guardrail
 from pricing.guardrails import GuardrailSet
 from pricing.policies.registry import load_policy
-from pricing.simulator import SimulationConfig, simulate, truth_from_store
+from pricing.simulator import (
+    SimulationConfig,
+    simulate,
+    simulate_switchback,
+    truth_from_store,
+)
 from pricing.switchback import Switchback
 from serving.store.audit_store import AuditStore
 from serving.store.db import Database
@@ -96,6 +101,16 @@ def bench_simulator(store: SyntheticStore, seed: int) -> dict[str, Any]:
         "start_mae": float((first["estimate"] - first["true_elasticity"]).abs().median()),
         "end_mae": float((last["estimate"] - last["true_elasticity"]).abs().median()),
     }
+
+
+def bench_switchback(store: SyntheticStore, seed: int) -> dict[str, Any]:
+    """Static vs elasticity-optimal, alternating by day for 8 weeks, analysed with intervals."""
+    truth = truth_from_store(store.items, store.truth_items, store.events)
+    table = simulate_switchback(
+        truth, SIM_GUARDRAILS, ["static", "elasticity_optimal"], weeks=8, seed=seed
+    )
+    row = table.set_index("policy").to_dict("index")["elasticity_optimal"]
+    return {str(k): float(v) for k, v in row.items()}
 
 
 def _random_guardrails(rng: random.Random, categories: list[str], items: list[str]) -> GuardrailSet:
@@ -295,10 +310,12 @@ def main() -> None:
         results = {
             "elasticity": bench_elasticity(store),
             "simulator": bench_simulator(store, args.seed),
+            "switchback": bench_switchback(store, args.seed),
             "million": bench_million_quotes(args.quote_items, args.quote_epochs, args.seed),
             "latency": bench_latency(1000, args.latency_requests, args.seed, work),
         }
     el, sim, mq, lat = (results[k] for k in ("elasticity", "simulator", "million", "latency"))
+    sb = results["switchback"]
     rows = [
         (
             f"elasticity median abs error, items >= 200 purchases (n={el['items_200']})",
@@ -324,6 +341,15 @@ def main() -> None:
             str(sim["violations"]),
             "0",
             sim["violations"] == 0,
+        ),
+        (
+            "switchback by day, 8 weeks: elasticity-optimal minus static, revenue / margin "
+            "per day [95 % CI]",
+            f"{sb['revenue_diff']:+,.0f} [{sb['revenue_diff_ci_low']:+,.0f}, "
+            f"{sb['revenue_diff_ci_high']:+,.0f}] / {sb['margin_diff']:+,.0f} "
+            f"[{sb['margin_diff_ci_low']:+,.0f}, {sb['margin_diff_ci_high']:+,.0f}]",
+            "",
+            True,
         ),
         (
             f"independent audit: violations over {mq['quotes']:,} quotes ({mq['seconds']:.0f} s)",

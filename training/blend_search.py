@@ -51,6 +51,11 @@ def model_scorers(fitted: Fitted, factors: int, params: HybridParams) -> dict[st
     return out
 
 
+def _rows(split: EvalSplit, scores: np.ndarray) -> Scorer:
+    """Scorer over precomputed rows aligned with ``split.users`` (sorted, unique)."""
+    return lambda users: scores[np.searchsorted(split.users, users)]
+
+
 @dataclass
 class BlendChoice:
     """The chosen settings and the validation table that led to them."""
@@ -91,6 +96,10 @@ def choose_blend(
         if r > best:
             best_f, best = f, r
     has_tt = fitted.tt_users is not None
+    # Source scores do not change across the grid: compute them once per split, then every
+    # grid point is one blend_scores call (the function serving uses) on cached rows.
+    novel_src = discovery_sources(fitted, best_f, split_novel.users)
+    zeros_novel = np.zeros_like(novel_src["als"])
     best_disc: dict[str, float] = {"als": 1.0}
     best = -1.0
     for tt_w in grid.two_tower_weights if has_tt else [0.0]:
@@ -99,15 +108,19 @@ def choose_blend(
                 continue
             disc = {"als": 1.0 - tt_w - tr_w, "two_tower": tt_w, "trend": tr_w}
             p = HybridParams(repeat_weight=0.0, discovery_weights=disc)
-            r = evaluate(model_scorers(fitted, best_f, p)["hybrid"], split_novel, [SELECT_K])[key]
+            blended = blend_scores(zeros_novel, novel_src, p)
+            r = evaluate(_rows(split_novel, blended), split_novel, [SELECT_K])[key]
             trials.append({"step": "discovery", **disc, "novel_" + key: r})
             if r > best + 1e-9:
                 best_disc, best = disc, r
+    all_src = discovery_sources(fitted, best_f, split_all.users)
     best_params, best = HybridParams(discovery_weights=best_disc), -1.0
     for hl in grid.repeat_half_lives_days:
+        repeat = fitted.repeat_matrix(hl)[split_all.users].toarray()
         for w in grid.repeat_weights:
             p = HybridParams(repeat_weight=w, repeat_half_life_days=hl, discovery_weights=best_disc)
-            r = evaluate(model_scorers(fitted, best_f, p)["hybrid"], split_all, [SELECT_K])[key]
+            blended = blend_scores(repeat, all_src, p)
+            r = evaluate(_rows(split_all, blended), split_all, [SELECT_K])[key]
             trials.append({"step": "repeat", "repeat_weight": w, "half_life": hl, key: r})
             if r > best + 1e-9:
                 best_params, best = p, r

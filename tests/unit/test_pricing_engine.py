@@ -174,3 +174,23 @@ def test_warm_prices_the_catalogue_for_the_epoch() -> None:
     # Later requests in the epoch are served from the warmed decisions.
     d = engine.decide(["C"], PublicContext(at=T0 + timedelta(minutes=30)))[0]
     assert d.final_price == 9.99 and d.epoch == EpochClock().index(T0)
+
+
+class _HalfOfCurrent(PricingPolicy):
+    """Proposes half the price in force, to show the engine hands it the served price."""
+
+    name = "half"
+    version = "1"
+    inputs = frozenset({"current_price", "base_price"})
+
+    def propose(self, item, ctx, objective):  # type: ignore[no-untyped-def]
+        return Proposal((item.current_price or item.base_price) / 2)
+
+
+def test_policy_sees_the_price_served_in_the_previous_epoch() -> None:
+    gs = GuardrailSet().with_rule(Guardrail("global", min_ratio=0.01))
+    engine = PricingEngine(_catalog(), gs, _HalfOfCurrent())
+    prices = [engine.decide(["C"], PublicContext(at=T0 + timedelta(hours=h)))[0] for h in range(3)]
+    # 9.99 / 2, then half of that, then held at the unit cost (default minimum margin 0).
+    assert [d.final_price for d in prices] == [5.0, 2.5, 2.0]
+    assert engine.catalog.get("C").current_price is None  # the catalogue itself is untouched

@@ -16,6 +16,7 @@ price variation receive the category prior itself (``source == "category"``).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -239,6 +240,15 @@ def fit_elasticities(
     _validate(observations)
     if len(observations) == 0:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in RESULT_COLUMNS})
+    if len(observations) >= 100 and not (observations["units"] == 0).any():
+        # Periods without a sale carry the information that a high price sold nothing;
+        # without them the fit is truncated and every elasticity is pulled toward zero.
+        warnings.warn(
+            "elasticity observations contain no zero-sale periods: elasticities will be biased "
+            "toward zero; build them with pricing.elasticity.observations_from_events",
+            UserWarning,
+            stacklevel=2,
+        )
     d = _design(observations)
     n_items = len(d.item_ids)
     units = _sums(d.item_codes, d.y, n_items)

@@ -123,3 +123,9 @@ def test_observations_from_events_takes_the_list_price_and_zero_sale_periods() -
     assert obs["units"].tolist() == [13.0, 0.0]
     # The tier price 8.5 of the bulk line is not the list price of the day.
     assert obs["price"].tolist() == [10.0, 11.0]
+
+
+def test_observations_without_zero_sale_periods_warn() -> None:
+    obs, _ = _observations(6, items=4, periods=60)
+    with pytest.warns(UserWarning, match="zero-sale"):
+        fit_elasticities(obs[obs["units"] > 0])

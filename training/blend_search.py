@@ -106,7 +106,7 @@ def choose_blend(
         for tr_w in grid.trend_weights:
             if tt_w + tr_w >= 1.0:
                 continue
-            disc = {"als": 1.0 - tt_w - tr_w, "two_tower": tt_w, "trend": tr_w}
+            disc = {"als": round(1.0 - tt_w - tr_w, 6), "two_tower": tt_w, "trend": tr_w}
             p = HybridParams(repeat_weight=0.0, discovery_weights=disc)
             blended = blend_scores(zeros_novel, novel_src, p)
             r = evaluate(_rows(split_novel, blended), split_novel, [SELECT_K])[key]

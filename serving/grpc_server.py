@@ -9,9 +9,11 @@ same facts the HTTP error body carries.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
 from concurrent import futures
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import grpc
 from google.protobuf.message import DecodeError, Message
@@ -39,6 +41,8 @@ from serving.errors import (
 from serving.logging import bind_request
 from serving.service import CallContext, FairshelfService
 
+R = TypeVar("R")
+
 SERVICE_NAMES: tuple[str, ...] = (
     recommendations_pb2.DESCRIPTOR.services_by_name["RecommendationService"].full_name,
     pricing_pb2.DESCRIPTOR.services_by_name["PricingService"].full_name,
@@ -48,28 +52,38 @@ SERVICE_NAMES: tuple[str, ...] = (
 )
 
 
-def _abort(context: grpc.ServicerContext, exc: BaseException, request_id: str) -> NoReturn:
+async def _abort(
+    context: grpc.aio.ServicerContext[Any, Any], exc: BaseException, request_id: str
+) -> NoReturn:
     status = status_for(exc)
     trailing: tuple[tuple[str, str | bytes], ...] = ((REQUEST_ID_METADATA_KEY, request_id),)
     field = public_field(exc)
     if field:
         trailing += ((FIELD_METADATA_KEY, field),)
     context.set_trailing_metadata(trailing)
-    context.abort(status.grpc_code, public_message(exc))
+    await context.abort(status.grpc_code, public_message(exc))
     raise AssertionError("unreachable")  # abort raises
 
 
 Handler = Callable[[FairshelfService, CallContext, Any], Message]
+Unary = Callable[[bytes, "grpc.aio.ServicerContext[Any, Any]"], Awaitable[Message]]
+
+# Served inline on the event loop (short, CPU-bound); every other operation may wait on the
+# database or the pricing clean room, so it runs in the worker threads.
+_INLINE = frozenset({"Recommend", "SimilarItems"})
 
 
 def _unary(
-    service: FairshelfService, request_cls: type[Message], handler: Handler
-) -> Callable[[bytes, grpc.ServicerContext], Message]:
+    service: FairshelfService,
+    request_cls: type[Message],
+    handler: Handler,
+    executor: futures.Executor | None,
+) -> Unary:
     # Requests arrive as raw bytes and are parsed here, so that an undecodable body is an
     # INVALID_ARGUMENT with the same message as malformed JSON over HTTP (a failing
     # deserializer inside grpc would surface as INTERNAL).
-    def run(raw: bytes, context: grpc.ServicerContext) -> Message:
-        md = {k.lower(): v for k, v in context.invocation_metadata() if isinstance(v, str)}
+    async def run(raw: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> Message:
+        md = {k.lower(): v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
         request_id = bind_request(md.get(REQUEST_ID_METADATA_KEY))
         call = CallContext(api_key_from_headers(md), request_id, "grpc")
         try:
@@ -77,9 +91,13 @@ def _unary(
                 request = request_cls.FromString(raw)
             except DecodeError:
                 raise InvalidArgument(MALFORMED_BODY, field="body") from None
-            result = handler(service, call, request)
+            if executor is None:
+                result = handler(service, call, request)
+            else:
+                loop = asyncio.get_running_loop()
+                result = await loop.run_in_executor(executor, handler, service, call, request)
         except Exception as exc:
-            _abort(context, exc, request_id)
+            await _abort(context, exc, request_id)
         context.set_trailing_metadata(((REQUEST_ID_METADATA_KEY, request_id),))
         return result
 
@@ -147,12 +165,14 @@ METHODS: dict[str, dict[str, tuple[type[Message], Handler]]] = {
 }
 
 
-def _handlers(service: FairshelfService) -> list[grpc.GenericRpcHandler]:
+def _handlers(
+    service: FairshelfService, executor: futures.Executor
+) -> list[grpc.GenericRpcHandler]:
     out: list[grpc.GenericRpcHandler] = []
     for name, methods in METHODS.items():
         table = {
             method: grpc.unary_unary_rpc_method_handler(
-                _unary(service, request_cls, handler),
+                _unary(service, request_cls, handler, None if method in _INLINE else executor),
                 request_deserializer=None,
                 response_serializer=lambda m: m.SerializeToString(),
             )
@@ -163,7 +183,7 @@ def _handlers(service: FairshelfService) -> list[grpc.GenericRpcHandler]:
 
 
 class GrpcServer:
-    """A running gRPC server for one service object.
+    """A running gRPC server (asyncio, on its own event-loop thread) for one service object.
 
     Parameters
     ----------
@@ -172,44 +192,66 @@ class GrpcServer:
     host, port:
         Where to listen; port 0 picks a free port (see :attr:`port`).
     max_workers:
-        Threads serving calls.
+        Threads for the operations that are not served inline.
     """
 
     def __init__(
         self, service: FairshelfService, host: str, port: int, max_workers: int = 8
     ) -> None:
         self.service = service
-        self.server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-            options=[("grpc.so_reuseport", 0)],
+        self.executor = futures.ThreadPoolExecutor(max_workers, thread_name_prefix="grpc")
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="fairshelf-grpc", daemon=True
         )
-        self.server.add_generic_rpc_handlers(tuple(_handlers(service)))
-        self.health = health.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection(
-            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
-        )
-        self.port = self.server.add_insecure_port(f"{host}:{port}")
-        if self.port == 0:
-            raise OSError(f"cannot bind gRPC to {host}:{port}")
+        self._thread.start()
+        self.health = health.aio.HealthServicer()  # type: ignore[attr-defined]
+        self.server, self.port = self._run(self._build(host, port))
         self.update_health()
 
+    def _run(self, coro: Coroutine[Any, Any, R]) -> R:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=30)
+
+    async def _build(self, host: str, port: int) -> tuple[grpc.aio.Server, int]:
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        server.add_generic_rpc_handlers(tuple(_handlers(self.service, self.executor)))
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+        bound = server.add_insecure_port(f"{host}:{port}")
+        if bound == 0:
+            raise OSError(f"cannot bind gRPC to {host}:{port}")
+        return server, bound
+
     def update_health(self) -> None:
-        """Report SERVING once a bundle is loaded, NOT_SERVING before."""
+        """Report SERVING once a bundle is loaded, NOT_SERVING before (any thread)."""
         ready, _ = self.service.ready()
         status = (
             health_pb2.HealthCheckResponse.SERVING
             if ready
             else health_pb2.HealthCheckResponse.NOT_SERVING
         )
-        for name in ("", *SERVICE_NAMES):
-            self.health.set(name, status)
+
+        async def apply() -> None:
+            for name in ("", *SERVICE_NAMES):
+                await self.health.set(name, status)
+
+        self._run(apply())
 
     def start(self) -> None:
         """Start serving (returns at once)."""
-        self.server.start()
+        self._run(self.server.start())
 
     def stop(self, grace: float = 2.0) -> None:
         """Stop, letting calls in flight finish within ``grace`` seconds."""
-        self.health.enter_graceful_shutdown()
-        self.server.stop(grace).wait()
+
+        async def shutdown() -> None:
+            await self.health.enter_graceful_shutdown()
+            await self.server.stop(grace)
+
+        self._run(shutdown())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+        self.executor.shutdown(wait=False)

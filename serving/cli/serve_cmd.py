@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from pathlib import Path
@@ -11,12 +12,13 @@ from typing import Annotated
 import typer
 
 
-def _single_threaded_search() -> None:
-    # One query at a time per request: OpenMP teams in FAISS only add spin-waiting and
-    # latency spikes on a busy serving host; requests are parallel across threads instead.
-    import faiss
-
-    faiss.omp_set_num_threads(1)
+def _single_threaded_math() -> None:
+    # Each request is one small query: OpenMP / BLAS thread teams only add spin-waiting (CPU
+    # burnt per request) and latency spikes. The setting must be in the environment before
+    # the libraries load, because omp_set_num_threads only affects the calling thread and
+    # requests run on the transports' own threads.
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
 
 
 def serve(
@@ -38,6 +40,7 @@ def serve(
 
     Settings come from the flags, then FAIRSHELF_* environment variables, then --config.
     """
+    _single_threaded_math()
     from serving.app import FairshelfServer
     from serving.logging import configure_logging
     from serving.settings import load_settings
@@ -52,7 +55,6 @@ def serve(
         log_format=log_format,
     )
     configure_logging(settings.log_format, settings.log_level)
-    _single_threaded_search()
     server = FairshelfServer(settings)
     stop = threading.Event()
 

@@ -1,7 +1,8 @@
-"""Item-day sales aggregates for the pricing elasticity fit, and the call into it.
+"""The call into the pricing elasticity fit, on item-period aggregates only.
 
-Only item, day, price and units leave this module: shopper identities are dropped before the
-aggregation, so the pricing side never sees who bought (SPEC §7, G1).
+Only item, time, event type, quantity and price columns leave this module: shopper columns are
+removed before the pricing code sees the events, so pricing never learns who bought
+(SPEC §7, G1).
 """
 
 from __future__ import annotations
@@ -12,45 +13,30 @@ import pandas as pd
 from pricing.errors import FairshelfError
 from training.fit import Catalog
 
+# Everything the aggregation needs; nothing that identifies a shopper.
+PUBLIC_EVENT_COLUMNS = ("item_id", "event_type", "timestamp", "quantity", "unit_price")
 
-def item_day_observations(
-    events: pd.DataFrame, catalog: Catalog, until: pd.Timestamp
-) -> pd.DataFrame:
-    """Purchases aggregated to (item, day): quantity-weighted mean price and units sold.
 
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``item_id``, ``category``, ``period`` (UTC day), ``price``, ``units``.
-    """
-    buys = events.loc[
-        (events["event_type"] == "purchase") & (events["timestamp"] <= until),
-        ["item_id", "timestamp", "quantity", "unit_price"],
-    ]
-    qty = buys["quantity"].fillna(1).astype("float64").clip(lower=1.0)
-    price = pd.to_numeric(buys["unit_price"], errors="coerce")
-    ok = price.notna() & (price > 0)
-    frame = pd.DataFrame(
-        {
-            "item_id": buys["item_id"].astype(str)[ok],
-            "period": buys["timestamp"][ok].dt.floor("D"),
-            "units": qty[ok],
-            "revenue": (qty * price)[ok],
-        }
-    )
-    agg = frame.groupby(["item_id", "period"], as_index=False)[["units", "revenue"]].sum()
-    agg["price"] = agg["revenue"] / agg["units"]
-    cats = pd.Series(
-        catalog.items["category"].fillna("").astype(str).to_numpy(), index=catalog.item_ids
-    )
-    agg["category"] = cats.reindex(agg["item_id"]).to_numpy()
-    return agg[["item_id", "category", "period", "price", "units"]]
+def public_events(events: pd.DataFrame, until: pd.Timestamp) -> pd.DataFrame:
+    """The training-window events reduced to :data:`PUBLIC_EVENT_COLUMNS`."""
+    ev = events.loc[events["timestamp"] <= until, list(PUBLIC_EVENT_COLUMNS)].copy()
+    ev["quantity"] = ev["quantity"].fillna(1)
+    return ev.reset_index(drop=True)
 
 
 def elasticity_table(
     events: pd.DataFrame, catalog: Catalog, until: pd.Timestamp
 ) -> tuple[pd.DataFrame | None, str | None]:
-    """Fit elasticities when the pricing module provides the fit.
+    """Fit elasticities with ``pricing.elasticity`` when it is available.
+
+    Parameters
+    ----------
+    events:
+        Canonical events (any columns; shopper columns are dropped here).
+    catalog:
+        The indexed catalog (``item_id``, ``category``).
+    until:
+        Last training timestamp: later events are not used.
 
     Returns
     -------
@@ -58,13 +44,16 @@ def elasticity_table(
         The ``elasticity.parquet`` table (or None) and a note for the report when skipped.
     """
     try:
-        from pricing.elasticity import fit_elasticities
+        from pricing.elasticity import fit_elasticities, observations_from_events
     except ImportError:
         return None, "pricing.elasticity is not available; elasticity.parquet not written"
-    obs = item_day_observations(events, catalog, until)
-    if obs.empty:
-        return None, "no priced purchases; elasticity.parquet not written"
+    items = catalog.items[["item_id", "category"]].copy()
+    items["item_id"] = items["item_id"].astype(str)
+    items["category"] = items["category"].fillna("").astype(str)
     try:
+        obs = observations_from_events(public_events(events, until), items)
+        if obs.empty:
+            return None, "no priced purchases; elasticity.parquet not written"
         table = fit_elasticities(obs)
     except (FairshelfError, ValueError, np.linalg.LinAlgError) as exc:
         return None, f"elasticity fit failed ({exc}); elasticity.parquet not written"

@@ -112,6 +112,27 @@ def _default_params(model: str, choice: HybridParams) -> HybridParams:
     return choice
 
 
+def two_tower_notes(
+    metrics: dict[str, dict[str, dict[str, float]]], choice: BlendChoice
+) -> list[str]:
+    """Explain, with the run's own numbers, how the two-tower model compares with ALS."""
+    novel = metrics.get("novel", {})
+    if "two_tower" not in novel or "als" not in novel:
+        return []
+    tt, als = novel["two_tower"]["recall@20"], novel["als"]["recall@20"]
+    weight = choice.params.discovery_weights.get("two_tower", 0.0)
+    verdict = "at least matches" if tt >= als else "is below"
+    return [
+        f"two-tower novel Recall@20 {tt:.4f} {verdict} ALS {als:.4f}; the validation search "
+        f"gave it weight {weight:g} in the discovery blend "
+        + (
+            "(it adds nothing ALS and trend do not already rank, on this data)"
+            if weight == 0
+            else "(it adds signal to the blend)"
+        )
+    ]
+
+
 def evaluate_all(
     fitted: Fitted,
     factors: int,
@@ -224,6 +245,7 @@ def train(
         n_eval = {mode: s.n_users for mode, s in splits.items()}
         metrics = evaluate_all(fitted, choice.factors, choice.params, splits, cfg, seed)
         timings["evaluate"] = time.perf_counter() - t
+        notes.extend(two_tower_notes(metrics, choice))
     return write_trained_bundle(
         bundles_dir=Path(bundles_dir),
         data=data,

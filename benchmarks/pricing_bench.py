@@ -262,6 +262,18 @@ def bench_latency(n_items: int, requests: int, seed: int, workdir: Path) -> dict
         engine.decide(batch, ctx)
         engine_times.append(time.perf_counter() - t0)
         engine_cpu.append(time.thread_time() - c0)
+    # The same requests with the catalogue warmed at each epoch start (the timer a server runs).
+    warmed = PricingEngine(catalog, SIM_GUARDRAILS, load_policy("elasticity_optimal"))
+    warm_times: list[float] = []
+    last_epoch = -1
+    for ctx, batch, _ in plan:
+        epoch = warmed.clock.index(ctx.at)
+        if epoch != last_epoch:
+            warmed.warm(PublicContext(at=warmed.clock.start(epoch)))
+            last_epoch = epoch
+        t0 = time.perf_counter()
+        warmed.decide(batch, ctx)
+        warm_times.append(time.perf_counter() - t0)
     try:
         for ctx, batch, _ in plan:
             shopper = rng.choice(shoppers)
@@ -281,6 +293,7 @@ def bench_latency(n_items: int, requests: int, seed: int, workdir: Path) -> dict
         "engine_p50_ms": float(np.percentile(ems, 50)),
         "engine_p99_ms": float(np.percentile(ems, 99)),
         "engine_steady_p99_ms": float(np.percentile(ems[st], 99)),
+        "engine_warmed_p99_ms": float(np.percentile(np.array(warm_times) * 1000, 99)),
         # CPU time of the calling thread: what the engine costs without the host's other load.
         "engine_cpu_p99_ms": float(np.percentile(np.array(engine_cpu) * 1000, 99)),
     }
@@ -375,6 +388,12 @@ def main() -> None:
             f"{lat['engine_steady_p99_ms']:.3f} / {lat['engine_cpu_p99_ms']:.3f}",
             "",
             lat["engine_steady_p99_ms"] <= 0.5,
+        ),
+        (
+            "engine.decide 20 items, catalogue warmed at each epoch start, p99 (ms)",
+            f"{lat['engine_warmed_p99_ms']:.3f}",
+            "",
+            lat["engine_warmed_p99_ms"] <= 0.5,
         ),
     ]
     print("| measure | value | bar | met |")

@@ -11,7 +11,9 @@ response. The report therefore
 - counts all units sold in the period, with each order line capped at the item's 99th
   percentile line quantity, so that a handful of one-off bulk orders (some cancelled minutes
   later) do not dominate the fit;
-- aggregates by week, which leaves enough sales per period for most items.
+- aggregates by week, which leaves enough sales per period for most items;
+- counts the weeks between an item's first and last sale in which it sold nothing as zero
+  sales at its last list price, since a sales log has no views to show them.
 
 The fit is :func:`pricing.elasticity.fit_elasticities`; categories are summarised by the
 random-effects mean of their items with a 95 % interval.
@@ -70,6 +72,29 @@ def capped_purchases(events: pd.DataFrame, quantile: float = 0.99) -> pd.DataFra
     return buys
 
 
+def fill_zero_sale_periods(obs: pd.DataFrame) -> pd.DataFrame:
+    """Add the periods between an item's first and last sale in which it sold nothing.
+
+    A sales log without views or impressions does not show when an item was on offer but
+    unsold; treating every period from its first to its last sale as on offer, at the last
+    list price seen, restores the zero-sale periods the fit needs (without them it is
+    truncated and biased toward zero).
+    """
+    periods = pd.Index(sorted(obs["period"].unique()))
+    position = pd.Series(np.arange(len(periods)), index=periods)
+    parts = []
+    for (item_id, category), g in obs.groupby(["item_id", "category"], sort=True):
+        pos = position[g["period"]].to_numpy()
+        span = periods[pos.min() : pos.max() + 1]
+        full = g.set_index("period").reindex(span)
+        full["price"] = full["price"].ffill()
+        full["units"] = full["units"].fillna(0.0)
+        full["item_id"], full["category"] = str(item_id), str(category)
+        parts.append(full.rename_axis("period").reset_index())
+    cols = ["item_id", "category", "period", "price", "units"]
+    return pd.concat(parts, ignore_index=True)[cols] if parts else obs[cols]
+
+
 def elasticity_tables(
     events: pd.DataFrame, items: pd.DataFrame, *, period: str = "W", min_obs: int = 30
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -78,6 +103,7 @@ def elasticity_tables(
     obs = observations_from_events(buys, items, period=period)
     if obs.empty:
         raise InvalidArgument("no purchase with a known item in the events", field="events")
+    obs = fill_zero_sale_periods(obs)
     fit = fit_elasticities(obs, min_obs=min_obs)
     return fit, category_elasticities(fit)
 
@@ -151,7 +177,8 @@ def write_pricing_report(
         "identify the elasticity.",
         "- Units: all units sold in the period, each order line capped at the item's 99th "
         "percentile line quantity (one-off bulk orders, some cancelled minutes later, would "
-        "otherwise dominate).",
+        "otherwise dominate). Periods between an item's first and last sale without a sale "
+        "count as zero sales at the last list price (the log has no views to show them).",
         "- Items that sold fewer than 30 units or never changed list price carry the "
         "category prior (`source = category`).",
         "- The period effects are shared by all categories. A category whose interval lies "

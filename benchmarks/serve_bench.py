@@ -257,6 +257,14 @@ def serve_and_load(
         out["http_max"] = _loadgen(
             "http", url, users_file, concurrency=concurrency, duration=sat_seconds
         )
+        print(f"  gRPC closed loop x{concurrency} for {sat_seconds:.0f} s ...", flush=True)
+        out["grpc_max"] = _loadgen(
+            "grpc",
+            f"127.0.0.1:{grpc_port}",
+            users_file,
+            concurrency=concurrency,
+            duration=sat_seconds,
+        )
         out["memory_mb"] = _memory_mb(proc.pid)
         return out
     finally:

@@ -76,6 +76,41 @@ def serve(
         server.stop()
 
 
+def export_events(
+    db: Annotated[str, typer.Option("--db", help="database URL of the server's event log")],
+    out: Annotated[Path, typer.Option("--out", help="events file to write (.parquet or .csv)")],
+    since: Annotated[
+        str | None, typer.Option("--since", help="only events after this RFC 3339 time")
+    ] = None,
+) -> None:
+    """Write the logged events as a canonical events file for `fairshelf train --events`."""
+    from datetime import UTC, datetime
+
+    from pricing.errors import InvalidArgument
+    from serving.store.db import Database
+    from serving.store.events_store import EventsStore
+
+    lower = None
+    if since:
+        try:
+            lower = datetime.fromisoformat(since)
+        except ValueError:
+            raise InvalidArgument(f"--since is not an RFC 3339 time: {since!r}") from None
+        lower = lower.replace(tzinfo=UTC) if lower.tzinfo is None else lower
+    database = Database(db)
+    try:
+        frame = EventsStore(database).read_canonical(since=lower)
+    finally:
+        database.close()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".csv":
+        frame.to_csv(out, index=False)
+    else:
+        frame.to_parquet(out, index=False)
+    typer.echo(f"wrote {len(frame):,} events to {out}")
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``serve`` to ``app``."""
+    """Add ``serve`` and ``export-events`` to ``app``."""
     app.command("serve")(serve)
+    app.command("export-events")(export_events)

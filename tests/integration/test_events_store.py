@@ -146,3 +146,27 @@ def test_personalization_choice_is_durable(db: Database, tmp_path: Path) -> None
     assert other.is_opted_out("u1")
     store.set("u1", True)
     assert not other.is_opted_out("u1")
+
+
+def test_export_events_command_feeds_the_trainer_reader(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from serving.cli.main import app
+    from training.data.readers import read_events
+
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    db = Database(url)
+    EventsStore(db).append(make_events([_raw(i) for i in range(6)]))
+    db.close()
+    out = tmp_path / "export" / "events.parquet"
+    result = CliRunner().invoke(app, ["export-events", "--db", url, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "6 events" in result.output
+    events = read_events(out)
+    assert sorted(events["event_id"]) == [f"e{i}" for i in range(6)]
+    later = tmp_path / "later.csv"
+    since = (T0 + timedelta(minutes=3)).isoformat()
+    result = CliRunner().invoke(
+        app, ["export-events", "--db", url, "--out", str(later), "--since", since]
+    )
+    assert result.exit_code == 0 and len(read_events(later)) == 2

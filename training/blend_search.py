@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from tqdm import tqdm
 
 from recsys.hybrid import HybridParams, blend_scores
 from training.config import HybridGrid
@@ -70,6 +71,7 @@ def choose_blend(
     split_all: EvalSplit,
     split_novel: EvalSplit,
     grid: HybridGrid,
+    show_progress: bool = False,
 ) -> BlendChoice:
     """Grid-search ALS size, discovery weights, then buy-again weight and half-life.
 
@@ -81,18 +83,28 @@ def choose_blend(
         Validation truth in both modes.
     grid:
         Candidate values.
+    show_progress:
+        Show a progress bar over the grid.
 
     Returns
     -------
     BlendChoice
     """
     key = f"recall@{SELECT_K}"
+    n_disc = len(grid.two_tower_weights if fitted.tt_users is not None else [0.0]) * len(
+        grid.trend_weights
+    )
+    n_rep = len(grid.repeat_half_lives_days) * len(grid.repeat_weights)
+    bar = tqdm(
+        total=len(fitted.als) + n_disc + n_rep, desc="blend search", disable=not show_progress
+    )
     trials: list[dict[str, object]] = []
     best_f, best = next(iter(fitted.als)), -1.0
     for f in fitted.als:
         p0 = HybridParams(repeat_weight=0.0, discovery_weights={"als": 1.0})
         r = evaluate(model_scorers(fitted, f, p0)["als"], split_novel, [SELECT_K])[key]
         trials.append({"step": "als_factors", "factors": f, "novel_" + key: r})
+        bar.update(1)
         if r > best:
             best_f, best = f, r
     has_tt = fitted.tt_users is not None
@@ -104,6 +116,7 @@ def choose_blend(
     best = -1.0
     for tt_w in grid.two_tower_weights if has_tt else [0.0]:
         for tr_w in grid.trend_weights:
+            bar.update(1)
             if tt_w + tr_w >= 1.0:
                 continue
             disc = {"als": round(1.0 - tt_w - tr_w, 6), "two_tower": tt_w, "trend": tr_w}
@@ -118,10 +131,12 @@ def choose_blend(
     for hl in grid.repeat_half_lives_days:
         repeat = fitted.repeat_matrix(hl)[split_all.users].toarray()
         for w in grid.repeat_weights:
+            bar.update(1)
             p = HybridParams(repeat_weight=w, repeat_half_life_days=hl, discovery_weights=best_disc)
             blended = blend_scores(repeat, all_src, p)
             r = evaluate(_rows(split_all, blended), split_all, [SELECT_K])[key]
             trials.append({"step": "repeat", "repeat_weight": w, "half_life": hl, key: r})
             if r > best + 1e-9:
                 best_params, best = p, r
+    bar.close()
     return BlendChoice(factors=best_f, params=best_params, trials=trials)

@@ -224,7 +224,9 @@ def train(
         val_fit = fit_window(val_train, data.catalog, cfg, seed, cfg.als.factors_grid, use_tt)
         val_splits = splits_for(val_fit, data.catalog, train_ev[train_ev["timestamp"] >= val_cut])
         if val_splits["all"].n_users and val_splits["novel"].n_users:
-            choice = choose_blend(val_fit, val_splits["all"], val_splits["novel"], cfg.hybrid)
+            choice = choose_blend(
+                val_fit, val_splits["all"], val_splits["novel"], cfg.hybrid, cfg.show_progress
+            )
         else:
             notes.append("validation window has no evaluable shoppers; default blend used")
     else:

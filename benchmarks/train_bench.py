@@ -81,7 +81,11 @@ def main() -> None:
         wall = time.perf_counter() - t
         m = read_manifest(path)
     k = args.k
-    print(f"\nevents {m.data.n_events:,}  users {m.data.n_users:,}  items {m.data.n_items:,}")
+    print(
+        f"\ntraining events (before the cut, cleaned) {m.data.n_events:,}; "
+        f"users {m.data.n_users:,}; "
+        f"items {m.data.n_items:,}; dropped rows (whole file) {m.data.dropped_rows}"
+    )
     print(f"cut {cut}; eval users {m.evaluation.n_eval_users if m.evaluation else {}}")
     print(f"chosen: ALS factors {m.als.factors}; blend {m.hybrid.model_dump()}")
     print(

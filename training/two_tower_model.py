@@ -14,7 +14,7 @@ from torch import nn
 
 
 class ItemFeatures(nn.Module):
-    """Item embedding = id + category + price band, shared layout for both towers."""
+    """Item embedding = id + category + price band, shared by both towers."""
 
     def __init__(
         self, n_items: int, item_category: np.ndarray, item_band: np.ndarray, dim: int
@@ -77,7 +77,11 @@ class UserTower(nn.Module):
 
 
 class TwoTower(nn.Module):
-    """Both towers; user and item towers keep separate item tables (different roles).
+    """Both towers over ONE item feature table.
+
+    Sharing the item embeddings between the towers means every training example updates the
+    representation of the items in the history as well as of the target; on sparse retail data
+    this generalises much better than separate tables (see docs/training.md).
 
     Parameters
     ----------
@@ -93,8 +97,9 @@ class TwoTower(nn.Module):
         self, n_items: int, item_category: np.ndarray, item_band: np.ndarray, dim: int
     ) -> None:
         super().__init__()
-        self.user = UserTower(ItemFeatures(n_items, item_category, item_band, dim), dim)
-        self.item = ItemTower(ItemFeatures(n_items, item_category, item_band, dim), dim)
+        features = ItemFeatures(n_items, item_category, item_band, dim)
+        self.user = UserTower(features, dim)
+        self.item = ItemTower(features, dim)
 
     def forward(
         self, histories: torch.Tensor, targets: torch.Tensor

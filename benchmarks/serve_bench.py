@@ -366,6 +366,15 @@ def render(
             h["p99_ms"] <= 10.0 and h["errors"] == 0,
         )
     )
+    gm = served["grpc_max"]
+    rows.append(
+        _row(
+            "fairshelf gRPC max throughput (closed loop)",
+            "-",
+            f"{gm['rps']:.0f}/s, p99 {gm['p99_ms']:.2f} ms, errors {gm['errors']}",
+            None,
+        )
+    )
     m = served["http_max"]
     rows.append(
         _row(

@@ -27,6 +27,10 @@ from pricing.errors import (
 )
 
 
+class DeadlineExceeded(FairshelfError):
+    """The caller's deadline passed before the call was served (a transport-level error)."""
+
+
 @dataclass(frozen=True)
 class ErrorStatus:
     """How one error class is reported on each transport."""
@@ -54,6 +58,7 @@ ERROR_TABLE: Final[dict[type[FairshelfError], ErrorStatus]] = {
     # A fairness rule refused the request: well-formed but not allowed to take effect.
     PolicyRejected: ErrorStatus(grpc.StatusCode.FAILED_PRECONDITION, 422),
     ModelUnavailable: ErrorStatus(grpc.StatusCode.UNAVAILABLE, 503),
+    DeadlineExceeded: ErrorStatus(grpc.StatusCode.DEADLINE_EXCEEDED, 504),
     # A domain error without a more specific class is still a server fault.
     FairshelfError: INTERNAL,
 }

@@ -34,6 +34,7 @@ from serving.errors import (
     FIELD_METADATA_KEY,
     MALFORMED_BODY,
     REQUEST_ID_METADATA_KEY,
+    DeadlineExceeded,
     public_field,
     public_message,
     status_for,
@@ -87,6 +88,10 @@ def _unary(
         request_id = bind_request(md.get(REQUEST_ID_METADATA_KEY))
         call = CallContext(api_key_from_headers(md), request_id, "grpc")
         try:
+            remaining = context.time_remaining()
+            if remaining is not None and remaining <= 0:
+                # The caller has given up: doing the work now would only delay live calls.
+                raise DeadlineExceeded("deadline exceeded before the call was served")
             try:
                 request = request_cls.FromString(raw)
             except DecodeError:

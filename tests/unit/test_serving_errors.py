@@ -6,7 +6,13 @@ import grpc
 import pytest
 
 from pricing import errors as e
-from serving.errors import ERROR_TABLE, INTERNAL_MESSAGE, error_body, status_for
+from serving.errors import (
+    ERROR_TABLE,
+    INTERNAL_MESSAGE,
+    DeadlineExceeded,
+    error_body,
+    status_for,
+)
 
 
 @pytest.mark.parametrize(
@@ -22,6 +28,7 @@ from serving.errors import ERROR_TABLE, INTERNAL_MESSAGE, error_body, status_for
         (e.FailedPrecondition("version"), grpc.StatusCode.FAILED_PRECONDITION, 409),
         (e.PolicyRejected("G1"), grpc.StatusCode.FAILED_PRECONDITION, 422),
         (e.ModelUnavailable("none"), grpc.StatusCode.UNAVAILABLE, 503),
+        (DeadlineExceeded("late"), grpc.StatusCode.DEADLINE_EXCEEDED, 504),
     ],
 )  # fmt: skip
 def test_each_domain_error_has_one_status(

@@ -107,3 +107,63 @@ def test_purchase_changes_list_and_hot_reload_refuses_a_broken_bundle(tmp_path: 
         assert http.get("/v1/model", headers=Clients.hdr()).json()["model_version"] == "bundle-two"
         assert "sha256" in server.watcher.refused[broken.resolve()]  # type: ignore[union-attr]
         clients.close()
+
+
+def test_serve_command_serves_until_sigterm(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    bundles = tiny_bundles(tmp_path / "bundles")
+    key = "sk-e2e-command-0000000000000"
+    config = tmp_path / "fairshelf.toml"
+    config.write_text(f'log_format = "json"\n[api_keys]\n"{key}" = "storefront"\n')
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "serving.cli.main",
+            "serve",
+            "--bundles",
+            str(bundles),
+            "--http-port",
+            "0",
+            "--grpc-port",
+            "0",
+            "--db",
+            f"sqlite:///{tmp_path / 'c.db'}",
+            "--config",
+            str(config),
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert proc.stderr is not None
+        lines: list[str] = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            lines.append(line)
+            if line.startswith("fairshelf serving:"):
+                break
+        else:
+            raise AssertionError("".join(lines))
+        port = int(lines[-1].split("http://")[1].split()[0].rsplit(":", 1)[1])
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            assert http.get("/readyz").status_code == 200
+            resp = http.post(
+                "/v1/recommend", json={"user_id": "x", "k": 3}, headers={"x-api-key": key}
+            )
+            assert resp.status_code == 200 and len(resp.json()["items"]) == 3
+        # JSON log lines with request ids, and never the key.
+        logged = "".join(lines)
+        assert key not in logged
+        assert any(
+            json.loads(x).get("event") == "server_started" for x in lines if x.startswith("{")
+        )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0

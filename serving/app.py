@@ -90,7 +90,11 @@ class FairshelfServer:
             self.pricing.listeners.append(self._set_quotes)
             self.holder.listeners.append(self.pricing.on_model)
         self.grpc = GrpcServer(
-            self.service, settings.host, settings.grpc_port, settings.grpc_max_workers
+            self.service,
+            settings.host,
+            settings.grpc_port,
+            settings.grpc_max_workers,
+            settings.grpc_max_concurrent_rpcs,
         )
         self.holder.listeners.append(lambda _m: self.grpc.update_health())
         self.app = build_http_app(self.service, self.metrics)

@@ -198,10 +198,17 @@ class GrpcServer:
         Where to listen; port 0 picks a free port (see :attr:`port`).
     max_workers:
         Threads for the operations that are not served inline.
+    max_concurrent_rpcs:
+        Load-shedding limit (``RESOURCE_EXHAUSTED`` beyond it); ``None``: unlimited.
     """
 
     def __init__(
-        self, service: FairshelfService, host: str, port: int, max_workers: int = 8
+        self,
+        service: FairshelfService,
+        host: str,
+        port: int,
+        max_workers: int = 8,
+        max_concurrent_rpcs: int | None = None,
     ) -> None:
         self.service = service
         self.executor = futures.ThreadPoolExecutor(max_workers, thread_name_prefix="grpc")
@@ -211,6 +218,7 @@ class GrpcServer:
         )
         self._thread.start()
         self.health = health.aio.HealthServicer()  # type: ignore[attr-defined]
+        self.max_concurrent_rpcs = max_concurrent_rpcs
         self.server, self.port = self._run(self._build(host, port))
         self.update_health()
 
@@ -218,7 +226,10 @@ class GrpcServer:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=30)
 
     async def _build(self, host: str, port: int) -> tuple[grpc.aio.Server, int]:
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        server = grpc.aio.server(
+            options=[("grpc.so_reuseport", 0)],
+            maximum_concurrent_rpcs=self.max_concurrent_rpcs,
+        )
         server.add_generic_rpc_handlers(tuple(_handlers(self.service, self.executor)))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(

@@ -88,6 +88,7 @@ class Settings(BaseSettings):
     currency: str = "EUR"
     reload_interval_seconds: float = Field(default=5.0, gt=0)
     grpc_max_workers: int = Field(default=8, ge=1, le=256)
+    grpc_max_concurrent_rpcs: int = Field(default=128, ge=1)
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     recsys: RecsysConfig = Field(default_factory=RecsysConfig)

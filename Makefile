@@ -38,7 +38,7 @@ demo: $(STAMP)
 	$(BIN)/python -m serving.demo --dir $(DEMO_DIR)
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/run_all.py $(if $(DATA),--data $(DATA))
 
 clean:
 	rm -rf $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache

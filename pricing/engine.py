@@ -5,6 +5,13 @@ policy, item state, public context) plus its per-epoch cache: the same item, epo
 context always give the same :class:`PriceDecision`, whoever asks. It never sees a shopper; the
 fairness guard (``pricing.fairness``) wraps it and is the only way a quote leaves.
 
+An engine used offline (the simulator, benchmarks, the guardrail audit) is called directly. The
+engine the fairness guard serves from is *sealed* with a capability object that only the guard
+holds (:meth:`PricingEngine.seal`): from then on :meth:`~PricingEngine.decide`,
+:meth:`~PricingEngine.warm` and :meth:`~PricingEngine.policy_for` refuse any caller that does
+not present that very object, so code holding a reference to the serving engine cannot price
+around the guard.
+
 The hot path avoids pandas and recomputation: each item's guardrail band is resolved once per
 guardrail version, and each decision is cached per (item, epoch, item's public context).
 """
@@ -22,7 +29,7 @@ from typing import NamedTuple, Protocol, runtime_checkable
 from pricing.catalog import PricingCatalog
 from pricing.context import ItemState, PublicContext
 from pricing.epochs import EpochClock
-from pricing.errors import NotFound
+from pricing.errors import FailedPrecondition, NotFound, PermissionDenied
 from pricing.guardrails import EffectiveGuardrail, GuardrailSet, ItemBand, enforce, item_band
 from pricing.inputs import check_policy_inputs
 from pricing.policy import PricingPolicy
@@ -144,6 +151,53 @@ class PricingEngine:
         self._schedule = self._checked(policy)
         self._bands: dict[str, ItemBand] = {}
         self._cache: dict[int, dict[tuple[str, ItemContextKey], PriceDecision]] = {}
+        self._seal: object | None = None
+
+    def seal(self, capability: object) -> None:
+        """Reserve this engine for the holder of ``capability`` (the fairness guard).
+
+        After sealing, :meth:`decide`, :meth:`warm` and :meth:`policy_for` raise
+        :class:`~pricing.errors.PermissionDenied` unless called with ``capability=`` that very
+        object (compared by identity, so an equal-looking copy does not pass).
+
+        Raises
+        ------
+        FailedPrecondition
+            The engine is already sealed, or has already decided prices: those were decided
+            outside the guard and would be served from the cache as if the guard had.
+        """
+        with self._lock:
+            if self._seal is not None:
+                raise FailedPrecondition("pricing engine is already sealed by a fairness guard")
+            if any(self._cache.values()):
+                raise FailedPrecondition(
+                    "pricing engine already decided prices outside the fairness guard; "
+                    "build a fresh engine for the guard (FairQuoteService.build)"
+                )
+            self._seal = capability
+
+    @property
+    def sealed(self) -> bool:
+        """True once a fairness guard owns the engine (see :meth:`seal`)."""
+        return self._seal is not None
+
+    def _check_capability(self, capability: object | None) -> None:
+        if self._seal is not None and capability is not self._seal:
+            raise PermissionDenied(
+                "this pricing engine serves quotes through the fairness guard only; "
+                "quote with pricing.fairness.guard.FairQuoteService"
+            )
+
+    def policy_for(self, epoch: int, *, capability: object | None = None) -> PricingPolicy:
+        """The policy in charge during ``epoch`` (what the fairness guard's detector re-asks).
+
+        Raises
+        ------
+        PermissionDenied
+            The engine is sealed and ``capability`` is not its seal.
+        """
+        self._check_capability(capability)
+        return self._schedule.policy_for(epoch)
 
     @staticmethod
     def _checked(policy: PricingPolicy | PolicySchedule) -> PolicySchedule:
@@ -211,7 +265,13 @@ class PricingEngine:
             self._bands[item_id] = band
         return band
 
-    def decide(self, item_ids: Sequence[str], ctx: PublicContext) -> list[PriceDecision]:
+    def decide(
+        self,
+        item_ids: Sequence[str],
+        ctx: PublicContext,
+        *,
+        capability: object | None = None,
+    ) -> list[PriceDecision]:
         """Price every item for the epoch of ``ctx.at``.
 
         Parameters
@@ -220,6 +280,8 @@ class PricingEngine:
             Items to price (duplicates allowed; each gets the same decision).
         ctx:
             Public context; its time picks the price epoch.
+        capability:
+            The seal of a sealed engine (see :meth:`seal`); not needed offline.
 
         Returns
         -------
@@ -230,7 +292,10 @@ class PricingEngine:
         ------
         NotFound
             An unknown item id (nothing is priced).
+        PermissionDenied
+            The engine is sealed and ``capability`` is not its seal.
         """
+        self._check_capability(capability)
         epoch = self.clock.index(ctx.at)
         bucket = self._cache.get(epoch)
         if bucket is None:
@@ -245,7 +310,13 @@ class PricingEngine:
             found = self._decide_missing(keys, found, bucket, ctx, epoch)
         return found  # type: ignore[return-value]
 
-    def warm(self, ctx: PublicContext, item_ids: Sequence[str] | None = None) -> int:
+    def warm(
+        self,
+        ctx: PublicContext,
+        item_ids: Sequence[str] | None = None,
+        *,
+        capability: object | None = None,
+    ) -> int:
         """Decide every item (or ``item_ids``) for the epoch of ``ctx`` ahead of requests.
 
         Meant for a timer that fires just after each epoch starts, so that the first shoppers
@@ -256,9 +327,14 @@ class PricingEngine:
         -------
         int
             Number of items priced.
+
+        Raises
+        ------
+        PermissionDenied
+            The engine is sealed and ``capability`` is not its seal.
         """
         ids = list(self._catalog) if item_ids is None else list(item_ids)
-        return len(self.decide(ids, ctx))
+        return len(self.decide(ids, ctx, capability=capability))
 
     def _decide_missing(
         self,

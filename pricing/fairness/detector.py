@@ -9,17 +9,20 @@ guard compares it with the proposal behind the fair price.
 
 The engine's per-epoch decision cache is deliberately not used: the fair price is computed
 first in the clean room and cached, so a cached answer would say nothing about what the policy
-does with a shopper in sight. Nothing the detector computes is served or remembered.
+does with a shopper in sight. Nothing the policy proposes here is served or remembered; only the
+public inputs handed to it (the item state with the price in force before the epoch, and the
+guardrail objective) are kept per epoch, since they are the same for every request of the epoch.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from pricing.context import PublicContext
+from pricing.context import ItemState, PublicContext
 from pricing.engine import PricingEngine
+from pricing.fairness.capability import _GUARD_CAPABILITY
 
 _JUST_BEFORE = timedelta(microseconds=1)
 
@@ -39,6 +42,10 @@ class ShopperScopedDetector:
 
     def __init__(self, engine: PricingEngine) -> None:
         self._engine = engine
+        # epoch -> item_id -> (item state as the policy sees it, objective), for the catalogue
+        # and guardrail set in ``_config``: public inputs, rebuilt when either is swapped.
+        self._inputs: dict[int, dict[str, tuple[ItemState, str]]] = {}
+        self._config: tuple[Any, ...] = ()
 
     def proposals(
         self, item_ids: Sequence[str], ctx: PublicContext, epoch: int, start: datetime
@@ -70,20 +77,43 @@ class ShopperScopedDetector:
             at_epoch = object.__new__(type(ctx))
             vars(at_epoch).update(vars(ctx))
             vars(at_epoch)["at"] = start
-        policy = engine._schedule.policy_for(epoch)
-        catalog = engine.catalog
-        history = engine.history
-        before = start - _JUST_BEFORE
+        policy = engine.policy_for(epoch, capability=_GUARD_CAPABILITY)
+        inputs = self._epoch_inputs(epoch)
         out: dict[str, ProposalIdentity] = {}
         for item_id in item_ids:
-            state = catalog.get(item_id)
-            last = history.last(item_id, before)
-            if last is not None:
-                state = dataclasses.replace(state, current_price=last)
+            known = inputs.get(item_id)
+            if known is None:
+                known = inputs[item_id] = self._item_inputs(item_id, start)
             # Name and version are read from the class before the call, so a policy cannot
             # relabel itself for one shopper to dodge the comparison.
             kind = type(policy)
             name, version = kind.name, kind.version
-            proposal = policy.propose(state, at_epoch, engine.band(item_id).objective)
+            proposal = policy.propose(known[0], at_epoch, known[1])
             out[item_id] = (float(proposal.price), name, version)
         return out
+
+    def _epoch_inputs(self, epoch: int) -> dict[str, tuple[ItemState, str]]:
+        engine = self._engine
+        catalog, guardrails = engine.catalog, engine.guardrails
+        # By identity: a swap installs new objects, and comparing them by value costs more.
+        if not self._config or self._config[0] is not catalog or self._config[1] is not guardrails:
+            self._inputs, self._config = {}, (catalog, guardrails)
+        inputs = self._inputs.get(epoch)
+        if inputs is None:
+            inputs = self._inputs.setdefault(epoch, {})
+            # Keep the previous epoch too: requests straddling the boundary still hit.
+            for old in [e for e in list(self._inputs) if e < epoch - 1]:
+                self._inputs.pop(old, None)
+        return inputs
+
+    def _item_inputs(self, item_id: str, start: datetime) -> tuple[ItemState, str]:
+        """The item state and objective the engine gives the policy in the epoch of ``start``."""
+        engine = self._engine
+        state = engine.catalog.get(item_id)
+        last = engine.history.last(item_id, start - _JUST_BEFORE)
+        if last is not None:
+            # Same shallow copy as the engine's, so both runs see an equal state.
+            fresh = object.__new__(ItemState)
+            fresh.__dict__.update(state.__dict__, current_price=last)
+            state = fresh
+        return state, engine.band(item_id).objective

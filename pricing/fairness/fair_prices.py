@@ -6,6 +6,10 @@ holding public fields only: no request scope, no request object, no shopper anyw
 thread's stack. It is then pinned until the epoch after next, so every shopper in the epoch is
 served the same list price (rule G3) and no later request can change it.
 
+The same clean room can price the whole catalogue ahead of requests (:meth:`FairPriceBook.warm`,
+run at each epoch start by :mod:`pricing.fairness.epoch_warmer`), so that in steady state every
+requested item is already pinned and a request never waits for the clean-room thread.
+
 The book also keeps the quarantine list: a policy caught pricing by shopper (rule G2) may carry
 a shopper into a later clean-room run through a global or a cache it filled while a shopper
 was in scope, so its later decisions are replaced by the item's public base price.
@@ -16,16 +20,23 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pricing.context import PublicContext
-from pricing.engine import PricingEngine
+from pricing.engine import PriceDecision, PricingEngine
 from pricing.errors import FailedPrecondition
+from pricing.fairness.capability import _GUARD_CAPABILITY
 from pricing.fairness.clean_room import admit, quarantined
 from pricing.fairness.decisions import FairDecision, read_decision
 
 PinKey = tuple[str, int, tuple[Any, ...]]
+
+# Items a warm-up decides per turn before it lets request threads run: 32 items take about
+# 1 ms of interpreter time, so a request that arrives meanwhile waits at most that long
+# instead of the interpreter's 5 ms switch interval.
+WARM_CHUNK = 32
 
 
 class FairPriceBook:
@@ -79,22 +90,90 @@ class FairPriceBook:
                 missing.append(item_id)
             else:
                 fair[item_id] = pinned
-        if missing:
+        if not missing:
+            return fair
+        config = (self._engine.catalog, self._engine.guardrails)
+        decisions = self._clean_room.submit(
+            contextvars.Context().run, self._decide, missing, clean_ctx
+        ).result()
+        fair.update(self._pin(decisions, epoch, ckey, config))
+        absent = [i for i in missing if i not in fair]
+        if absent:
+            raise FailedPrecondition(f"pricing engine returned no decision for {absent}")
+        self._forget_old_epochs(epoch)
+        return fair
+
+    def warm(
+        self,
+        clean_ctx: PublicContext,
+        epoch: int,
+        ckey: tuple[Any, ...],
+        item_ids: Sequence[str] | None = None,
+    ) -> int:
+        """Pin the fair price of every catalogue item (or ``item_ids``) ahead of requests.
+
+        Runs in the clean room like any other fair-price computation, a few items at a time so
+        that requests arriving meanwhile are not held up. Items already pinned are skipped.
+
+        Parameters
+        ----------
+        clean_ctx:
+            A public-only context in epoch ``epoch`` (usually its start, no competitor
+            prices, no promotions: the context most requests carry).
+        epoch, ckey:
+            The price epoch and ``clean_ctx.key()``.
+        item_ids:
+            Items to warm; the whole catalogue by default.
+
+        Returns
+        -------
+        int
+            Number of items newly pinned.
+
+        Raises
+        ------
+        PolicyRejected
+            A fresh decision names a non-public input (rule G1).
+        """
+        ids = list(self._engine.catalog) if item_ids is None else list(item_ids)
+        todo = [i for i in ids if (i, epoch, ckey) not in self._pins]
+        pinned = 0
+        for start in range(0, len(todo), WARM_CHUNK):
+            chunk = [
+                i for i in todo[start : start + WARM_CHUNK] if (i, epoch, ckey) not in self._pins
+            ]
+            if not chunk:
+                continue
             config = (self._engine.catalog, self._engine.guardrails)
             decisions = self._clean_room.submit(
-                contextvars.Context().run, self._engine.decide, missing, clean_ctx
+                contextvars.Context().run, self._decide, chunk, clean_ctx
             ).result()
-            for decision in (read_decision(d) for d in decisions):
-                admit(decision, epoch)
-                decision = dataclasses.replace(decision, config=config)
-                if (decision.policy_name, decision.policy_version) in self._quarantined:
-                    decision = quarantined(decision)
-                fair[decision.item_id] = pins.setdefault((decision.item_id, epoch, ckey), decision)
-            absent = [i for i in missing if i not in fair]
-            if absent:
-                raise FailedPrecondition(f"pricing engine returned no decision for {absent}")
-            self._forget_old_epochs(epoch)
-        return fair
+            # Between chunks the clean-room thread waits for work, so request threads run.
+            pinned += len(self._pin(decisions, epoch, ckey, config))
+        self._forget_old_epochs(epoch)
+        return pinned
+
+    def _decide(self, items: list[str], clean_ctx: PublicContext) -> list[PriceDecision]:
+        # Runs on the clean-room thread only; the capability unlocks the sealed engine.
+        return self._engine.decide(items, clean_ctx, capability=_GUARD_CAPABILITY)
+
+    def _pin(
+        self,
+        decisions: Sequence[PriceDecision],
+        epoch: int,
+        ckey: tuple[Any, ...],
+        config: tuple[Any, ...],
+    ) -> dict[str, FairDecision]:
+        """Admit fresh decisions and pin them; the first pin of a key wins (rule G3)."""
+        pins = self._pins
+        out: dict[str, FairDecision] = {}
+        for decision in (read_decision(d) for d in decisions):
+            admit(decision, epoch)
+            decision = dataclasses.replace(decision, config=config)
+            if (decision.policy_name, decision.policy_version) in self._quarantined:
+                decision = quarantined(decision)
+            out[decision.item_id] = pins.setdefault((decision.item_id, epoch, ckey), decision)
+        return out
 
     def quarantine(self, policy_name: str, policy_version: str) -> bool:
         """Stop trusting a policy's clean-room output; True the first time it is named."""

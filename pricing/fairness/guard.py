@@ -26,6 +26,14 @@ How it works, per request (differential execution):
 
 Serving code imports this service only and gets its engine inside :meth:`FairQuoteService.build`;
 it never reaches the engine or a policy (a test parses every serving module to hold that line).
+The service also *seals* its engine with the guard's capability
+(:mod:`pricing.fairness.capability`): from then on the engine prices only for a caller that
+presents that object, which only this package holds, so a reference to the serving engine is
+not a way around the guard.
+
+Steady state costs no thread hand-off: :class:`~pricing.fairness.epoch_warmer.EpochWarmer`
+pins the catalogue's fair prices in the clean room just after each epoch starts, and a request
+whose items are all pinned reads them directly.
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ from pricing.context import PublicContext
 from pricing.engine import PricingEngine
 from pricing.epochs import EpochClock
 from pricing.errors import PolicyRejected
+from pricing.fairness.capability import _GUARD_CAPABILITY
 from pricing.fairness.change_audit import audit_policy_rejected
 from pricing.fairness.clean_room import (
     QUARANTINE_REASON,
@@ -49,6 +58,7 @@ from pricing.fairness.clean_room import (
     validate_items,
 )
 from pricing.fairness.detector import ProposalIdentity, ShopperScopedDetector
+from pricing.fairness.epoch_warmer import EpochWarmer
 from pricing.fairness.explain import Explanation, explain_quote
 from pricing.fairness.fair_prices import FairPriceBook
 from pricing.fairness.metrics import QUOTES_GUARDED
@@ -90,7 +100,8 @@ class FairQuoteService:
     Parameters
     ----------
     engine:
-        The pricing engine (``pricing.engine.PricingEngine``); only this service calls it.
+        A fresh pricing engine (``pricing.engine.PricingEngine``) that has not priced
+        anything yet; the service seals it, so that only the guard can call it afterwards.
     quote_log:
         Where quotes are kept (``serving.store.quote_store.QuoteStore``).
     audit:
@@ -104,6 +115,11 @@ class FairQuoteService:
         Store quotes through a writer thread with group commit (see
         :mod:`pricing.fairness.quote_writer`); False stores each request's quotes before
         returning them.
+
+    Raises
+    ------
+    FailedPrecondition
+        The engine is already sealed by another guard, or has priced outside the guard.
     """
 
     def __init__(
@@ -116,6 +132,7 @@ class FairQuoteService:
         category_of: Callable[[str], str] | None = None,
         buffer_quotes: bool = True,
     ) -> None:
+        engine.seal(_GUARD_CAPABILITY)
         self._engine = engine
         self._detector = ShopperScopedDetector(engine)
         self._buffer = BufferedQuoteLog(quote_log) if buffer_quotes else None
@@ -128,6 +145,7 @@ class FairQuoteService:
         self._book = FairPriceBook(engine)
         self._ctx_texts: dict[tuple[Any, ...], str] = {}
         self._starts: dict[int, datetime] = {}
+        self._warmer: EpochWarmer | None = None
 
     @classmethod
     def build(
@@ -143,6 +161,7 @@ class FairQuoteService:
         clock: EpochClock | None = None,
         programs: ProgramBook | None = None,
         buffer_quotes: bool = True,
+        warm_each_epoch: bool = True,
     ) -> FairQuoteService:
         """Build the engine and its guard together: the serving layer's only entry to pricing.
 
@@ -155,6 +174,9 @@ class FairQuoteService:
             registry refuses shopper-level inputs (rule G1).
         quote_log, audit, programs, buffer_quotes:
             As for the constructor.
+        warm_each_epoch:
+            Start an :class:`~pricing.fairness.epoch_warmer.EpochWarmer` that pins the whole
+            catalogue's fair prices (default public context) just after each epoch starts.
 
         Raises
         ------
@@ -170,13 +192,18 @@ class FairQuoteService:
             history=history,
             clock=clock,
         )
-        return cls(
+        service = cls(
             engine,
             quote_log=quote_log,
             audit=audit,
             programs=programs,
             buffer_quotes=buffer_quotes,
         )
+        if warm_each_epoch:
+            service._warmer = EpochWarmer(
+                service.clock, lambda now: service.warm(PublicContext(at=now))
+            ).start()
+        return service
 
     @property
     def catalog(self) -> PricingCatalog:
@@ -291,12 +318,19 @@ class FairQuoteService:
         stamp = f"{time.time_ns() // 1000:013x}"
         quotes: list[Quote] = []
         violations: list[tuple[Quote, float | None, str]] = []
+        proposals = seen if isinstance(seen, dict) else None
+        # Programs the shopper can qualify for at all, decided once per request: for most
+        # shoppers there are none and the items skip the program book entirely.
+        eligible = self._programs.eligible(who)
+        apply_programs = self._programs.apply_eligible
+        category_of = self._category_of
+        next_id = _QUOTE_IDS.getrandbits
         for item_id in items:
             ref = fair[item_id]
-            got = seen.get(item_id) if isinstance(seen, dict) else None
+            got = proposals.get(item_id) if proposals is not None else None
             got_price = got[0] if got is not None else None
-            held = ref.reason_codes == (QUARANTINE_REASON,)
             # A quarantined policy's price is not served at all, so there is nothing to compare.
+            held = ref.reason_codes == (QUARANTINE_REASON,)
             expected = ref.proposal_identity
             # A policy, catalogue or guardrail set swapped in mid-epoch: the pinned price
             # stands for the epoch (rule G3), and the policy now sees other inputs, so its
@@ -308,15 +342,19 @@ class FairQuoteService:
                 and (got is None or got[1:] == expected[1:])
             )
             blocked = not held and comparable and got != expected
-            outcome = self._programs.apply(ref.final_price, self._category_of(item_id), who)
+            if eligible:
+                outcome = apply_programs(ref.final_price, category_of(item_id), who, eligible)
+                lines, final_price, refused_lines = outcome
+            else:
+                lines, final_price, refused_lines = (), ref.final_price, ()
             quote = Quote(
-                quote_id=f"q_{stamp}{_QUOTE_IDS.getrandbits(64):016x}",
+                quote_id=f"q_{stamp}{next_id(64):016x}",
                 item_id=item_id,
                 epoch=epoch,
                 context_key=ctx_text,
                 quoted_at=now,
                 list_price=ref.final_price,
-                final_price=outcome.final_price,
+                final_price=final_price,
                 base_price=ref.base_price,
                 adjustment=ref.adjustment,
                 reason_codes=ref.reason_codes,
@@ -325,7 +363,7 @@ class FairQuoteService:
                 inputs=ref.inputs,
                 guardrail_scope=ref.guardrail_scope,
                 guardrail_version=ref.guardrail_version,
-                discount_lines=outcome.lines,
+                discount_lines=lines,
                 group=group,
                 guard_status=GUARD_BLOCKED
                 if blocked
@@ -336,7 +374,7 @@ class FairQuoteService:
             if blocked:
                 reason = seen if isinstance(seen, str) else "price differs"
                 violations.append((quote, got_price, reason))
-            for refused in outcome.refused:
+            for refused in refused_lines:
                 record_refused_line(
                     self._audit, quote, refused.program_id, refused.attempted_amount
                 )
@@ -347,6 +385,36 @@ class FairQuoteService:
             self._quarantine(quote)
         QUOTES_GUARDED.inc(len(quotes))
         return quotes
+
+    def warm(self, ctx: PublicContext, item_ids: Sequence[str] | None = None) -> int:
+        """Pin the fair prices of the epoch of ``ctx`` ahead of requests (clean room).
+
+        Meant to run just after an epoch starts (the warmer started by :meth:`build` does),
+        so that requests of the epoch find their items pinned. It serves nothing and
+        compares nothing: the prices are the ones the first request would have pinned.
+
+        Parameters
+        ----------
+        ctx:
+            The public context to price in (its public fields only are used).
+        item_ids:
+            Items to warm; the whole catalogue by default.
+
+        Returns
+        -------
+        int
+            Number of items newly pinned.
+
+        Raises
+        ------
+        InvalidArgument
+            The region is finer than a country or state.
+        PolicyRejected
+            A fresh decision names a non-public input (rule G1).
+        """
+        clean_ctx = public_only(ctx)
+        ids = None if item_ids is None else [str(i) for i in item_ids]
+        return self._book.warm(clean_ctx, self.epoch_of(clean_ctx), clean_ctx.key(), ids)
 
     def explain(self, quote_id: str) -> Explanation:
         """Explain a served quote (rule G6): inputs, policy, guardrail, programs.
@@ -366,6 +434,8 @@ class FairQuoteService:
 
     def close(self) -> None:
         """Store pending quotes and stop the guard's threads."""
+        if self._warmer is not None:
+            self._warmer.stop()
         if self._buffer is not None:
             self._buffer.close()
         self._book.close()

@@ -132,13 +132,21 @@ class DiscountProgram:
 
     def qualifies(self, shopper: Shopper, category: str) -> bool:
         """Whether ``shopper`` qualifies for this program on an item of ``category``."""
-        if self.categories and not any(category.startswith(c) for c in self.categories):
-            return False
-        if self.eligibility == Eligibility.EVERYONE:
+        return self.covers(category) and self.admits(shopper)
+
+    def covers(self, category: str) -> bool:
+        """Whether the program applies to items of ``category`` (any shopper)."""
+        return not self.categories or any(category.startswith(c) for c in self.categories)
+
+    def admits(self, shopper: Shopper) -> bool:
+        """Whether ``shopper`` meets the eligibility rule (any category)."""
+        # Members are singletons (normalised in __post_init__), so identity is enough.
+        eligibility = self.eligibility
+        if eligibility is Eligibility.EVERYONE:
             return True
-        if self.eligibility == Eligibility.NEW_CUSTOMER:
+        if eligibility is Eligibility.NEW_CUSTOMER:
             return shopper.is_new_customer
-        if self.eligibility == Eligibility.MEMBER:
+        if eligibility is Eligibility.MEMBER:
             return shopper.member
         return self.code is not None and self.code in shopper.coupon_codes
 
@@ -292,10 +300,35 @@ class ProgramBook:
             The discount lines and the final price. A line that would not lower the price
             (a subclass computing a negative reduction, say) is refused, never applied.
         """
+        return self.apply_eligible(fair_price, category, shopper, self.eligible(shopper))
+
+    def eligible(self, shopper: Shopper) -> tuple[DiscountProgram, ...]:
+        """The programs ``shopper`` may qualify for on some item, in order.
+
+        Asked once per quote request, so that items of a shopper who qualifies for nothing
+        (most shoppers, most of the time) cost nothing here. A program whose class overrides
+        :meth:`DiscountProgram.qualifies` is always kept: only its own code can say.
+        """
+        return tuple(
+            p
+            for p in self._programs.values()
+            if type(p).qualifies is not DiscountProgram.qualifies or p.admits(shopper)
+        )
+
+    def apply_eligible(
+        self,
+        fair_price: float,
+        category: str,
+        shopper: Shopper,
+        eligible: tuple[DiscountProgram, ...],
+    ) -> ProgramOutcome:
+        """:meth:`apply`, restricted to ``eligible`` (from :meth:`eligible` for ``shopper``)."""
+        if not eligible:
+            return ProgramOutcome((), fair_price, ())
         price = fair_price
         lines: list[DiscountLine] = []
         refused: list[RefusedLine] = []
-        for program in self._programs.values():
+        for program in eligible:
             if not program.qualifies(shopper, category):
                 continue
             amount = program.reduction(price)

@@ -252,6 +252,51 @@ class GuardrailsOut(BaseModel):
     reason: str
 
 
+class RollbackGuardrailsIn(_In):
+    """``POST /v1/guardrails/rollback``: restore an older version as a new one."""
+
+    version: int | None = None
+    reason: str = ""
+    expected_version: int | None = None
+
+
+class GuardrailChangeOut(BaseModel):
+    """One version of the guardrail set: who made it, when, why, and the field-level diff."""
+
+    version: int
+    at: str
+    author: str
+    reason: str
+    action: str
+    scope: str
+    diff: list[dict[str, Any]]
+
+
+class GuardrailHistoryOut(BaseModel):
+    """Guardrail changes, newest first, and the version in force."""
+
+    changes: list[GuardrailChangeOut]
+    version: int
+
+
+class EffectiveGuardrailOut(BaseModel):
+    """The guardrail in force for one item, with the scope each field came from."""
+
+    item_id: str
+    category: str
+    version: int
+    scope: str
+    floor: float | None = None
+    ceiling: float | None = None
+    min_ratio: float | None = None
+    max_ratio: float | None = None
+    min_margin: float | None = None
+    max_change_pct: float | None = None
+    price_ending: str | None = None
+    objective: str
+    sources: dict[str, str]
+
+
 class AuditReportOut(BaseModel):
     """The fairness audit over the quote log and the audit chain."""
 

@@ -20,8 +20,9 @@ _STOREFRONT_OPS: Final[frozenset[str]] = frozenset(
      "SetPersonalization", "GetModelInfo"}
 )  # fmt: skip
 _PRICING_OPS: Final[frozenset[str]] = frozenset(
-    {"QuotePrices", "ExplainQuote", "GetGuardrails", "PutGuardrails", "GetAuditReport",
-     "GetModelInfo", "SimilarItems"}
+    {"QuotePrices", "ExplainQuote", "GetGuardrails", "PutGuardrails", "RollbackGuardrails",
+     "GetGuardrailHistory", "GetEffectiveGuardrail", "GetAuditReport", "GetModelInfo",
+     "SimilarItems"}
 )  # fmt: skip
 
 #: Operation name -> roles allowed to call it. Admin may call everything.

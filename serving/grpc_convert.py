@@ -20,8 +20,11 @@ from proto.fairshelf.v1 import (
 )
 from serving.api_models import (
     AuditReportOut,
+    EffectiveGuardrailOut,
     EventIn,
     ExplainQuoteOut,
+    GuardrailChangeOut,
+    GuardrailHistoryOut,
     GuardrailsOut,
     GuardrailValuesIn,
     LogEventsIn,
@@ -38,6 +41,7 @@ from serving.api_models import (
     RecommendFiltersIn,
     RecommendIn,
     RecommendResult,
+    RollbackGuardrailsIn,
     ShopperIn,
     SimilarItemsOut,
 )
@@ -145,6 +149,15 @@ def put_guardrails_in(req: admin_pb2.PutGuardrailsRequest) -> PutGuardrailsIn:
     )
 
 
+def rollback_guardrails_in(req: admin_pb2.RollbackGuardrailsRequest) -> RollbackGuardrailsIn:
+    """``RollbackGuardrailsRequest`` -> :class:`RollbackGuardrailsIn`."""
+    return RollbackGuardrailsIn(
+        version=_opt(req, "version"),
+        reason=req.reason,
+        expected_version=_opt(req, "expected_version"),
+    )
+
+
 # -- responses ------------------------------------------------------------------------------
 
 
@@ -247,6 +260,32 @@ def guardrails_pb(out: GuardrailsOut) -> admin_pb2.Guardrails:
         updated_at=out.updated_at,
         reason=out.reason,
     )
+
+
+def guardrail_change_pb(out: GuardrailChangeOut) -> admin_pb2.GuardrailChange:
+    """:class:`GuardrailChangeOut` -> ``GuardrailChange``."""
+    return admin_pb2.GuardrailChange(
+        version=out.version,
+        at=out.at,
+        author=out.author,
+        reason=out.reason,
+        action=out.action,
+        scope=out.scope,
+        diff=[_struct(row) for row in out.diff],
+    )
+
+
+def guardrail_history_pb(out: GuardrailHistoryOut) -> admin_pb2.GuardrailHistory:
+    """:class:`GuardrailHistoryOut` -> ``GuardrailHistory``."""
+    return admin_pb2.GuardrailHistory(
+        changes=[guardrail_change_pb(c) for c in out.changes], version=out.version
+    )
+
+
+def effective_guardrail_pb(out: EffectiveGuardrailOut) -> admin_pb2.EffectiveGuardrail:
+    """:class:`EffectiveGuardrailOut` -> ``EffectiveGuardrail`` (unset fields stay unset)."""
+    data = {k: v for k, v in out.model_dump().items() if v is not None}
+    return admin_pb2.EffectiveGuardrail(**data)
 
 
 def audit_pb(out: AuditReportOut) -> admin_pb2.AuditReport:

@@ -158,6 +158,22 @@ METHODS: dict[str, dict[str, tuple[type[Message], Handler]]] = {
                 s.put_guardrails(c, r.scope, conv.put_guardrails_in(r))
             ),
         ),
+        "RollbackGuardrails": (
+            admin_pb2.RollbackGuardrailsRequest,
+            lambda s, c, r: conv.guardrail_change_pb(
+                s.rollback_guardrails(c, conv.rollback_guardrails_in(r))
+            ),
+        ),
+        "GetGuardrailHistory": (
+            admin_pb2.GuardrailHistoryRequest,
+            lambda s, c, r: conv.guardrail_history_pb(
+                s.guardrail_history(c, r.limit if r.HasField("limit") else None)
+            ),
+        ),
+        "GetEffectiveGuardrail": (
+            admin_pb2.EffectiveGuardrailRequest,
+            lambda s, c, r: conv.effective_guardrail_pb(s.effective_guardrail(c, r.item_id)),
+        ),
         "GetAuditReport": (
             admin_pb2.AuditReportRequest,
             lambda s, c, r: conv.audit_pb(s.audit_report(c, r.since or None, r.until or None)),

@@ -21,8 +21,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pricing.errors import FairshelfError, InvalidArgument, NotFound
 from serving.api_models import (
     AuditReportOut,
+    EffectiveGuardrailOut,
     ErrorOut,
     ExplainQuoteOut,
+    GuardrailChangeOut,
+    GuardrailHistoryOut,
     GuardrailsOut,
     LogEventsIn,
     LogEventsOut,
@@ -34,6 +37,7 @@ from serving.api_models import (
     QuotePricesOut,
     RecommendIn,
     RecommendOut,
+    RollbackGuardrailsIn,
     SimilarItemsOut,
 )
 from serving.auth import api_key_from_headers
@@ -173,6 +177,29 @@ def build_http_app(service: FairshelfService, metrics: Metrics) -> FastAPI:
     ) -> PersonalizationOut:
         """Switch a shopper's personalization on or off (stored durably)."""
         return service.set_personalization(_call(request, response), user_id, body)
+
+    # Registered before the ``{scope:path}`` routes, which would otherwise swallow them
+    # ("history" and "rollback" are not scope ids, so nothing is shadowed).
+    @app.get("/v1/guardrails/history", response_model=GuardrailHistoryOut, tags=["admin"])
+    def guardrail_history(
+        request: Request, response: Response, limit: int | None = None
+    ) -> GuardrailHistoryOut:
+        """Guardrail changes, newest first: who, when, why and the field-level diff."""
+        return service.guardrail_history(_call(request, response), limit)
+
+    @app.post("/v1/guardrails/rollback", response_model=GuardrailChangeOut, tags=["admin"])
+    def rollback_guardrails(
+        request: Request, response: Response, body: RollbackGuardrailsIn
+    ) -> GuardrailChangeOut:
+        """Restore an older guardrail version as a new one (pricing role; audited)."""
+        return service.rollback_guardrails(_call(request, response), body)
+
+    @app.get("/v1/items/{item_id}/guardrail", response_model=EffectiveGuardrailOut, tags=["admin"])
+    def effective_guardrail(
+        request: Request, response: Response, item_id: str
+    ) -> EffectiveGuardrailOut:
+        """The guardrail in force for one item, with the scope each field came from."""
+        return service.effective_guardrail(_call(request, response), item_id)
 
     @app.get("/v1/guardrails/{scope:path}", response_model=GuardrailsOut, tags=["admin"])
     def get_guardrails(request: Request, response: Response, scope: str) -> GuardrailsOut:

@@ -18,9 +18,17 @@ from typing import Any
 
 from pricing.catalog import PricingCatalog
 from pricing.epochs import EpochClock
+from pricing.errors import ModelUnavailable, NotFound
 from pricing.fairness.guard import FairQuoteService
 from pricing.fairness.report import report_document
-from serving.api_models import GuardrailsOut, PutGuardrailsIn
+from serving.api_models import (
+    EffectiveGuardrailOut,
+    GuardrailChangeOut,
+    GuardrailHistoryOut,
+    GuardrailsOut,
+    PutGuardrailsIn,
+    RollbackGuardrailsIn,
+)
 from serving.logging import get_logger
 from serving.reload import LoadedModel
 from serving.settings import Settings
@@ -46,9 +54,10 @@ class PricingParts:
 
     def __init__(self, settings: Settings, db: Database) -> None:
         self.settings = settings
-        self.store = GuardrailStore(db)
-        self.quote_log = QuoteStore(db)
         self.audit = AuditStore(db)
+        # Every guardrail change is also chained into the fairness audit log (rule G5).
+        self.store = GuardrailStore(db, audit=self.audit)
+        self.quote_log = QuoteStore(db)
         self.history = PriceHistoryStore(db)
         self.clock = EpochClock(length=timedelta(seconds=settings.price_epoch_seconds))
         self.quotes: FairQuoteService | None = None
@@ -92,6 +101,35 @@ class PricingParts:
         out = self.store.put_out(scope, body, actor)
         self.refresh_guardrails()
         return out
+
+    def rollback_out(self, body: RollbackGuardrailsIn, actor: str) -> GuardrailChangeOut:
+        """Restore an older version as a new one and put it in force here (GuardrailsPort)."""
+        out = self.store.rollback_out(body, actor)
+        self.refresh_guardrails()
+        return out
+
+    def history_out(self, limit: int | None) -> GuardrailHistoryOut:
+        """Who changed the guardrails, when, why and how, newest first (GuardrailsPort)."""
+        return self.store.history_out(limit)
+
+    def effective_out(self, item_id: str) -> EffectiveGuardrailOut:
+        """The guardrail in force for an item of the served catalogue (GuardrailsPort).
+
+        Raises
+        ------
+        ModelUnavailable
+            No bundle (hence no catalogue) is loaded yet.
+        NotFound
+            The item is not in the catalogue (field ``item_id``).
+        """
+        quotes = self.quotes
+        if quotes is None:
+            raise ModelUnavailable("no catalogue loaded yet")
+        try:
+            category = quotes.catalog.get(item_id).category
+        except NotFound:
+            raise NotFound(f"unknown item {item_id!r}", field="item_id") from None
+        return self.store.effective_out(item_id, category)
 
     def refresh_guardrails(self) -> None:
         """Load the stored guardrail set into the engine when its version changed."""

@@ -24,7 +24,10 @@ from recsys.types import Filters, RecommendRequest, RequestContext, check_id, ch
 from serving.api_models import (
     AuditReportOut,
     DiscountOut,
+    EffectiveGuardrailOut,
     ExplainQuoteOut,
+    GuardrailChangeOut,
+    GuardrailHistoryOut,
     GuardrailsOut,
     LogEventsIn,
     LogEventsOut,
@@ -38,6 +41,7 @@ from serving.api_models import (
     RecommendedItemOut,
     RecommendIn,
     RecommendResult,
+    RollbackGuardrailsIn,
     SimilarItemsOut,
 )
 from serving.auth import Authenticator
@@ -73,6 +77,18 @@ class GuardrailsPort(Protocol):
 
     def put_out(self, scope: str, body: PutGuardrailsIn, actor: str) -> GuardrailsOut:
         """Validate, version, audit and store new guardrails for ``scope``."""
+        ...
+
+    def rollback_out(self, body: RollbackGuardrailsIn, actor: str) -> GuardrailChangeOut:
+        """Restore an older version's content as a new, audited version."""
+        ...
+
+    def history_out(self, limit: int | None) -> GuardrailHistoryOut:
+        """The latest changes, newest first."""
+        ...
+
+    def effective_out(self, item_id: str) -> EffectiveGuardrailOut:
+        """The guardrail in force for one item."""
         ...
 
 
@@ -376,6 +392,34 @@ class FairshelfService:
             return self._require_guardrails().put_out(scope, body, actor=f"role:{role.value}")
 
         return self._call("PutGuardrails", call, run)
+
+    def rollback_guardrails(
+        self, call: CallContext, body: RollbackGuardrailsIn
+    ) -> GuardrailChangeOut:
+        """Restore the content of an older guardrail version as a new version (pricing or
+        admin role; audited; in force here at once, on other replicas within a poll)."""
+
+        def run(role: Role) -> GuardrailChangeOut:
+            if not body.reason.strip():
+                raise InvalidArgument("reason is required for a guardrail change", field="reason")
+            return self._require_guardrails().rollback_out(body, actor=f"role:{role.value}")
+
+        return self._call("RollbackGuardrails", call, run)
+
+    def guardrail_history(self, call: CallContext, limit: int | None) -> GuardrailHistoryOut:
+        """Who changed the guardrails, when, why and the field-level diff, newest first."""
+        return self._call(
+            "GetGuardrailHistory", call, lambda _r: self._require_guardrails().history_out(limit)
+        )
+
+    def effective_guardrail(self, call: CallContext, item_id: str) -> EffectiveGuardrailOut:
+        """The guardrail in force for one item (narrowest scope wins, field by field)."""
+
+        def run(_role: Role) -> EffectiveGuardrailOut:
+            check_id(item_id, "item_id")
+            return self._require_guardrails().effective_out(item_id)
+
+        return self._call("GetEffectiveGuardrail", call, run)
 
     def audit_report(
         self, call: CallContext, since: str | None, until: str | None

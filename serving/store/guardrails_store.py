@@ -19,9 +19,19 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from pricing.errors import FailedPrecondition, InvalidArgument, NotFound
+from pricing.fairness.change_audit import audit_guardrail_change
+from pricing.fairness.ports import AuditSink
 from pricing.guardrail_rules import Guardrail, parse_scope_id
 from pricing.guardrails import EffectiveGuardrail, GuardrailSet, diff_sets
-from serving.api_models import GuardrailsOut, GuardrailValuesIn, PutGuardrailsIn
+from serving.api_models import (
+    EffectiveGuardrailOut,
+    GuardrailChangeOut,
+    GuardrailHistoryOut,
+    GuardrailsOut,
+    GuardrailValuesIn,
+    PutGuardrailsIn,
+    RollbackGuardrailsIn,
+)
 from serving.store.db import METADATA, Database
 
 GUARDRAIL_VERSIONS = Table(
@@ -80,10 +90,14 @@ class GuardrailStore:
     ----------
     db:
         SQLite (WAL) or PostgreSQL handle; the table is created if missing.
+    audit:
+        The fairness audit log (rule G5); when given, every change is also recorded there
+        (who, when, why, the diff), next to the guard's interventions.
     """
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, audit: AuditSink | None = None) -> None:
         self.db = db
+        self.audit = audit
         GUARDRAIL_VERSIONS.create(db.engine, checkfirst=True)
 
     # -- reading ---------------------------------------------------------------------------
@@ -244,7 +258,7 @@ class GuardrailStore:
                     "a concurrent guardrail change won; read again and retry",
                     field="expected_version",
                 ) from None
-        return GuardrailChange(
+        change = GuardrailChange(
             version=new.version,
             at=datetime.fromtimestamp(at / 1_000_000, UTC),
             author=author,
@@ -253,6 +267,17 @@ class GuardrailStore:
             scope=scope_id,
             diff=diff,
         )
+        if self.audit is not None:
+            # After the commit: the chain must never record a change that was rolled back.
+            audit_guardrail_change(
+                self.audit,
+                actor=author,
+                reason=reason,
+                scope=scope_id,
+                version=change.version,
+                changes=diff,
+            )
+        return change
 
     # -- the serving port (serving.service.GuardrailsPort) ---------------------------------
     def get_out(self, scope: str) -> GuardrailsOut:
@@ -284,11 +309,52 @@ class GuardrailStore:
         self.put(rule, author=actor, reason=body.reason, expected_version=body.expected_version)
         return self.get_out(scope)
 
+    def rollback_out(self, body: RollbackGuardrailsIn, actor: str) -> GuardrailChangeOut:
+        """Restore the content of ``body.version`` as a new version (API model)."""
+        if body.version is None or body.version < 0:
+            raise InvalidArgument(
+                f"version must be a stored guardrail version >= 0, got {body.version!r}",
+                field="version",
+            )
+        change = self.rollback(
+            body.version, author=actor, reason=body.reason, expected_version=body.expected_version
+        )
+        return change_out(change)
+
+    def history_out(self, limit: int | None) -> GuardrailHistoryOut:
+        """The latest changes, newest first (API model)."""
+        n = 100 if limit is None else limit
+        if not 1 <= n <= 1000:
+            raise InvalidArgument(f"limit must be between 1 and 1000, got {n}", field="limit")
+        changes = self.history(limit=n)
+        version = changes[0].version if changes else 0
+        return GuardrailHistoryOut(changes=[change_out(c) for c in changes], version=version)
+
+    def effective_out(self, item_id: str, category: str) -> EffectiveGuardrailOut:
+        """The guardrail in force for one item of ``category`` (API model)."""
+        return effective_out(self.effective(item_id, category))
+
     def _last_change_of(self, scope: str) -> GuardrailChange | None:
         for change in self.history(limit=1000):
             if change.scope in (scope, "*"):
                 return change
         return None
+
+
+def change_out(change: GuardrailChange) -> GuardrailChangeOut:
+    """The API form of one guardrail change."""
+    return GuardrailChangeOut(**change.to_dict())
+
+
+def effective_out(eff: EffectiveGuardrail) -> EffectiveGuardrailOut:
+    """The API form of an item's effective guardrail (price ending as text, like ``".99"``)."""
+    data = eff.to_dict()
+    ending = data.pop("price_ending", None)
+    known = set(EffectiveGuardrailOut.model_fields)
+    return EffectiveGuardrailOut(
+        **{k: v for k, v in data.items() if k in known},
+        price_ending=None if ending is None else f"{ending:.2f}",
+    )
 
 
 def _current_on(conn: Connection) -> GuardrailSet:

@@ -25,13 +25,15 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eproto/fairshelf/v1/admin.proto\x12\x0c\x66\x61irshelf.v1\x1a\x1cgoogle/protobuf/struct.proto\"%\n\x14GetGuardrailsRequest\x12\r\n\x05scope\x18\x01 \x01(\t\"\xfb\x01\n\x0fGuardrailValues\x12\x12\n\x05\x66loor\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x14\n\x07\x63\x65iling\x18\x02 \x01(\x01H\x01\x88\x01\x01\x12\x17\n\nmin_margin\x18\x03 \x01(\x01H\x02\x88\x01\x01\x12\x1b\n\x0emax_change_pct\x18\x04 \x01(\x01H\x03\x88\x01\x01\x12\x19\n\x0cprice_ending\x18\x05 \x01(\tH\x04\x88\x01\x01\x12\x16\n\tobjective\x18\x06 \x01(\tH\x05\x88\x01\x01\x42\x08\n\x06_floorB\n\n\x08_ceilingB\r\n\x0b_min_marginB\x11\n\x0f_max_change_pctB\x0f\n\r_price_endingB\x0c\n\n_objective\"\x93\x01\n\nGuardrails\x12\r\n\x05scope\x18\x01 \x01(\t\x12-\n\x06values\x18\x02 \x01(\x0b\x32\x1d.fairshelf.v1.GuardrailValues\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x12\n\nupdated_by\x18\x04 \x01(\t\x12\x12\n\nupdated_at\x18\x05 \x01(\t\x12\x0e\n\x06reason\x18\x06 \x01(\t\"\x98\x01\n\x14PutGuardrailsRequest\x12\r\n\x05scope\x18\x01 \x01(\t\x12-\n\x06values\x18\x02 \x01(\x0b\x32\x1d.fairshelf.v1.GuardrailValues\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x1d\n\x10\x65xpected_version\x18\x04 \x01(\x03H\x00\x88\x01\x01\x42\x13\n\x11_expected_version\"2\n\x12\x41uditReportRequest\x12\r\n\x05since\x18\x01 \x01(\t\x12\r\n\x05until\x18\x02 \x01(\t\"6\n\x0b\x41uditReport\x12\'\n\x06report\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\"\x12\n\x10ModelInfoRequest\"\xbd\x01\n\tModelInfo\x12\x15\n\rmodel_version\x18\x01 \x01(\t\x12\x13\n\x0b\x62undle_path\x18\x02 \x01(\t\x12\x12\n\ntrained_at\x18\x03 \x01(\t\x12\x11\n\tloaded_at\x18\x04 \x01(\t\x12\x0f\n\x07n_items\x18\x05 \x01(\x03\x12\x0f\n\x07n_users\x18\x06 \x01(\x03\x12\x10\n\x08variants\x18\x07 \x03(\t\x12)\n\x08manifest\x18\x08 \x01(\x0b\x32\x17.google.protobuf.Struct2\xc4\x02\n\x0c\x41\x64minService\x12M\n\rGetGuardrails\x12\".fairshelf.v1.GetGuardrailsRequest\x1a\x18.fairshelf.v1.Guardrails\x12M\n\rPutGuardrails\x12\".fairshelf.v1.PutGuardrailsRequest\x1a\x18.fairshelf.v1.Guardrails\x12M\n\x0eGetAuditReport\x12 .fairshelf.v1.AuditReportRequest\x1a\x19.fairshelf.v1.AuditReport\x12G\n\x0cGetModelInfo\x12\x1e.fairshelf.v1.ModelInfoRequest\x1a\x17.fairshelf.v1.ModelInfob\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eproto/fairshelf/v1/admin.proto\x12\x0c\x66\x61irshelf.v1\x1a\x1cgoogle/protobuf/struct.proto\"%\n\x14GetGuardrailsRequest\x12\r\n\x05scope\x18\x01 \x01(\t\"\xfb\x01\n\x0fGuardrailValues\x12\x12\n\x05\x66loor\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x14\n\x07\x63\x65iling\x18\x02 \x01(\x01H\x01\x88\x01\x01\x12\x17\n\nmin_margin\x18\x03 \x01(\x01H\x02\x88\x01\x01\x12\x1b\n\x0emax_change_pct\x18\x04 \x01(\x01H\x03\x88\x01\x01\x12\x19\n\x0cprice_ending\x18\x05 \x01(\tH\x04\x88\x01\x01\x12\x16\n\tobjective\x18\x06 \x01(\tH\x05\x88\x01\x01\x42\x08\n\x06_floorB\n\n\x08_ceilingB\r\n\x0b_min_marginB\x11\n\x0f_max_change_pctB\x0f\n\r_price_endingB\x0c\n\n_objective\"\x93\x01\n\nGuardrails\x12\r\n\x05scope\x18\x01 \x01(\t\x12-\n\x06values\x18\x02 \x01(\x0b\x32\x1d.fairshelf.v1.GuardrailValues\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x12\n\nupdated_by\x18\x04 \x01(\t\x12\x12\n\nupdated_at\x18\x05 \x01(\t\x12\x0e\n\x06reason\x18\x06 \x01(\t\"\x98\x01\n\x14PutGuardrailsRequest\x12\r\n\x05scope\x18\x01 \x01(\t\x12-\n\x06values\x18\x02 \x01(\x0b\x32\x1d.fairshelf.v1.GuardrailValues\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x1d\n\x10\x65xpected_version\x18\x04 \x01(\x03H\x00\x88\x01\x01\x42\x13\n\x11_expected_version\"\x81\x01\n\x19RollbackGuardrailsRequest\x12\x14\n\x07version\x18\x01 \x01(\x03H\x00\x88\x01\x01\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x1d\n\x10\x65xpected_version\x18\x03 \x01(\x03H\x01\x88\x01\x01\x42\n\n\x08_versionB\x13\n\x11_expected_version\"\x94\x01\n\x0fGuardrailChange\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\n\n\x02\x61t\x18\x02 \x01(\t\x12\x0e\n\x06\x61uthor\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x05 \x01(\t\x12\r\n\x05scope\x18\x06 \x01(\t\x12%\n\x04\x64iff\x18\x07 \x03(\x0b\x32\x17.google.protobuf.Struct\"7\n\x17GuardrailHistoryRequest\x12\x12\n\x05limit\x18\x01 \x01(\x03H\x00\x88\x01\x01\x42\x08\n\x06_limit\"S\n\x10GuardrailHistory\x12.\n\x07\x63hanges\x18\x01 \x03(\x0b\x32\x1d.fairshelf.v1.GuardrailChange\x12\x0f\n\x07version\x18\x02 \x01(\x03\",\n\x19\x45\x66\x66\x65\x63tiveGuardrailRequest\x12\x0f\n\x07item_id\x18\x01 \x01(\t\"\xea\x03\n\x12\x45\x66\x66\x65\x63tiveGuardrail\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\r\n\x05scope\x18\x04 \x01(\t\x12\x12\n\x05\x66loor\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12\x14\n\x07\x63\x65iling\x18\x06 \x01(\x01H\x01\x88\x01\x01\x12\x16\n\tmin_ratio\x18\x07 \x01(\x01H\x02\x88\x01\x01\x12\x16\n\tmax_ratio\x18\x08 \x01(\x01H\x03\x88\x01\x01\x12\x17\n\nmin_margin\x18\t \x01(\x01H\x04\x88\x01\x01\x12\x1b\n\x0emax_change_pct\x18\n \x01(\x01H\x05\x88\x01\x01\x12\x19\n\x0cprice_ending\x18\x0b \x01(\tH\x06\x88\x01\x01\x12\x11\n\tobjective\x18\x0c \x01(\t\x12>\n\x07sources\x18\r \x03(\x0b\x32-.fairshelf.v1.EffectiveGuardrail.SourcesEntry\x1a.\n\x0cSourcesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x08\n\x06_floorB\n\n\x08_ceilingB\x0c\n\n_min_ratioB\x0c\n\n_max_ratioB\r\n\x0b_min_marginB\x11\n\x0f_max_change_pctB\x0f\n\r_price_ending\"2\n\x12\x41uditReportRequest\x12\r\n\x05since\x18\x01 \x01(\t\x12\r\n\x05until\x18\x02 \x01(\t\"6\n\x0b\x41uditReport\x12\'\n\x06report\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\"\x12\n\x10ModelInfoRequest\"\xbd\x01\n\tModelInfo\x12\x15\n\rmodel_version\x18\x01 \x01(\t\x12\x13\n\x0b\x62undle_path\x18\x02 \x01(\t\x12\x12\n\ntrained_at\x18\x03 \x01(\t\x12\x11\n\tloaded_at\x18\x04 \x01(\t\x12\x0f\n\x07n_items\x18\x05 \x01(\x03\x12\x0f\n\x07n_users\x18\x06 \x01(\x03\x12\x10\n\x08variants\x18\x07 \x03(\t\x12)\n\x08manifest\x18\x08 \x01(\x0b\x32\x17.google.protobuf.Struct2\xe4\x04\n\x0c\x41\x64minService\x12M\n\rGetGuardrails\x12\".fairshelf.v1.GetGuardrailsRequest\x1a\x18.fairshelf.v1.Guardrails\x12M\n\rPutGuardrails\x12\".fairshelf.v1.PutGuardrailsRequest\x1a\x18.fairshelf.v1.Guardrails\x12\\\n\x12RollbackGuardrails\x12\'.fairshelf.v1.RollbackGuardrailsRequest\x1a\x1d.fairshelf.v1.GuardrailChange\x12\\\n\x13GetGuardrailHistory\x12%.fairshelf.v1.GuardrailHistoryRequest\x1a\x1e.fairshelf.v1.GuardrailHistory\x12\x62\n\x15GetEffectiveGuardrail\x12\'.fairshelf.v1.EffectiveGuardrailRequest\x1a .fairshelf.v1.EffectiveGuardrail\x12M\n\x0eGetAuditReport\x12 .fairshelf.v1.AuditReportRequest\x1a\x19.fairshelf.v1.AuditReport\x12G\n\x0cGetModelInfo\x12\x1e.fairshelf.v1.ModelInfoRequest\x1a\x17.fairshelf.v1.ModelInfob\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'proto.fairshelf.v1.admin_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_EFFECTIVEGUARDRAIL_SOURCESENTRY']._loaded_options = None
+  _globals['_EFFECTIVEGUARDRAIL_SOURCESENTRY']._serialized_options = b'8\001'
   _globals['_GETGUARDRAILSREQUEST']._serialized_start=78
   _globals['_GETGUARDRAILSREQUEST']._serialized_end=115
   _globals['_GUARDRAILVALUES']._serialized_start=118
@@ -40,14 +42,28 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GUARDRAILS']._serialized_end=519
   _globals['_PUTGUARDRAILSREQUEST']._serialized_start=522
   _globals['_PUTGUARDRAILSREQUEST']._serialized_end=674
-  _globals['_AUDITREPORTREQUEST']._serialized_start=676
-  _globals['_AUDITREPORTREQUEST']._serialized_end=726
-  _globals['_AUDITREPORT']._serialized_start=728
-  _globals['_AUDITREPORT']._serialized_end=782
-  _globals['_MODELINFOREQUEST']._serialized_start=784
-  _globals['_MODELINFOREQUEST']._serialized_end=802
-  _globals['_MODELINFO']._serialized_start=805
-  _globals['_MODELINFO']._serialized_end=994
-  _globals['_ADMINSERVICE']._serialized_start=997
-  _globals['_ADMINSERVICE']._serialized_end=1321
+  _globals['_ROLLBACKGUARDRAILSREQUEST']._serialized_start=677
+  _globals['_ROLLBACKGUARDRAILSREQUEST']._serialized_end=806
+  _globals['_GUARDRAILCHANGE']._serialized_start=809
+  _globals['_GUARDRAILCHANGE']._serialized_end=957
+  _globals['_GUARDRAILHISTORYREQUEST']._serialized_start=959
+  _globals['_GUARDRAILHISTORYREQUEST']._serialized_end=1014
+  _globals['_GUARDRAILHISTORY']._serialized_start=1016
+  _globals['_GUARDRAILHISTORY']._serialized_end=1099
+  _globals['_EFFECTIVEGUARDRAILREQUEST']._serialized_start=1101
+  _globals['_EFFECTIVEGUARDRAILREQUEST']._serialized_end=1145
+  _globals['_EFFECTIVEGUARDRAIL']._serialized_start=1148
+  _globals['_EFFECTIVEGUARDRAIL']._serialized_end=1638
+  _globals['_EFFECTIVEGUARDRAIL_SOURCESENTRY']._serialized_start=1491
+  _globals['_EFFECTIVEGUARDRAIL_SOURCESENTRY']._serialized_end=1537
+  _globals['_AUDITREPORTREQUEST']._serialized_start=1640
+  _globals['_AUDITREPORTREQUEST']._serialized_end=1690
+  _globals['_AUDITREPORT']._serialized_start=1692
+  _globals['_AUDITREPORT']._serialized_end=1746
+  _globals['_MODELINFOREQUEST']._serialized_start=1748
+  _globals['_MODELINFOREQUEST']._serialized_end=1766
+  _globals['_MODELINFO']._serialized_start=1769
+  _globals['_MODELINFO']._serialized_end=1958
+  _globals['_ADMINSERVICE']._serialized_start=1961
+  _globals['_ADMINSERVICE']._serialized_end=2573
 # @@protoc_insertion_point(module_scope)

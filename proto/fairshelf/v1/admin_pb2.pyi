@@ -81,6 +81,139 @@ class PutGuardrailsRequest(_message.Message):
         expected_version: _Optional[int] = ...,
     ) -> None: ...
 
+class RollbackGuardrailsRequest(_message.Message):
+    __slots__ = ("version", "reason", "expected_version")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    reason: str
+    expected_version: int
+    def __init__(
+        self,
+        version: _Optional[int] = ...,
+        reason: _Optional[str] = ...,
+        expected_version: _Optional[int] = ...,
+    ) -> None: ...
+
+class GuardrailChange(_message.Message):
+    __slots__ = ("version", "at", "author", "reason", "action", "scope", "diff")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    AUTHOR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    DIFF_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    at: str
+    author: str
+    reason: str
+    action: str
+    scope: str
+    diff: _containers.RepeatedCompositeFieldContainer[_struct_pb2.Struct]
+    def __init__(
+        self,
+        version: _Optional[int] = ...,
+        at: _Optional[str] = ...,
+        author: _Optional[str] = ...,
+        reason: _Optional[str] = ...,
+        action: _Optional[str] = ...,
+        scope: _Optional[str] = ...,
+        diff: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ...,
+    ) -> None: ...
+
+class GuardrailHistoryRequest(_message.Message):
+    __slots__ = ("limit",)
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    def __init__(self, limit: _Optional[int] = ...) -> None: ...
+
+class GuardrailHistory(_message.Message):
+    __slots__ = ("changes", "version")
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    changes: _containers.RepeatedCompositeFieldContainer[GuardrailChange]
+    version: int
+    def __init__(
+        self,
+        changes: _Optional[_Iterable[_Union[GuardrailChange, _Mapping]]] = ...,
+        version: _Optional[int] = ...,
+    ) -> None: ...
+
+class EffectiveGuardrailRequest(_message.Message):
+    __slots__ = ("item_id",)
+    ITEM_ID_FIELD_NUMBER: _ClassVar[int]
+    item_id: str
+    def __init__(self, item_id: _Optional[str] = ...) -> None: ...
+
+class EffectiveGuardrail(_message.Message):
+    __slots__ = (
+        "item_id",
+        "category",
+        "version",
+        "scope",
+        "floor",
+        "ceiling",
+        "min_ratio",
+        "max_ratio",
+        "min_margin",
+        "max_change_pct",
+        "price_ending",
+        "objective",
+        "sources",
+    )
+    class SourcesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
+    ITEM_ID_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    FLOOR_FIELD_NUMBER: _ClassVar[int]
+    CEILING_FIELD_NUMBER: _ClassVar[int]
+    MIN_RATIO_FIELD_NUMBER: _ClassVar[int]
+    MAX_RATIO_FIELD_NUMBER: _ClassVar[int]
+    MIN_MARGIN_FIELD_NUMBER: _ClassVar[int]
+    MAX_CHANGE_PCT_FIELD_NUMBER: _ClassVar[int]
+    PRICE_ENDING_FIELD_NUMBER: _ClassVar[int]
+    OBJECTIVE_FIELD_NUMBER: _ClassVar[int]
+    SOURCES_FIELD_NUMBER: _ClassVar[int]
+    item_id: str
+    category: str
+    version: int
+    scope: str
+    floor: float
+    ceiling: float
+    min_ratio: float
+    max_ratio: float
+    min_margin: float
+    max_change_pct: float
+    price_ending: str
+    objective: str
+    sources: _containers.ScalarMap[str, str]
+    def __init__(
+        self,
+        item_id: _Optional[str] = ...,
+        category: _Optional[str] = ...,
+        version: _Optional[int] = ...,
+        scope: _Optional[str] = ...,
+        floor: _Optional[float] = ...,
+        ceiling: _Optional[float] = ...,
+        min_ratio: _Optional[float] = ...,
+        max_ratio: _Optional[float] = ...,
+        min_margin: _Optional[float] = ...,
+        max_change_pct: _Optional[float] = ...,
+        price_ending: _Optional[str] = ...,
+        objective: _Optional[str] = ...,
+        sources: _Optional[_Mapping[str, str]] = ...,
+    ) -> None: ...
+
 class AuditReportRequest(_message.Message):
     __slots__ = ("since", "until")
     SINCE_FIELD_NUMBER: _ClassVar[int]

@@ -44,6 +44,21 @@ class AdminServiceStub:
                 request_serializer=proto_dot_fairshelf_dot_v1_dot_admin__pb2.PutGuardrailsRequest.SerializeToString,
                 response_deserializer=proto_dot_fairshelf_dot_v1_dot_admin__pb2.Guardrails.FromString,
                 _registered_method=True)
+        self.RollbackGuardrails = channel.unary_unary(
+                '/fairshelf.v1.AdminService/RollbackGuardrails',
+                request_serializer=proto_dot_fairshelf_dot_v1_dot_admin__pb2.RollbackGuardrailsRequest.SerializeToString,
+                response_deserializer=proto_dot_fairshelf_dot_v1_dot_admin__pb2.GuardrailChange.FromString,
+                _registered_method=True)
+        self.GetGuardrailHistory = channel.unary_unary(
+                '/fairshelf.v1.AdminService/GetGuardrailHistory',
+                request_serializer=proto_dot_fairshelf_dot_v1_dot_admin__pb2.GuardrailHistoryRequest.SerializeToString,
+                response_deserializer=proto_dot_fairshelf_dot_v1_dot_admin__pb2.GuardrailHistory.FromString,
+                _registered_method=True)
+        self.GetEffectiveGuardrail = channel.unary_unary(
+                '/fairshelf.v1.AdminService/GetEffectiveGuardrail',
+                request_serializer=proto_dot_fairshelf_dot_v1_dot_admin__pb2.EffectiveGuardrailRequest.SerializeToString,
+                response_deserializer=proto_dot_fairshelf_dot_v1_dot_admin__pb2.EffectiveGuardrail.FromString,
+                _registered_method=True)
         self.GetAuditReport = channel.unary_unary(
                 '/fairshelf.v1.AdminService/GetAuditReport',
                 request_serializer=proto_dot_fairshelf_dot_v1_dot_admin__pb2.AuditReportRequest.SerializeToString,
@@ -67,6 +82,27 @@ class AdminServiceServicer:
 
     def PutGuardrails(self, request, context):
         """Needs the pricing role; versioned and audited.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RollbackGuardrails(self, request, context):
+        """Restores the content of an older version as a new version; needs the pricing role.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetGuardrailHistory(self, request, context):
+        """Who changed what, when and why, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetEffectiveGuardrail(self, request, context):
+        """The guardrail in force for one item (narrowest scope wins, field by field).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -96,6 +132,21 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.PutGuardrails,
                     request_deserializer=proto_dot_fairshelf_dot_v1_dot_admin__pb2.PutGuardrailsRequest.FromString,
                     response_serializer=proto_dot_fairshelf_dot_v1_dot_admin__pb2.Guardrails.SerializeToString,
+            ),
+            'RollbackGuardrails': grpc.unary_unary_rpc_method_handler(
+                    servicer.RollbackGuardrails,
+                    request_deserializer=proto_dot_fairshelf_dot_v1_dot_admin__pb2.RollbackGuardrailsRequest.FromString,
+                    response_serializer=proto_dot_fairshelf_dot_v1_dot_admin__pb2.GuardrailChange.SerializeToString,
+            ),
+            'GetGuardrailHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetGuardrailHistory,
+                    request_deserializer=proto_dot_fairshelf_dot_v1_dot_admin__pb2.GuardrailHistoryRequest.FromString,
+                    response_serializer=proto_dot_fairshelf_dot_v1_dot_admin__pb2.GuardrailHistory.SerializeToString,
+            ),
+            'GetEffectiveGuardrail': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetEffectiveGuardrail,
+                    request_deserializer=proto_dot_fairshelf_dot_v1_dot_admin__pb2.EffectiveGuardrailRequest.FromString,
+                    response_serializer=proto_dot_fairshelf_dot_v1_dot_admin__pb2.EffectiveGuardrail.SerializeToString,
             ),
             'GetAuditReport': grpc.unary_unary_rpc_method_handler(
                     servicer.GetAuditReport,
@@ -162,6 +213,87 @@ class AdminService:
             '/fairshelf.v1.AdminService/PutGuardrails',
             proto_dot_fairshelf_dot_v1_dot_admin__pb2.PutGuardrailsRequest.SerializeToString,
             proto_dot_fairshelf_dot_v1_dot_admin__pb2.Guardrails.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RollbackGuardrails(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fairshelf.v1.AdminService/RollbackGuardrails',
+            proto_dot_fairshelf_dot_v1_dot_admin__pb2.RollbackGuardrailsRequest.SerializeToString,
+            proto_dot_fairshelf_dot_v1_dot_admin__pb2.GuardrailChange.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetGuardrailHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fairshelf.v1.AdminService/GetGuardrailHistory',
+            proto_dot_fairshelf_dot_v1_dot_admin__pb2.GuardrailHistoryRequest.SerializeToString,
+            proto_dot_fairshelf_dot_v1_dot_admin__pb2.GuardrailHistory.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetEffectiveGuardrail(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fairshelf.v1.AdminService/GetEffectiveGuardrail',
+            proto_dot_fairshelf_dot_v1_dot_admin__pb2.EffectiveGuardrailRequest.SerializeToString,
+            proto_dot_fairshelf_dot_v1_dot_admin__pb2.EffectiveGuardrail.FromString,
             options,
             channel_credentials,
             insecure,

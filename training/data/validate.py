@@ -78,6 +78,13 @@ def _ids(df: pd.DataFrame, columns: tuple[str, ...], where: _Where) -> None:
             where.fail("missing id (empty or null)", position=_first(missing), column=column)
 
 
+def _unique(df: pd.DataFrame, column: str, where: _Where) -> None:
+    duplicate = df[column].duplicated()
+    if bool(duplicate.any()):
+        pos = _first(duplicate)
+        where.fail(f"duplicate {column} {df[column].iloc[pos]!r}", position=pos, column=column)
+
+
 def _numbers(
     df: pd.DataFrame,
     column: str,
@@ -221,10 +228,7 @@ def validate_items(raw: pd.DataFrame, *, file: str, csv: bool = False) -> pd.Dat
     _check_not_empty(df, where)
     _check_required(df, ITEM_COLUMNS, where)
     _ids(df, ("item_id",), where)
-    duplicate = df["item_id"].duplicated()
-    if bool(duplicate.any()):
-        pos = _first(duplicate)
-        where.fail(f"duplicate item_id {df['item_id'].iloc[pos]!r}", position=pos, column="item_id")
+    _unique(df, "item_id", where)
     for column in ("title", "category"):
         df[column] = _as_text(df[column])
         if bool(df[column].isna().any()):
@@ -260,8 +264,5 @@ def validate_users(raw: pd.DataFrame, *, file: str, csv: bool = False) -> pd.Dat
     _check_not_empty(df, where)
     _check_required(df, USER_COLUMNS, where)
     _ids(df, ("user_id",), where)
-    duplicate = df["user_id"].duplicated()
-    if bool(duplicate.any()):
-        pos = _first(duplicate)
-        where.fail(f"duplicate user_id {df['user_id'].iloc[pos]!r}", position=pos, column="user_id")
+    _unique(df, "user_id", where)
     return _ordered(df, USER_COLUMNS, USER_DTYPES)

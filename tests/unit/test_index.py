@@ -4,11 +4,55 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from pricing.errors import InvalidArgument
-from recsys.index import IndexSettings, VectorIndex, recall_against_exact
+from recsys.index import IndexSettings, VectorIndex, _levels_by_norm, recall_against_exact
+
+N_ALS = 20_000
+# Defaults except the size threshold, so that the default HNSW settings are what is tested.
+ALS_SETTINGS = IndexSettings(exact_below=N_ALS // 2)
+
+
+def als_factors(n_items: int, n_users: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """ALS item and user factors (64) fitted with implicit on a skewed random purchase matrix.
+
+    Shoppers buy 10 items from two favourite categories, mostly each category's first
+    (popular) items, which gives ALS factors their very uneven norms: the case where an
+    inner-product HNSW graph loses recall.
+    """
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    rng = np.random.default_rng(seed)
+    n_cats, per_user = 100, 10
+    cat = rng.integers(0, n_cats, n_items)
+    order = np.argsort(cat, kind="stable")
+    bounds = np.searchsorted(cat[order], np.arange(n_cats + 1))
+    favs = rng.integers(0, n_cats, (n_users, 2))
+    pick = favs[np.arange(n_users)[:, None], rng.integers(0, 2, (n_users, per_user))]
+    lo, hi = bounds[pick], bounds[pick + 1]
+    pos = lo + ((rng.random((n_users, per_user)) ** 2.5) * (hi - lo)).astype(np.int64)
+    items = order[np.minimum(pos, hi - 1)].ravel()
+    users = np.repeat(np.arange(n_users), per_user)
+    weights = rng.uniform(1.0, 6.0, len(items)).astype(np.float32)
+    matrix = sp.csr_matrix((weights, (users, items)), shape=(n_users, n_items))
+    matrix.sum_duplicates()
+    als = AlternatingLeastSquares(factors=64, iterations=4, regularization=0.1, random_state=seed)
+    als.fit(matrix, show_progress=False)
+    y = np.ascontiguousarray(als.item_factors, dtype=np.float32)
+    x = np.ascontiguousarray(als.user_factors, dtype=np.float32)
+    return y, x[np.abs(x).sum(axis=1) > 0]
+
+
+@pytest.fixture(scope="module")
+def als_index() -> tuple[VectorIndex, np.ndarray, np.ndarray]:
+    """(HNSW index, item factors, 400 sampled user factors), built once for the module."""
+    y, x = als_factors(N_ALS, N_ALS, seed=0)
+    queries = x[np.random.default_rng(1).choice(len(x), 400, replace=False)]
+    return VectorIndex.build(y, ALS_SETTINGS), y, queries
 
 
 def test_flat_index_is_exact(tmp_path: Path) -> None:
@@ -35,6 +79,74 @@ def test_hnsw_above_threshold_keeps_recall(tmp_path: Path) -> None:
     assert recall_against_exact(index, vec, q, 20) >= 0.99
     index.save(tmp_path / "h.faiss")
     assert VectorIndex.load(tmp_path / "h.faiss").kind == "hnsw"
+
+
+def test_hnsw_recall_on_als_factors(als_index: tuple[VectorIndex, np.ndarray, np.ndarray]) -> None:
+    index, y, queries = als_index
+    norms = np.linalg.norm(y, axis=1)
+    # The data is what the test claims: norms spread over two orders of magnitude.
+    assert norms.max() > 10 * np.median(norms)
+    assert index.kind == "hnsw" and index.size == N_ALS
+    assert recall_against_exact(index, y, queries, 20) >= 0.99
+
+
+def test_hnsw_scores_are_exact_inner_products(
+    als_index: tuple[VectorIndex, np.ndarray, np.ndarray],
+) -> None:
+    index, y, queries = als_index
+    ids, scores = index.search(queries[:50], 20)
+    assert ids.dtype == np.int64 and scores.dtype == np.float32 and ids.shape == (50, 20)
+    assert np.all(ids >= 0) and all(len(set(row)) == 20 for row in ids.tolist())
+    exact = np.einsum("qd,qkd->qk", queries[:50], y[ids])
+    assert np.allclose(scores, exact, rtol=1e-5, atol=1e-6)
+    assert np.all(np.diff(scores, axis=1) <= 0)
+    # A single (dim,) query and the raw FAISS call on the request path agree with search().
+    one_ids, one_scores = index.search(queries[0], 20)
+    assert np.array_equal(one_ids[0], ids[0]) and np.allclose(one_scores[0], scores[0])
+    _, raw_ids = index.index.search(queries[:1], 20)
+    assert np.array_equal(raw_ids[0], ids[0])
+
+
+def test_hnsw_save_load_round_trip(
+    tmp_path: Path, als_index: tuple[VectorIndex, np.ndarray, np.ndarray]
+) -> None:
+    index, _, queries = als_index
+    index.save(tmp_path / "als.faiss")
+    again = VectorIndex.load(tmp_path / "als.faiss")
+    assert again.kind == "hnsw" and again.dim == 64 and again.size == N_ALS
+    assert isinstance(again.index, faiss.IndexHNSWFlat)
+    assert again.index.metric_type == faiss.METRIC_INNER_PRODUCT
+    assert again.index.hnsw.efSearch == ALS_SETTINGS.ef_search
+    ids, scores = index.search(queries, 20)
+    ids2, scores2 = again.search(queries, 20)
+    assert np.array_equal(ids, ids2) and np.array_equal(scores, scores2)
+
+
+def test_index_files_with_an_inner_product_graph_still_load(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    vec = rng.normal(size=(2000, 8)).astype(np.float32)
+    q = rng.normal(size=(20, 8)).astype(np.float32)
+    old = faiss.IndexHNSWFlat(8, 16, faiss.METRIC_INNER_PRODUCT)
+    old.hnsw.efSearch = 64
+    old.add(vec)
+    faiss.write_index(old, str(tmp_path / "old.faiss"))
+    loaded = VectorIndex.load(tmp_path / "old.faiss")
+    assert loaded.kind == "hnsw" and isinstance(loaded.index, faiss.IndexHNSWFlat)
+    assert loaded.index.hnsw.efSearch == 64
+    ids, scores = loaded.search(q, 5)
+    expected_scores, expected_ids = old.search(q, 5)
+    assert np.array_equal(ids, expected_ids) and np.array_equal(scores, expected_scores)
+
+
+def test_levels_follow_norms() -> None:
+    norms = np.random.default_rng(5).lognormal(size=5000)
+    levels = _levels_by_norm(norms, 8)
+    # Usual HNSW layer sizes (n / m**l items reach layer l) ...
+    assert [int(np.sum(levels >= lvl)) for lvl in range(1, 6)] == [625, 79, 10, 2, 0]
+    # ... filled from the largest norms down.
+    order = np.argsort(-norms)
+    assert np.all(np.diff(levels[order]) <= 0)
+    assert _levels_by_norm(np.ones(5), 8).tolist() == [0, 0, 0, 0, 0]
 
 
 def test_bad_inputs_are_refused() -> None:

@@ -1,0 +1,182 @@
+"""Item-vector index benchmark: exact search against the default HNSW index.
+
+Builds ``recsys.index.VectorIndex`` over ALS item factors (by default fitted with ``implicit``
+on a random purchase matrix with category structure and in-category popularity skew, so the
+norms are as uneven as real ALS factors; or read from a bundle with ``--bundle``), then
+prints build time, recall@20 against exact inner-product search on sampled user vectors, and
+single-query latency (p50/p99, wall and CPU) with one FAISS thread. The previous index, an
+HNSW graph built with the inner product itself, is shown for comparison.
+
+Usage::
+
+    python benchmarks/index_bench.py                    # 100,000 items x 64, generated
+    python benchmarks/index_bench.py --bundle DIR       # a bundle's ALS factors
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import faiss
+import numpy as np
+import scipy.sparse as sp
+
+from recsys.index import IndexSettings, VectorIndex, recall_against_exact
+
+
+def als_like_factors(
+    n_items: int, n_users: int, factors: int, seed: int, per_user: int = 10, n_cats: int = 200
+) -> tuple[np.ndarray, np.ndarray]:
+    """ALS item and user factors fitted on a synthetic purchase matrix.
+
+    Each shopper buys ``per_user`` items from two favourite categories, skewed towards each
+    category's popular items, like ``benchmarks/serve_catalog.py``.
+
+    Parameters
+    ----------
+    n_items, n_users:
+        Catalog and shopper counts.
+    factors:
+        ALS dimension.
+    seed:
+        Random seed (data and ALS).
+    per_user:
+        Purchases per shopper.
+    n_cats:
+        Number of categories.
+
+    Returns
+    -------
+    (item_factors, user_factors):
+        float32 C-contiguous ``(n_items, factors)`` and ``(n_users, factors)``.
+    """
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    rng = np.random.default_rng(seed)
+    cat = rng.integers(0, n_cats, n_items)
+    order = np.argsort(cat, kind="stable")
+    bounds = np.searchsorted(cat[order], np.arange(n_cats + 1))
+    favs = rng.integers(0, n_cats, (n_users, 2))
+    pick = favs[np.arange(n_users)[:, None], rng.integers(0, 2, (n_users, per_user))]
+    lo, hi = bounds[pick], bounds[pick + 1]
+    # u ** 2.5 puts most purchases on the first (popular) items of each category.
+    pos = lo + ((rng.random((n_users, per_user)) ** 2.5) * (hi - lo)).astype(np.int64)
+    items = order[np.minimum(pos, hi - 1)].ravel()
+    users = np.repeat(np.arange(n_users), per_user)
+    weights = rng.uniform(1.0, 6.0, len(items)).astype(np.float32)
+    matrix = sp.csr_matrix((weights, (users, items)), shape=(n_users, n_items))
+    matrix.sum_duplicates()
+    als = AlternatingLeastSquares(
+        factors=factors, iterations=4, regularization=0.1, random_state=seed
+    )
+    als.fit(matrix, show_progress=False)
+    return (
+        np.ascontiguousarray(als.item_factors, dtype=np.float32),
+        np.ascontiguousarray(als.user_factors, dtype=np.float32),
+    )
+
+
+def inner_product_graph(vectors: np.ndarray, settings: IndexSettings) -> VectorIndex:
+    """The previous HNSW index: graph built with the inner product as its similarity."""
+    index = faiss.IndexHNSWFlat(vectors.shape[1], settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = settings.ef_construction
+    index.hnsw.efSearch = settings.ef_search
+    index.add(vectors)
+    return VectorIndex(index, "hnsw")
+
+
+def latency_ms(index: VectorIndex, queries: np.ndarray, k: int) -> tuple[float, ...]:
+    """p50/p99 wall and CPU milliseconds of one-query searches (one FAISS thread).
+
+    Calls FAISS directly, as ``recsys.candidates.VectorSource.search`` does on the request
+    path. CPU time is reported beside wall time because the machine is shared: wall-clock
+    tails include time spent waiting for a core.
+    """
+    wall, cpu = [], []
+    for row in queries:
+        q = row[None, :]
+        t0, c0 = time.perf_counter(), time.process_time()
+        index.index.search(q, k)
+        cpu.append(time.process_time() - c0)
+        wall.append(time.perf_counter() - t0)
+    w, c = np.array(wall) * 1e3, np.array(cpu) * 1e3
+    return (
+        float(np.percentile(w, 50)),
+        float(np.percentile(w, 99)),
+        float(np.percentile(c, 50)),
+        float(np.percentile(c, 99)),
+    )
+
+
+def main() -> None:
+    """Build the indexes and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--factors", type=int, default=64)
+    parser.add_argument("--bundle", type=Path, default=None, help="read ALS factors from here")
+    parser.add_argument("--queries", type=int, default=1000, help="user vectors for recall")
+    parser.add_argument("--timed", type=int, default=2000, help="single-query searches timed")
+    parser.add_argument("--threads", type=int, default=2, help="FAISS threads for the build")
+    parser.add_argument("--no-ip-graph", action="store_true", help="skip the previous index")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    t0 = time.perf_counter()
+    if args.bundle is not None:
+        y = np.ascontiguousarray(np.load(args.bundle / "als_item_factors.npy"), np.float32)
+        x = np.ascontiguousarray(np.load(args.bundle / "als_user_factors.npy"), np.float32)
+        source = str(args.bundle)
+    else:
+        faiss.omp_set_num_threads(args.threads)
+        y, x = als_like_factors(args.items, args.users, args.factors, args.seed)
+        source = f"implicit ALS on {args.users:,} synthetic shoppers"
+    rng = np.random.default_rng(args.seed + 1)
+    x = x[np.abs(x).sum(axis=1) > 0]
+    queries = x[rng.choice(len(x), size=min(args.queries, len(x)), replace=False)]
+    timed = x[rng.choice(len(x), size=min(args.timed, len(x)), replace=False)]
+    norms = np.linalg.norm(y, axis=1)
+    print(
+        f"items {y.shape[0]:,} x {y.shape[1]} ({source}, {time.perf_counter() - t0:.0f} s); "
+        f"item norm p50 {np.median(norms):.3f}, p99 {np.percentile(norms, 99):.3f}, "
+        f"max {norms.max():.3f}"
+    )
+
+    default = IndexSettings()
+    builders = [
+        ("exact (IndexFlatIP)", lambda v: VectorIndex.build(v, IndexSettings(exact_below=10**12))),
+        ("HNSW default (MIPS->L2 graph, norm layers)", lambda v: VectorIndex.build(v, default)),
+    ]
+    if not args.no_ip_graph:
+        builders.append(
+            ("HNSW inner-product graph (previous)", lambda v: inner_product_graph(v, default))
+        )
+    print(
+        f"HNSW M {default.hnsw_m}, efConstruction {default.ef_construction}, efSearch "
+        f"{default.ef_search}; build with {args.threads} threads, search with 1; k = 20"
+    )
+    header = (
+        f"{'index':44s} {'build s':>8s} {'recall@20':>9s} {'p50 wall':>9s} {'p99 wall':>9s} "
+        f"{'p50 CPU':>8s} {'p99 CPU':>8s}"
+    )
+    print(header)
+    print("-" * len(header))
+    for name, build in builders:
+        faiss.omp_set_num_threads(args.threads)
+        t0 = time.perf_counter()
+        index = build(y)
+        built = time.perf_counter() - t0
+        faiss.omp_set_num_threads(1)
+        recall = recall_against_exact(index, y, queries, 20)
+        p50w, p99w, p50c, p99c = latency_ms(index, timed, 20)
+        print(
+            f"{name:44s} {built:8.1f} {recall:9.4f} {p50w:7.3f}ms {p99w:7.3f}ms "
+            f"{p50c:6.3f}ms {p99c:6.3f}ms",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

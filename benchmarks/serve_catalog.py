@@ -35,7 +35,7 @@ from recsys.bundle import (
 )
 from recsys.confidence import ConfidenceParams, bm25_idf, transform_weights
 from recsys.hybrid import HybridParams
-from recsys.index import VectorIndex
+from recsys.index import IndexSettings, VectorIndex
 
 TOP, SUB = 20, 10
 REF = datetime(2026, 6, 1, tzinfo=UTC)
@@ -153,7 +153,8 @@ def build_catalog_bundle(
     als.fit(matrix, show_progress=False)
     y = np.ascontiguousarray(als.item_factors, dtype=np.float32)
     x = np.ascontiguousarray(als.user_factors, dtype=np.float32)
-    index = VectorIndex.build(y)
+    settings = IndexSettings()
+    index = VectorIndex.build(y, settings)
     recall = _recall_at_20(index, x, y, rng)
     trend = items["trend_score"].to_numpy()
     pop = [("*", r, int(i), float(trend[i])) for r, i in enumerate(np.argsort(-trend)[:200])]
@@ -200,9 +201,9 @@ def build_catalog_bundle(
                 kind=index.kind,
                 dim=factors,
                 size=n_items,
-                hnsw_m=32,
-                ef_construction=200,
-                ef_search=128,
+                hnsw_m=settings.hnsw_m,
+                ef_construction=settings.ef_construction,
+                ef_search=settings.ef_search,
                 recall_at_20=recall,
             ),
         ),

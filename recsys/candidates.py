@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -21,6 +21,8 @@ from recsys.index import VectorIndex
 from recsys.types import Filters
 
 _WIDEN = 4
+# Category filters come from requests: bound the cache of their row ranges.
+_RUN_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,11 @@ class VectorSource:
     name: str
     item_vectors: np.ndarray
     index: VectorIndex
+    # ``VectorIndex.size`` asks FAISS through SWIG on every call; the index never changes.
+    size: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "size", self.index.size)
 
     def scores(self, items: np.ndarray, query: np.ndarray) -> np.ndarray:
         """Inner products of ``query`` with the vectors of ``items`` (float32)."""
@@ -49,13 +56,13 @@ class VectorSource:
     def search(self, query: np.ndarray, n: int) -> np.ndarray:
         """Item indices of the ``n`` best inner products with ``query`` (no ``-1`` padding).
 
-        Calls FAISS directly: the query is built by the recommender (float32, right length),
-        so :meth:`recsys.index.VectorIndex.search`'s validation would only add latency.
+        Goes through :meth:`recsys.index.VectorIndex.search`, the index's public contract, so
+        that whatever the index does to answer (graph layout, search parameters) stays its own
+        business and the recall it measures is the recall served.
         """
-        q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
-        _, ids = self.index.index.search(q, min(n, self.index.size))
+        ids, _ = self.index.search(query, min(n, self.size))
         found = ids[0]
-        return found[found >= 0].astype(np.int64, copy=False)
+        return found if found[-1] >= 0 else found[found >= 0]
 
 
 def _unique_in_order(parts: Sequence[np.ndarray]) -> np.ndarray:
@@ -106,16 +113,13 @@ def search_candidates(
     numpy.ndarray
         int64 unique item indices, unordered by score.
     """
-    n_items = min(src.index.size for src, _ in queries)
+    n_items = min(src.size for src, _ in queries)
     wanted = max(need * oversample, need) / max(fraction, 1e-9)
     if prefer_scan or wanted > min(max_candidates, n_items):
         return scan()
     n = int(min(math.ceil(wanted), n_items))
     while True:
-        found = []
-        for src, q in queries:
-            found.append(src.search(q, n))
-        cands = _unique_in_order(found)
+        cands = _unique_in_order([src.search(q, n) for src, q in queries])
         cands = cands[keep(cands)]
         exhausted = n >= n_items
         if cands.size >= need or exhausted:
@@ -152,6 +156,7 @@ class EligibleScan:
         self._grouped = {
             name: np.ascontiguousarray(src.item_vectors[order]) for name, src in sources.items()
         }
+        self._run_cache: dict[tuple[str, ...], list[tuple[int, int]]] = {}
 
     def best(
         self,
@@ -180,15 +185,19 @@ class EligibleScan:
         """
         cat = self.filter.catalog
         if filters.include_categories:
-            codes = np.flatnonzero(self.filter.categories_matching(filters.include_categories))
-            spans = [(int(cat.code_indptr[c]), int(cat.code_indptr[c + 1])) for c in codes]
-            if not spans:
+            runs = self._runs(filters.include_categories)
+            if not runs:
                 return np.empty(0, dtype=np.int64)
-            items = np.concatenate([cat.items_by_code[lo:hi] for lo, hi in spans])
-            parts = [
-                np.concatenate([self._grouped[src.name][lo:hi] @ q for lo, hi in spans])
-                for src, q in queries
-            ]
+            if len(runs) == 1:
+                lo, hi = runs[0]
+                items = cat.items_by_code[lo:hi]
+                parts = [self._grouped[src.name][lo:hi] @ q for src, q in queries]
+            else:
+                items = np.concatenate([cat.items_by_code[lo:hi] for lo, hi in runs])
+                parts = [
+                    np.concatenate([self._grouped[src.name][lo:hi] @ q for lo, hi in runs])
+                    for src, q in queries
+                ]
         else:
             items = np.arange(cat.n_items, dtype=np.int64)
             parts = [src.item_vectors @ q for src, q in queries]
@@ -198,3 +207,30 @@ class EligibleScan:
         if items.size > n:
             items = items[np.argpartition(-score, n - 1)[:n]]
         return items
+
+    def _runs(self, prefixes: tuple[str, ...]) -> list[tuple[int, int]]:
+        """Row ranges of the category-ordered arrays holding the categories under ``prefixes``.
+
+        Category codes follow the sorted category paths, so the sub-categories of one prefix
+        have consecutive codes and their rows are adjacent: adjacent codes are merged into one
+        range, and a top-level category costs one matrix product instead of one per
+        sub-category. Cached per prefix tuple (bounded, since prefixes come from requests).
+        """
+        hit = self._run_cache.get(prefixes)
+        if hit is not None:
+            return hit
+        cat = self.filter.catalog
+        codes = np.flatnonzero(self.filter.categories_matching(prefixes))
+        runs: list[tuple[int, int]] = []
+        if codes.size:
+            breaks = np.flatnonzero(np.diff(codes) != 1)
+            firsts = np.concatenate([[codes[0]], codes[breaks + 1]])
+            lasts = np.concatenate([codes[breaks], [codes[-1]]])
+            runs = [
+                (int(cat.code_indptr[a]), int(cat.code_indptr[b + 1]))
+                for a, b in zip(firsts.tolist(), lasts.tolist(), strict=True)
+            ]
+        if len(self._run_cache) >= _RUN_CACHE_SIZE:
+            self._run_cache.clear()
+        self._run_cache[prefixes] = runs
+        return runs

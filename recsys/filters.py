@@ -20,6 +20,8 @@ from recsys.types import Filters
 # Category filters come from requests; an unbounded cache of their lookups would let a caller
 # grow memory without limit.
 _PREFIX_CACHE_SIZE = 4096
+# Per-filter-set item masks are catalog-sized (100 kB for 100k items): keep fewer of them.
+_MASK_CACHE_SIZE = 64
 
 
 def top_level(category: str) -> str:
@@ -147,6 +149,7 @@ class CandidateFilter:
         self.catalog = catalog
         self._prefix_cache: dict[tuple[str, ...], np.ndarray] = {}
         self._fraction_cache: dict[Filters, float] = {}
+        self._mask_cache: dict[tuple[object, ...], np.ndarray] = {}
         self._in_stock_share = float(catalog.in_stock.mean()) if catalog.n_items else 1.0
 
     def categories_matching(self, prefixes: tuple[str, ...]) -> np.ndarray:
@@ -190,25 +193,62 @@ class CandidateFilter:
         numpy.ndarray
             Boolean mask aligned with ``candidates``.
         """
-        cat = self.catalog
-        keep = np.ones(candidates.shape[0], dtype=bool)
-        if filters.in_stock_only:
-            keep &= cat.in_stock[candidates]
-        if filters.include_categories or filters.exclude_categories:
-            codes = cat.category_codes[candidates]
-            if filters.include_categories:
-                keep &= self.categories_matching(filters.include_categories)[codes]
-            if filters.exclude_categories:
-                keep &= ~self.categories_matching(filters.exclude_categories)[codes]
-        if filters.min_price is not None or filters.max_price is not None:
-            price = cat.prices[candidates]
-            # NaN compares False, so items without a price never pass a price filter.
-            if filters.min_price is not None:
-                keep &= price >= filters.min_price
-            if filters.max_price is not None:
-                keep &= price <= filters.max_price
+        base = self.item_mask(filters)
+        # Fancy indexing copies, so the shared per-filter mask is never written to.
+        keep = np.ones(candidates.shape[0], dtype=bool) if base is None else base[candidates]
         if filters.exclude_purchased and purchased is not None and purchased.size:
             keep &= ~contains(purchased, candidates)
+        return keep
+
+    def item_mask(self, filters: Filters) -> np.ndarray | None:
+        """Catalog-wide mask of the item filters (stock, category, price); ``None`` = all pass.
+
+        A request filters several candidate sets (index results, trending chunks, scans of
+        thousands of items), and most requests share a handful of filter sets, so each set's
+        mask over the whole catalog is computed once and each check is one gather. The cache
+        is bounded (a catalog-sized mask per entry) because filters come from requests.
+
+        Parameters
+        ----------
+        filters:
+            The request's filters (``exclude_purchased`` is not part of the mask).
+
+        Returns
+        -------
+        numpy.ndarray or None
+            Shared ``(n_items,)`` bool mask (index it, never write to it); ``None`` when no
+            item filter is set.
+        """
+        if not filters.restricts_items:
+            return self.catalog.in_stock if filters.in_stock_only else None
+        key = (
+            filters.in_stock_only,
+            filters.include_categories,
+            filters.exclude_categories,
+            filters.min_price,
+            filters.max_price,
+        )
+        hit = self._mask_cache.get(key)
+        if hit is None:
+            hit = self._item_mask(filters)
+            hit.flags.writeable = False
+            if len(self._mask_cache) >= _MASK_CACHE_SIZE:
+                self._mask_cache.clear()
+            self._mask_cache[key] = hit
+        return hit
+
+    def _item_mask(self, filters: Filters) -> np.ndarray:
+        cat = self.catalog
+        keep = cat.in_stock.copy() if filters.in_stock_only else np.ones(cat.n_items, dtype=bool)
+        if filters.include_categories:
+            keep &= self.categories_matching(filters.include_categories)[cat.category_codes]
+        if filters.exclude_categories:
+            keep &= ~self.categories_matching(filters.exclude_categories)[cat.category_codes]
+        # NaN compares False, so items without a price never pass a price filter.
+        if filters.min_price is not None:
+            keep &= cat.prices >= filters.min_price
+        if filters.max_price is not None:
+            keep &= cat.prices <= filters.max_price
         return keep
 
     def fraction(self, filters: Filters) -> float:

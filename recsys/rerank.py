@@ -8,12 +8,12 @@ a boost of 0.2 lifts an item by a fifth of the list's score range, whatever the 
 Diversity is greedy maximal marginal relevance with category similarity: the marginal value
 of a candidate is ``score - lambda * (items already chosen from its top-level category)``.
 Because the penalty depends only on the category, the greedy choice is the best head of a
-per-category queue, which a heap finds in ``O(k log C)`` instead of ``O(k n)``.
+per-category queue; each item's value when it would be picked is known in advance, so the
+greedy selection is one sort of the candidates (see :func:`diversify`).
 """
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Mapping
 
 import numpy as np
@@ -111,43 +111,45 @@ def diversify(
     -------
     numpy.ndarray
         int64 positions into ``scores``, in chosen order, length ``min(k, len(scores))``.
+
+    Notes
+    -----
+    The greedy step takes the best head of the per-group queues, valued
+    ``score - lambda * (items already taken from its group)``. When an item is taken, the
+    items taken before it from its group are exactly those ranked above it in the group, so
+    its value is fixed in advance: ``score - lambda * (rank within its group)``. That value
+    falls along each group's queue, so merging the queues greedily is one sort of all
+    candidates by it (ties by score rank, as the greedy step breaks them). The whole
+    selection is therefore a few array operations, with no loop over candidates or picks.
     """
     n = int(scores.shape[0])
     kk = min(k, n)
     order = np.argsort(-scores, kind="stable")
     if kk == 0 or (diversity_lambda <= 0.0 and cap is None):
-        return order[:kk].astype(np.int64)
-    # Per-group queues without a Python loop over candidates: ranks (positions in the score
-    # order) grouped by category, each group still in score order thanks to stable sorts.
+        return order[:kk].astype(np.int64, copy=False)
+    # Rank of each candidate inside its group: group the score ranks (stable, so each group
+    # stays in score order) and count from each group's first rank.
     group_of_rank = np.asarray(groups)[order]
-    ranks = np.argsort(group_of_rank, kind="stable")
-    sorted_groups = group_of_rank[ranks]
-    starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
-    heads = starts.tolist()
-    ends = [*heads[1:], n]
-    rank_l = ranks.tolist()
-    order_l = order.tolist()
-    score_l = scores.tolist()
-    counts = [0] * len(heads)
-    # Ties broken by rank in the score order, so results are deterministic.
-    heap = [(-score_l[order_l[rank_l[h]]], rank_l[h], gi) for gi, h in enumerate(heads)]
-    heapq.heapify(heap)
-    chosen: list[int] = []
-    overflow: list[int] = []
-    while heap and len(chosen) < kk:
-        _, rank, gi = heapq.heappop(heap)
-        chosen.append(order_l[rank])
-        heads[gi] += 1
-        counts[gi] += 1
-        if heads[gi] >= ends[gi]:
-            continue
-        if cap is not None and counts[gi] >= cap:
-            overflow.extend(rank_l[heads[gi] : ends[gi]])
-            continue
-        nxt = rank_l[heads[gi]]
-        penalty = diversity_lambda * counts[gi]
-        heapq.heappush(heap, (-(score_l[order_l[nxt]] - penalty), nxt, gi))
-    if len(chosen) < kk:
-        overflow.sort()
-        chosen.extend(order_l[r] for r in overflow[: kk - len(chosen)])
-    return np.asarray(chosen, dtype=np.int64)
+    by_group = np.argsort(group_of_rank, kind="stable")
+    sorted_groups = group_of_rank[by_group]
+    first = np.empty(n, dtype=bool)
+    first[0] = True
+    np.not_equal(sorted_groups[1:], sorted_groups[:-1], out=first[1:])
+    seq = np.arange(n)
+    start = np.maximum.accumulate(np.where(first, seq, 0))
+    within = np.empty(n, dtype=np.int64)
+    within[by_group] = seq - start
+    ranked_scores = scores[order]
+    # Same arithmetic as scoring each queue head one at a time, so ties resolve identically.
+    value = ranked_scores - diversity_lambda * within if diversity_lambda > 0.0 else ranked_scores
+    if cap is None:
+        picked = np.argsort(-value, kind="stable")[:kk]
+        return order[picked].astype(np.int64, copy=False)
+    # A group's items past the cap wait until every group is capped or empty; then they fill
+    # the list in score order.
+    open_ranks = np.flatnonzero(within < cap)
+    picked = open_ranks[np.argsort(-value[open_ranks], kind="stable")][:kk]
+    if picked.size < kk:
+        overflow = np.flatnonzero(within >= cap)[: kk - picked.size]
+        picked = np.concatenate([picked, overflow])
+    return order[picked].astype(np.int64, copy=False)

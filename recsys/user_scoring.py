@@ -45,6 +45,15 @@ from recsys.types import (
 
 KnownEvent = tuple[int, str, datetime, int]
 
+# Reason code index of each personalised strategy's own reason, resolved once.
+_BASE_REASON: dict[str, int] = {
+    STRATEGY_TRAINED: REASON_INDEX[REASON_PROFILE],
+    STRATEGY_FOLD_IN: REASON_INDEX[REASON_RECENT],
+    STRATEGY_SESSION: REASON_INDEX[REASON_SESSION],
+}
+_TRENDING = REASON_INDEX[REASON_TRENDING]
+_BUY_AGAIN = REASON_INDEX[REASON_BUY_AGAIN]
+
 
 @dataclass(frozen=True)
 class ShopperState:
@@ -269,13 +278,14 @@ class PersonalScorer:
             top = self.trend_order[:need]
             top = top[keep(top) & ~contains(np.sort(cands), top)]
             cands = np.concatenate([cands, top])
-        repeat = np.zeros(cands.size, dtype=np.float64)
+        repeat: np.ndarray | None = None
         if not filters.exclude_purchased and state.repeat_items.size:
             ok = keep(state.repeat_items)
             rep_items, rep_scores = state.repeat_items[ok], state.repeat_scores[ok]
-            others = cands[~contains(np.sort(rep_items), cands)]
-            cands = np.concatenate([rep_items, others])
-            repeat = np.concatenate([rep_scores, np.zeros(others.size)])
+            if rep_items.size:
+                others = cands[~contains(np.sort(rep_items), cands)]
+                cands = np.concatenate([rep_items, others])
+                repeat = np.concatenate([rep_scores, np.zeros(others.size)])
         if cands.size == 0:
             return cands, np.empty(0), np.empty(0, dtype=np.int8), strategy
         disc = {src.name: src.scores(cands, q) for src, q in queries}
@@ -283,15 +293,19 @@ class PersonalScorer:
         if use_trend:
             disc[TREND] = self.trend_score[cands]
             scales[TREND] = self.trend_scale
-        rep_scale = float(state.repeat_scores.max()) if state.repeat_scores.size else 0.0
-        parts = blend_candidates(repeat, rep_scale, disc, scales, params)
-        base = {
-            STRATEGY_TRAINED: REASON_PROFILE,
-            STRATEGY_FOLD_IN: REASON_RECENT,
-            STRATEGY_SESSION: REASON_SESSION,
-        }[strategy]
-        reasons = np.full(cands.size, REASON_INDEX[base], dtype=np.int8)
-        reasons[parts.trend > np.maximum(parts.personal, 0.0)] = REASON_INDEX[REASON_TRENDING]
-        buy_again = (parts.repeat > 0) & (parts.repeat > np.maximum(parts.personal, parts.trend))
-        reasons[buy_again] = REASON_INDEX[REASON_BUY_AGAIN]
+        rep_scale = float(state.repeat_scores.max()) if repeat is not None else 0.0
+        parts = blend_candidates(
+            np.zeros(cands.size) if repeat is None else repeat, rep_scale, disc, scales, params
+        )
+        base = _BASE_REASON[strategy]
+        reasons = np.full(cands.size, base, dtype=np.int8)
+        # Without a trend part or a buy-again candidate both overrides below are all-False
+        # (their left-hand sides are zero), so the comparisons are skipped.
+        if use_trend:
+            reasons[parts.trend > np.maximum(parts.personal, 0.0)] = _TRENDING
+        if repeat is not None:
+            buy_again = (parts.repeat > 0) & (
+                parts.repeat > np.maximum(parts.personal, parts.trend)
+            )
+            reasons[buy_again] = _BUY_AGAIN
         return cands, parts.total, reasons, strategy

@@ -60,6 +60,48 @@ def test_diversify_returns_distinct_positions(
     assert out[0] == int(np.argmax(s))  # the best item always leads
 
 
+def _greedy_reference(
+    scores: np.ndarray, groups: np.ndarray, k: int, lam: float, cap: int | None
+) -> list[int]:
+    """The definition of the re-ranking, one pick at a time over every remaining candidate."""
+    rank = np.empty(scores.size, dtype=np.int64)
+    rank[np.argsort(-scores, kind="stable")] = np.arange(scores.size)
+    left = set(range(scores.size))
+    taken: dict[int, int] = {}
+    chosen: list[int] = []
+    while left and len(chosen) < min(k, scores.size):
+        open_ = [i for i in left if cap is None or taken.get(int(groups[i]), 0) < cap]
+        if not open_:
+            # Every group capped or empty: the rest in score order.
+            chosen.extend(sorted(left, key=lambda i: rank[i])[: k - len(chosen)])
+            break
+        best = min(
+            open_,
+            key=lambda i: (-(scores[i] - lam * taken.get(int(groups[i]), 0)), rank[i]),
+        )
+        chosen.append(best)
+        left.remove(best)
+        taken[int(groups[best])] = taken.get(int(groups[best]), 0) + 1
+    return chosen
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0]) | st.floats(0, 1.5), max_size=60),
+    st.integers(1, 70),
+    st.sampled_from([0.0, 0.1, 0.25, 0.3, 1.0]) | st.floats(0, 2),
+    st.one_of(st.none(), st.integers(1, 5)),
+    st.integers(0, 2**31 - 1),
+)
+def test_diversify_equals_greedy_definition(
+    scores: list[float], k: int, lam: float, cap: int | None, seed: int
+) -> None:
+    # Coarse scores and lambdas make ties between items and between penalised values common.
+    s = np.array(scores, dtype=np.float64)
+    g = np.random.default_rng(seed).integers(0, 5, size=s.size).astype(np.int32)
+    assert diversify(s, g, k, lam, cap).tolist() == _greedy_reference(s, g, k, lam, cap)
+
+
 def test_boost_array() -> None:
     cat = CatalogArrays.from_frame(
         pd.DataFrame({"item_id": ["a", "b", "c"], "category": ["x/y", "x", "z"]})

@@ -91,6 +91,8 @@ def test_eligible_scan_matches_brute_force() -> None:
     q = rng.normal(size=8).astype(np.float32)
     for filters in (
         Filters(include_categories=("c2", "c5/s1"), max_price=30.0),
+        Filters(include_categories=("c3", "c4")),  # adjacent categories: one merged range
+        Filters(include_categories=("c1",)),
         Filters(min_price=45.0),
     ):
 

@@ -80,3 +80,34 @@ def test_allowed_items_starts_from_included_categories(catalog: CatalogArrays) -
     f = CandidateFilter(catalog)
     got = f.allowed_items(Filters(include_categories=("home", "homeware")), np.array([3]))
     assert got.tolist() == [0, 5]
+
+
+def test_cached_item_masks_match_per_item_rules(catalog: CatalogArrays) -> None:
+    f = CandidateFilter(catalog)
+    cats = [catalog.categories[c] for c in catalog.category_codes]
+    cases = [
+        Filters(),
+        Filters(in_stock_only=False),
+        Filters(include_categories=("home",)),
+        Filters(include_categories=("home",), in_stock_only=False),
+        Filters(exclude_categories=("home/kitchen", "toys"), min_price=6.0),
+        Filters(max_price=12.0, in_stock_only=False),
+    ]
+    for _ in range(2):  # the second pass is answered from the cache
+        for filters in cases:
+            want = [
+                i
+                for i in range(6)
+                if (not filters.in_stock_only or catalog.in_stock[i])
+                and (
+                    not filters.include_categories
+                    or any(is_under(cats[i], p) for p in filters.include_categories)
+                )
+                and not any(is_under(cats[i], p) for p in filters.exclude_categories)
+                and (filters.min_price is None or catalog.prices[i] >= filters.min_price)
+                and (filters.max_price is None or catalog.prices[i] <= filters.max_price)
+                and i != 5
+            ]
+            got = f.mask(ALL, filters, np.array([5]))
+            assert ALL[got].tolist() == want
+            got[:] = False  # callers own the result: the cached mask must not change

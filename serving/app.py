@@ -23,6 +23,7 @@ from serving.pricing_wiring import PricingParts, build_pricing
 from serving.reload import BundleWatcher, LoadedModel, ModelHolder
 from serving.service import FairshelfService
 from serving.settings import Settings
+from serving.store.audit_store import AuditStore
 from serving.store.db import Database
 from serving.store.events_store import EventsStore
 from serving.store.optouts_store import OptOutsStore
@@ -83,6 +84,8 @@ class FairshelfServer:
             self.metrics,
             guardrails=self.pricing,
             audit_report=self.pricing.audit_report if self.pricing else None,
+            # One chain per database: the pricing side's log when pricing is on.
+            audit=self.pricing.audit if self.pricing is not None else AuditStore(self.db),
         )
         if self.pricing is not None:
             # The guard is built when the first bundle arrives (it prices that catalogue)

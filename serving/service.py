@@ -9,6 +9,7 @@ errors propagate to the transports, which map them through :mod:`serving.errors`
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from typing import Any, Protocol, TypeVar
 from pricing.context import PublicContext
 from pricing.errors import InvalidArgument, ModelUnavailable
 from pricing.fairness.guard import FairQuoteService
+from pricing.fairness.optout_audit import audit_optout_change
+from pricing.fairness.ports import AuditSink
 from pricing.fairness.quotes import Quote
 from pricing.fairness.shopper import Shopper
 from recsys.types import Filters, RecommendRequest, RequestContext, check_id, check_k
@@ -155,6 +158,9 @@ class FairshelfService:
         The guardrail store adapter, or ``None``.
     audit_report:
         Builds the fairness audit report for a time window, or ``None``.
+    audit:
+        The hash-chained audit log: personalization changes are recorded there (under a keyed
+        pseudonym of the shopper), or ``None`` to record nothing (benchmarks).
     """
 
     def __init__(
@@ -168,6 +174,7 @@ class FairshelfService:
         quotes: FairQuoteService | None = None,
         guardrails: GuardrailsPort | None = None,
         audit_report: AuditReporter | None = None,
+        audit: AuditSink | None = None,
     ) -> None:
         self.settings = settings
         self.holder = holder
@@ -177,7 +184,15 @@ class FairshelfService:
         self.quotes = quotes
         self.guardrails = guardrails
         self.audit_report_fn = audit_report
+        self.audit = audit
         self.auth = Authenticator(settings.api_keys, enabled=settings.auth_enabled)
+        if settings.pseudonym_key is not None:
+            self.pseudonym_key = settings.pseudonym_key.get_secret_value().encode()
+        else:
+            # Still pseudonymous, but pseudonyms then differ between processes and restarts.
+            self.pseudonym_key = secrets.token_bytes(32)
+            if audit is not None:
+                log.warning("pseudonym_key_unset", effect="random key for this process")
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -325,8 +340,19 @@ class FairshelfService:
             check_id(user_id, "user_id")
             if body.enabled is None:
                 raise InvalidArgument("enabled is required (true or false)", field="enabled")
+            before = self.optouts.get(user_id).enabled
             choice = self.optouts.set(user_id, body.enabled)
             log.info("personalization_set", enabled=choice.enabled)
+            if self.audit is not None and before != choice.enabled:
+                # Rule G5 / PIPL art. 24: the log proves when the non-personal option took
+                # effect; a repeat of the stored choice changes nothing and is not recorded.
+                audit_optout_change(
+                    self.audit,
+                    shopper_id=user_id,
+                    personalized=choice.enabled,
+                    source=f"api:{call.transport}",
+                    pseudonym_key=self.pseudonym_key,
+                )
             assert choice.updated_at is not None
             return PersonalizationOut(
                 user_id=choice.user_id,

@@ -15,7 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from pricing.errors import InvalidArgument
@@ -47,6 +47,11 @@ class Settings(BaseSettings):
         API key -> role. Keys are compared in constant time and never logged or printed.
     auth_enabled:
         When false every call runs with the admin role (local development only).
+    pseudonym_key:
+        Secret (at least 16 characters) keying the HMAC pseudonyms under which the audit log
+        names shoppers (opt-out changes), so the append-only log holds no shopper id. Keep it
+        secret and the same on every replica and across restarts, or one shopper's changes no
+        longer line up; when unset a random key is made per process (with a warning).
     price_epoch_seconds:
         Length of a price epoch: every shopper sees the same price within one (rule G3). Must
         divide a day evenly (e.g. 900, 3600).
@@ -81,6 +86,7 @@ class Settings(BaseSettings):
     grpc_port: int = Field(default=50051, ge=0, le=65535)
     api_keys: dict[str, Role] = Field(default_factory=dict, repr=False)
     auth_enabled: bool = True
+    pseudonym_key: SecretStr | None = Field(default=None, repr=False)
     price_epoch_seconds: int = Field(default=900, ge=1)
     pricing_enabled: bool = True
     pricing_policy: str = "elasticity_optimal"
@@ -100,6 +106,14 @@ class Settings(BaseSettings):
         for n, key in enumerate(value):
             if len(key) < 16:
                 raise ValueError(f"api key #{n + 1} is shorter than 16 characters")
+        return value
+
+    @field_validator("pseudonym_key")
+    @classmethod
+    def _pseudonym_key_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        # A short key would let anyone holding the log brute-force shopper ids back.
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("pseudonym_key must be at least 16 characters")
         return value
 
 

@@ -226,6 +226,11 @@ class ProgramBook:
                     field="program_id",
                 )
             self._programs[program.program_id] = program
+        # (program, whether its class overrides ``qualifies``): only such a program's own code
+        # can say whom it admits, so :meth:`eligible` always keeps it.
+        self._screen = tuple(
+            (p, type(p).qualifies is not DiscountProgram.qualifies) for p in self._programs.values()
+        )
 
     @classmethod
     def from_json(cls, documents: Iterable[Mapping[str, Any]]) -> ProgramBook:
@@ -309,11 +314,7 @@ class ProgramBook:
         (most shoppers, most of the time) cost nothing here. A program whose class overrides
         :meth:`DiscountProgram.qualifies` is always kept: only its own code can say.
         """
-        return tuple(
-            p
-            for p in self._programs.values()
-            if type(p).qualifies is not DiscountProgram.qualifies or p.admits(shopper)
-        )
+        return tuple([p for p, custom in self._screen if custom or p.admits(shopper)])
 
     def apply_eligible(
         self,

@@ -52,6 +52,10 @@ class RecommendIn(_In):
         default=None, description="false: a non-personalized list for this call"
     )
     include_prices: bool = False
+    device: str | None = Field(
+        default=None,
+        description="device class (ios, android, web, app); only the audit group of quotes",
+    )
 
 
 class DiscountOut(BaseModel):

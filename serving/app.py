@@ -87,6 +87,8 @@ class FairshelfServer:
             # One chain per database: the pricing side's log when pricing is on.
             audit=self.pricing.audit if self.pricing is not None else AuditStore(self.db),
         )
+        # Summarise each bundle's shopper history in the watcher thread, not on a quote.
+        self.holder.listeners.append(self.service.shopper_facts.on_model)
         if self.pricing is not None:
             # The guard is built when the first bundle arrives (it prices that catalogue)
             # and re-priced on every later swap.

@@ -82,6 +82,7 @@ def recommend_in(req: recommendations_pb2.RecommendRequest) -> RecommendIn:
             max_price=_opt(flt, "max_price"),
         ),
         personalized=_opt(req, "personalized"),
+        device=req.device or None,
         include_prices=req.include_prices,
     )
 

@@ -51,9 +51,10 @@ from serving.auth import Authenticator
 from serving.errors import INTERNAL, status_for
 from serving.logging import bind_request, get_logger
 from serving.metrics import Metrics
-from serving.reload import ModelHolder
+from serving.reload import LoadedModel, ModelHolder
 from serving.settings import Role, Settings
-from serving.store.events_store import EventsStore, make_events
+from serving.shopper_facts import ShopperFacts, coarse_device
+from serving.store.events_store import Event, EventsStore, make_events
 from serving.store.optouts_store import OptOutsStore
 
 T = TypeVar("T")
@@ -185,6 +186,7 @@ class FairshelfService:
         self.guardrails = guardrails
         self.audit_report_fn = audit_report
         self.audit = audit
+        self.shopper_facts = ShopperFacts()
         self.auth = Authenticator(settings.api_keys, enabled=settings.auth_enabled)
         if settings.pseudonym_key is not None:
             self.pseudonym_key = settings.pseudonym_key.get_secret_value().encode()
@@ -233,6 +235,42 @@ class FairshelfService:
             raise ModelUnavailable("pricing is not configured on this server")
         return self.quotes
 
+    def _shopper(
+        self,
+        user_id: str,
+        *,
+        model: LoadedModel | None = None,
+        recent: Sequence[Event] | None = None,
+        device: str | None = None,
+        member: bool = False,
+        coupon_codes: Sequence[str] = (),
+        orders: int = 0,
+        tenure_days: float = 0.0,
+    ) -> Shopper:
+        """The shopper of a quote, with tenure and orders the server knows of.
+
+        The storefront's own figures are kept when larger (it may know of orders placed
+        elsewhere); the server's facts fill in what it left out, so a loyal shopper is logged
+        in the loyal audit group even when the storefront sends only an id. ``recent`` is
+        passed when the caller has already read the shopper's events since the bundle.
+        """
+        if user_id:
+            model = model if model is not None else self.holder.current
+            if model is not None:
+                if recent is None:
+                    recent = self.events.recent_for_user(user_id, since=model.trained_until)
+                known = self.shopper_facts.history(model, user_id, recent)
+                orders = max(orders, known.orders)
+                tenure_days = max(tenure_days, known.tenure_days(datetime.now(UTC)))
+        return Shopper(
+            shopper_id=user_id,
+            tenure_days=tenure_days,
+            orders=orders,
+            device=coarse_device(device),
+            member=member,
+            coupon_codes=frozenset(coupon_codes),
+        )
+
     def _quote(
         self,
         item_ids: Sequence[str],
@@ -279,7 +317,7 @@ class FairshelfService:
         self.metrics.recommendations_total.labels(result.strategy).inc()
         quotes: dict[str, QuoteOut] = {}
         if body.include_prices and result.items:
-            shopper = Shopper(shopper_id=request.user_id)
+            shopper = self._shopper(request.user_id, model=model, recent=recent, device=body.device)
             ids = [it.item_id for it in result.items]
             quotes = {q.item_id: q for q in self._quote(ids, shopper, call.request_id)}
         return RecommendResult(
@@ -371,13 +409,13 @@ class FairshelfService:
             shopper = None
             if body.shopper is not None:
                 s = body.shopper
-                shopper = Shopper(
-                    shopper_id=s.user_id,
-                    tenure_days=s.tenure_days,
-                    orders=s.orders,
-                    device=s.device or "unknown",
+                shopper = self._shopper(
+                    s.user_id,
+                    device=s.device,
                     member=s.member,
-                    coupon_codes=frozenset(s.coupon_codes),
+                    coupon_codes=s.coupon_codes,
+                    orders=s.orders,
+                    tenure_days=s.tenure_days,
                 )
             quotes = self._quote(
                 body.item_ids, shopper, call.request_id, body.region or None, body.promotions

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from proto.fairshelf.v1 import common_pb2 as proto_dot_fairshelf_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(proto/fairshelf/v1/recommendations.proto\x12\x0c\x66\x61irshelf.v1\x1a\x1fproto/fairshelf/v1/common.proto\"\xfa\x01\n\x10RecommendFilters\x12\x1e\n\x11\x65xclude_purchased\x18\x01 \x01(\x08H\x00\x88\x01\x01\x12\x1a\n\rin_stock_only\x18\x02 \x01(\x08H\x01\x88\x01\x01\x12\x1a\n\x12include_categories\x18\x03 \x03(\t\x12\x1a\n\x12\x65xclude_categories\x18\x04 \x03(\t\x12\x16\n\tmin_price\x18\x05 \x01(\x01H\x02\x88\x01\x01\x12\x16\n\tmax_price\x18\x06 \x01(\x01H\x03\x88\x01\x01\x42\x14\n\x12_exclude_purchasedB\x10\n\x0e_in_stock_onlyB\x0c\n\n_min_priceB\x0c\n\n_max_price\"F\n\x10RecommendContext\x12\x0f\n\x07surface\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x02 \x01(\t\x12\x0f\n\x07item_id\x18\x03 \x01(\t\"\xdf\x01\n\x10RecommendRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0e\n\x01k\x18\x02 \x01(\x05H\x00\x88\x01\x01\x12/\n\x07\x63ontext\x18\x03 \x01(\x0b\x32\x1e.fairshelf.v1.RecommendContext\x12/\n\x07\x66ilters\x18\x04 \x01(\x0b\x32\x1e.fairshelf.v1.RecommendFilters\x12\x19\n\x0cpersonalized\x18\x05 \x01(\x08H\x01\x88\x01\x01\x12\x16\n\x0einclude_prices\x18\x06 \x01(\x08\x42\x04\n\x02_kB\x0f\n\r_personalized\"y\n\x0fRecommendedItem\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12,\n\x05quote\x18\x04 \x01(\x0b\x32\x18.fairshelf.v1.PriceQuoteH\x00\x88\x01\x01\x42\x08\n\x06_quote\"\xa5\x01\n\x11RecommendResponse\x12,\n\x05items\x18\x01 \x03(\x0b\x32\x1d.fairshelf.v1.RecommendedItem\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x0f\n\x07variant\x18\x03 \x01(\t\x12\x14\n\x0cpersonalized\x18\x04 \x01(\x08\x12\x10\n\x08strategy\x18\x05 \x01(\t\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"<\n\x13SimilarItemsRequest\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\x0e\n\x01k\x18\x02 \x01(\x05H\x00\x88\x01\x01\x42\x04\n\x02_k\"o\n\x14SimilarItemsResponse\x12,\n\x05items\x18\x01 \x03(\x0b\x32\x1d.fairshelf.v1.RecommendedItem\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t2\xbc\x01\n\x15RecommendationService\x12L\n\tRecommend\x12\x1e.fairshelf.v1.RecommendRequest\x1a\x1f.fairshelf.v1.RecommendResponse\x12U\n\x0cSimilarItems\x12!.fairshelf.v1.SimilarItemsRequest\x1a\".fairshelf.v1.SimilarItemsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(proto/fairshelf/v1/recommendations.proto\x12\x0c\x66\x61irshelf.v1\x1a\x1fproto/fairshelf/v1/common.proto\"\xfa\x01\n\x10RecommendFilters\x12\x1e\n\x11\x65xclude_purchased\x18\x01 \x01(\x08H\x00\x88\x01\x01\x12\x1a\n\rin_stock_only\x18\x02 \x01(\x08H\x01\x88\x01\x01\x12\x1a\n\x12include_categories\x18\x03 \x03(\t\x12\x1a\n\x12\x65xclude_categories\x18\x04 \x03(\t\x12\x16\n\tmin_price\x18\x05 \x01(\x01H\x02\x88\x01\x01\x12\x16\n\tmax_price\x18\x06 \x01(\x01H\x03\x88\x01\x01\x42\x14\n\x12_exclude_purchasedB\x10\n\x0e_in_stock_onlyB\x0c\n\n_min_priceB\x0c\n\n_max_price\"F\n\x10RecommendContext\x12\x0f\n\x07surface\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x02 \x01(\t\x12\x0f\n\x07item_id\x18\x03 \x01(\t\"\xef\x01\n\x10RecommendRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0e\n\x01k\x18\x02 \x01(\x05H\x00\x88\x01\x01\x12/\n\x07\x63ontext\x18\x03 \x01(\x0b\x32\x1e.fairshelf.v1.RecommendContext\x12/\n\x07\x66ilters\x18\x04 \x01(\x0b\x32\x1e.fairshelf.v1.RecommendFilters\x12\x19\n\x0cpersonalized\x18\x05 \x01(\x08H\x01\x88\x01\x01\x12\x16\n\x0einclude_prices\x18\x06 \x01(\x08\x12\x0e\n\x06\x64\x65vice\x18\x07 \x01(\tB\x04\n\x02_kB\x0f\n\r_personalized\"y\n\x0fRecommendedItem\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12,\n\x05quote\x18\x04 \x01(\x0b\x32\x18.fairshelf.v1.PriceQuoteH\x00\x88\x01\x01\x42\x08\n\x06_quote\"\xa5\x01\n\x11RecommendResponse\x12,\n\x05items\x18\x01 \x03(\x0b\x32\x1d.fairshelf.v1.RecommendedItem\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x0f\n\x07variant\x18\x03 \x01(\t\x12\x14\n\x0cpersonalized\x18\x04 \x01(\x08\x12\x10\n\x08strategy\x18\x05 \x01(\t\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"<\n\x13SimilarItemsRequest\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\x0e\n\x01k\x18\x02 \x01(\x05H\x00\x88\x01\x01\x42\x04\n\x02_k\"o\n\x14SimilarItemsResponse\x12,\n\x05items\x18\x01 \x03(\x0b\x32\x1d.fairshelf.v1.RecommendedItem\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t2\xbc\x01\n\x15RecommendationService\x12L\n\tRecommend\x12\x1e.fairshelf.v1.RecommendRequest\x1a\x1f.fairshelf.v1.RecommendResponse\x12U\n\x0cSimilarItems\x12!.fairshelf.v1.SimilarItemsRequest\x1a\".fairshelf.v1.SimilarItemsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,15 +37,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RECOMMENDCONTEXT']._serialized_start=344
   _globals['_RECOMMENDCONTEXT']._serialized_end=414
   _globals['_RECOMMENDREQUEST']._serialized_start=417
-  _globals['_RECOMMENDREQUEST']._serialized_end=640
-  _globals['_RECOMMENDEDITEM']._serialized_start=642
-  _globals['_RECOMMENDEDITEM']._serialized_end=763
-  _globals['_RECOMMENDRESPONSE']._serialized_start=766
-  _globals['_RECOMMENDRESPONSE']._serialized_end=931
-  _globals['_SIMILARITEMSREQUEST']._serialized_start=933
-  _globals['_SIMILARITEMSREQUEST']._serialized_end=993
-  _globals['_SIMILARITEMSRESPONSE']._serialized_start=995
-  _globals['_SIMILARITEMSRESPONSE']._serialized_end=1106
-  _globals['_RECOMMENDATIONSERVICE']._serialized_start=1109
-  _globals['_RECOMMENDATIONSERVICE']._serialized_end=1297
+  _globals['_RECOMMENDREQUEST']._serialized_end=656
+  _globals['_RECOMMENDEDITEM']._serialized_start=658
+  _globals['_RECOMMENDEDITEM']._serialized_end=779
+  _globals['_RECOMMENDRESPONSE']._serialized_start=782
+  _globals['_RECOMMENDRESPONSE']._serialized_end=947
+  _globals['_SIMILARITEMSREQUEST']._serialized_start=949
+  _globals['_SIMILARITEMSREQUEST']._serialized_end=1009
+  _globals['_SIMILARITEMSRESPONSE']._serialized_start=1011
+  _globals['_SIMILARITEMSRESPONSE']._serialized_end=1122
+  _globals['_RECOMMENDATIONSERVICE']._serialized_start=1125
+  _globals['_RECOMMENDATIONSERVICE']._serialized_end=1313
 # @@protoc_insertion_point(module_scope)

@@ -56,19 +56,21 @@ class RecommendContext(_message.Message):
     ) -> None: ...
 
 class RecommendRequest(_message.Message):
-    __slots__ = ("user_id", "k", "context", "filters", "personalized", "include_prices")
+    __slots__ = ("user_id", "k", "context", "filters", "personalized", "include_prices", "device")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     K_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     FILTERS_FIELD_NUMBER: _ClassVar[int]
     PERSONALIZED_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_PRICES_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     k: int
     context: RecommendContext
     filters: RecommendFilters
     personalized: bool
     include_prices: bool
+    device: str
     def __init__(
         self,
         user_id: _Optional[str] = ...,
@@ -77,6 +79,7 @@ class RecommendRequest(_message.Message):
         filters: _Optional[_Union[RecommendFilters, _Mapping]] = ...,
         personalized: _Optional[bool] = ...,
         include_prices: _Optional[bool] = ...,
+        device: _Optional[str] = ...,
     ) -> None: ...
 
 class RecommendedItem(_message.Message):

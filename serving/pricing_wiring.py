@@ -11,15 +11,18 @@ made by another replica (polled).
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from pricing.catalog import PricingCatalog
 from pricing.epochs import EpochClock
-from pricing.errors import ModelUnavailable, NotFound
+from pricing.errors import InvalidArgument, ModelUnavailable, NotFound, PolicyRejected
 from pricing.fairness.guard import FairQuoteService
+from pricing.fairness.programs import ProgramBook
 from pricing.fairness.report import report_document
 from serving.api_models import (
     EffectiveGuardrailOut,
@@ -41,6 +44,52 @@ from serving.store.quote_store import QuoteStore
 log = get_logger("fairshelf.pricing")
 
 
+def load_programs(path: Path | None) -> ProgramBook:
+    """The published discount programs in ``path`` (none when ``path`` is ``None``).
+
+    Parameters
+    ----------
+    path:
+        JSON file: a list of programs, or ``{"programs": [...]}``.
+
+    Returns
+    -------
+    ProgramBook
+
+    Raises
+    ------
+    InvalidArgument
+        The file is missing, not JSON, or not of that shape (field ``programs_file``).
+    PolicyRejected
+        A program breaks rule G4 (could raise a price, has no public text, ...); the message
+        names the file and the program.
+    """
+    if path is None:
+        return ProgramBook()
+    try:
+        data: Any = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidArgument(
+            f"programs_file {path} does not exist", field="programs_file"
+        ) from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InvalidArgument(
+            f"programs_file {path} is not readable JSON: {exc}", field="programs_file"
+        ) from None
+    if isinstance(data, dict) and set(data) == {"programs"}:
+        data = data["programs"]
+    if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
+        raise InvalidArgument(
+            f'programs_file {path} must hold a list of programs or {{"programs": [...]}}',
+            field="programs_file",
+        )
+    try:
+        return ProgramBook.from_json(data)
+    except PolicyRejected as exc:
+        # Refused at start, before any quote: a published program must only ever lower prices.
+        raise PolicyRejected(f"programs_file {path}: {exc}", field=exc.field) from None
+
+
 class PricingParts:
     """The pricing and admin back end of one server.
 
@@ -50,10 +99,17 @@ class PricingParts:
         Policy, epoch length, poll interval.
     db:
         Database holding guardrails, price history, quotes and the audit log.
+
+    Raises
+    ------
+    InvalidArgument, PolicyRejected
+        ``settings.programs_file`` cannot be read or holds an invalid program.
     """
 
     def __init__(self, settings: Settings, db: Database) -> None:
         self.settings = settings
+        # Checked first, so that a bad program stops the server before anything runs.
+        self.programs = load_programs(settings.programs_file)
         self.audit = AuditStore(db)
         # Every guardrail change is also chained into the fairness audit log (rule G5).
         self.store = GuardrailStore(db, audit=self.audit)
@@ -82,8 +138,14 @@ class PricingParts:
                     audit=self.audit,
                     history=self.history,
                     clock=self.clock,
+                    programs=self.programs,
                 )
-                log.info("pricing_ready", policy=self.settings.pricing_policy, items=len(catalog))
+                log.info(
+                    "pricing_ready",
+                    policy=self.settings.pricing_policy,
+                    items=len(catalog),
+                    programs=len(self.programs.programs),
+                )
                 for listener in self.listeners:
                     listener(self.quotes)
             else:

@@ -62,6 +62,10 @@ class Settings(BaseSettings):
         ``competitor_match``) and its parameters; shopper-level inputs are refused (rule G1).
     currency:
         ISO code reported on quotes.
+    programs_file:
+        JSON document of the published discount programs (rule G4): a list of programs, or an
+        object with a ``programs`` list, each as ``DiscountProgram.to_json`` writes it. A
+        program that could raise a price or lacks public text stops the server at start.
     reload_interval_seconds:
         How often the bundle watcher looks at ``bundles_dir/current``.
     grpc_max_workers:
@@ -92,6 +96,7 @@ class Settings(BaseSettings):
     pricing_policy: str = "elasticity_optimal"
     pricing_policy_params: dict[str, Any] = Field(default_factory=dict)
     currency: str = "EUR"
+    programs_file: Path | None = None
     reload_interval_seconds: float = Field(default=5.0, gt=0)
     grpc_max_workers: int = Field(default=8, ge=1, le=256)
     grpc_max_concurrent_rpcs: int = Field(default=128, ge=1)

@@ -48,6 +48,9 @@ def test_openapi_lists_every_route(clients: Clients) -> None:
         "/v1/events",
         "/v1/shoppers/{user_id}/personalization",
         "/v1/guardrails/{scope}",
+        "/v1/guardrails/history",
+        "/v1/guardrails/rollback",
+        "/v1/items/{item_id}/guardrail",
         "/v1/audit/report",
         "/v1/model",
     } <= paths

@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from serving_support import Clients, grpc_error, running_server, tiny_bundles
+from serving_support import Clients, grpc_error
 
 from proto.fairshelf.v1 import admin_pb2, events_pb2, recommendations_pb2, shoppers_pb2
 from recsys.types import REASON_CODES
 from serving.app import FairshelfServer
 from serving.grpc_server import METHODS, SERVICE_NAMES
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FairshelfServer]:
-    root = tmp_path_factory.mktemp("grpc")
-    with running_server(tiny_bundles(root / "bundles"), root / "db.sqlite") as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def clients(server: FairshelfServer) -> Iterator[Clients]:
-    c = Clients(server)
-    yield c
-    c.close()
 
 
 def test_every_proto_method_is_served() -> None:

@@ -2,26 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-from serving_support import Clients, running_server, tiny_bundles
+from serving_support import Clients
 
 from serving.app import FairshelfServer
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FairshelfServer]:
-    root = tmp_path_factory.mktemp("http")
-    with running_server(tiny_bundles(root / "bundles"), root / "db.sqlite") as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def clients(server: FairshelfServer) -> Iterator[Clients]:
-    c = Clients(server)
-    yield c
-    c.close()
 
 
 def test_health_ready_and_metrics(clients: Clients) -> None:

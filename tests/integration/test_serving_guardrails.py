@@ -7,29 +7,13 @@ also land in the hash-chained audit log and be put in force in the running fairn
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from google.protobuf.json_format import MessageToDict
-from serving_support import Clients, grpc_error, http_error, running_server, tiny_bundles
+from serving_support import Clients, grpc_error, http_error
 
 from proto.fairshelf.v1 import admin_pb2
 from serving.app import FairshelfServer
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FairshelfServer]:
-    root = tmp_path_factory.mktemp("guardrails")
-    with running_server(tiny_bundles(root / "bundles"), root / "db.sqlite") as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def clients(server: FairshelfServer) -> Iterator[Clients]:
-    c = Clients(server)
-    yield c
-    c.close()
 
 
 def _item_and_category(server: FairshelfServer, n: int) -> tuple[str, str]:

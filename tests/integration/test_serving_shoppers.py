@@ -4,30 +4,14 @@ so the G4 audit can compare loyal and new shoppers; the device only as a coarse 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import pytest
-from serving_support import Clients, running_server, tiny_bundles
+from serving_support import Clients
 
 from pricing.fairness.consistency import audit_quotes
 from proto.fairshelf.v1 import recommendations_pb2
 from serving.app import FairshelfServer
 from serving.shopper_facts import coarse_device
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FairshelfServer]:
-    root = tmp_path_factory.mktemp("shoppers")
-    with running_server(tiny_bundles(root / "bundles"), root / "db.sqlite") as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def clients(server: FairshelfServer) -> Iterator[Clients]:
-    c = Clients(server)
-    yield c
-    c.close()
 
 
 def test_device_is_kept_only_as_a_coarse_class() -> None:

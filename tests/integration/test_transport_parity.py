@@ -3,29 +3,14 @@ serving.http_app over one serving.service)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import grpc
 import pytest
-from serving_support import Clients, grpc_error, http_error, running_server, tiny_bundles
+from serving_support import Clients, grpc_error, http_error
 
 from proto.fairshelf.v1 import admin_pb2, recommendations_pb2, shoppers_pb2
 from serving.app import FairshelfServer
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FairshelfServer]:
-    root = tmp_path_factory.mktemp("parity")
-    with running_server(tiny_bundles(root / "bundles"), root / "db.sqlite") as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def clients(server: FairshelfServer) -> Iterator[Clients]:
-    c = Clients(server)
-    yield c
-    c.close()
 
 
 def _known_user(server: FairshelfServer) -> str:

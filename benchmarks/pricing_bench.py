@@ -11,7 +11,6 @@ resolves and checks the guardrails with its own code, not with the engine's enfo
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import random
 import sys
@@ -42,6 +41,7 @@ from pricing.simulator import (
     truth_from_store,
 )
 from pricing.switchback import Switchback
+from serving.reload import settle_heap
 from serving.store.audit_store import AuditStore
 from serving.store.db import Database
 from serving.store.quote_store import QuoteStore
@@ -220,14 +220,6 @@ def _pcts(seconds: list[float]) -> tuple[float, float]:
     return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
 
 
-def _settle_heap() -> None:
-    """Freeze the long-lived heap out of the cyclic collector, as the server does after each
-    bundle swap (``serving/reload.py``), so a full collection does not walk the catalogue."""
-    gc.unfreeze()
-    gc.collect()
-    gc.freeze()
-
-
 def bench_latency(n_items: int, requests: int, seed: int, workdir: Path) -> dict[str, Any]:
     """In-process QuotePrices for 20 items through the fairness guard, and the engine alone.
 
@@ -267,7 +259,7 @@ def bench_latency(n_items: int, requests: int, seed: int, workdir: Path) -> dict
     # The engine alone first, with no other thread in the process (the guard's writer thread
     # would otherwise hand the interpreter lock around and time that instead).
     engine = PricingEngine(catalog, SIM_GUARDRAILS, load_policy("elasticity_optimal"))
-    _settle_heap()
+    settle_heap()
     engine_wall: list[float] = []
     engine_cpu: list[float] = []
     last_epoch = -1
@@ -295,7 +287,7 @@ def bench_latency(n_items: int, requests: int, seed: int, workdir: Path) -> dict
         wall: list[float] = []
         cpu: list[float] = []
         last = -1
-        _settle_heap()
+        settle_heap()
         try:
             for ctx, batch, shopper in plan:
                 epoch = service.epoch_of(ctx)

@@ -35,6 +35,7 @@ from pricing.guardrail_rules import Guardrail
 from pricing.guardrails import GuardrailSet
 from pricing.policies.registry import load_policy
 from pricing.simulator import (
+    DEFAULT_SIM_GUARDRAILS,
     SimulationConfig,
     simulate,
     simulate_switchback,
@@ -47,17 +48,8 @@ from serving.store.db import Database
 from serving.store.quote_store import QuoteStore
 from training.data.synthetic import SyntheticStore, generate_store, load_store
 
-SIM_GUARDRAILS = GuardrailSet().with_rule(
-    Guardrail(
-        "global",
-        min_ratio=0.8,
-        max_ratio=1.25,
-        min_margin=0.05,
-        max_change_pct=0.1,
-        price_ending=0.99,
-        objective="revenue",
-    )
-)
+# The simulator's own defaults, so the benchmark measures what `fairshelf simulate` runs.
+SIM_GUARDRAILS = DEFAULT_SIM_GUARDRAILS
 
 
 def bench_elasticity(store: SyntheticStore) -> dict[str, Any]:

@@ -112,6 +112,9 @@ class FairshelfServer:
                 log_config=None,
                 access_log=False,
                 lifespan="off",
+                # Named, not "auto": the pure-Python fallbacks cost several times the CPU.
+                http="httptools",
+                loop="uvloop",
                 timeout_graceful_shutdown=2,
             )
         )

@@ -100,11 +100,14 @@ class FairshelfServer:
             settings.grpc_port,
             settings.grpc_max_workers,
             settings.grpc_max_concurrent_rpcs,
+            reuse_port=settings.reuse_port,
         )
         self.holder.listeners.append(lambda _m: self.grpc.update_health())
         self.app = build_http_app(self.service, self.metrics)
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if settings.reuse_port:
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         self._sock.bind((settings.host, settings.http_port))
         self._uvicorn = uvicorn.Server(
             uvicorn.Config(

@@ -216,6 +216,9 @@ class GrpcServer:
         Threads for the operations that are not served inline.
     max_concurrent_rpcs:
         Load-shedding limit (``RESOURCE_EXHAUSTED`` beyond it); ``None``: unlimited.
+    reuse_port:
+        Share the port with other processes (``SO_REUSEPORT``); off, binding a port another
+        server holds fails.
     """
 
     def __init__(
@@ -225,8 +228,11 @@ class GrpcServer:
         port: int,
         max_workers: int = 8,
         max_concurrent_rpcs: int | None = None,
+        *,
+        reuse_port: bool = False,
     ) -> None:
         self.service = service
+        self.reuse_port = reuse_port
         self.executor = futures.ThreadPoolExecutor(max_workers, thread_name_prefix="grpc")
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
@@ -243,7 +249,7 @@ class GrpcServer:
 
     async def _build(self, host: str, port: int) -> tuple[grpc.aio.Server, int]:
         server = grpc.aio.server(
-            options=[("grpc.so_reuseport", 0)],
+            options=[("grpc.so_reuseport", 1 if self.reuse_port else 0)],
             maximum_concurrent_rpcs=self.max_concurrent_rpcs,
         )
         server.add_generic_rpc_handlers(tuple(_handlers(self.service, self.executor)))

@@ -2,18 +2,27 @@
 
 Names follow ``fairshelf_<thing>_<unit>``. Each :class:`Metrics` owns a fresh
 :class:`~prometheus_client.CollectorRegistry`, so that several servers in one process (tests)
-do not collide, and ``/metrics`` shows exactly this server's numbers.
+do not collide, and ``/metrics`` shows this server's numbers plus the process-wide ones on the
+default registry (the fairness guard's counters, process CPU and memory).
+
+Under ``fairshelf serve --workers N`` every worker writes its values to the shared directory
+named by ``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's multiprocess mode, chosen when the
+library is imported), and ``/metrics`` on any worker reports the sum over all of them.
 """
 
 from __future__ import annotations
 
+import os
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    REGISTRY,
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
     generate_latest,
+    multiprocess,
 )
 
 # Fine buckets below 10 ms: the recommend bars are 1-10 ms at p99.
@@ -54,6 +63,7 @@ class Metrics:
             "Unix time the serving bundle was swapped in, labelled by bundle id.",
             ["bundle_id"],
             registry=self.registry,
+            multiprocess_mode="mostrecent",
         )
         self.events_total = Counter(
             "fairshelf_events_total",
@@ -80,4 +90,9 @@ class Metrics:
 
     def render(self) -> bytes:
         """The text exposition format for ``/metrics``."""
-        return generate_latest(self.registry)
+        shared = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if shared:
+            merged = CollectorRegistry()
+            multiprocess.MultiProcessCollector(merged, shared)
+            return generate_latest(merged)
+        return generate_latest(self.registry) + generate_latest(REGISTRY)

@@ -70,6 +70,13 @@ class Settings(BaseSettings):
         How often the bundle watcher looks at ``bundles_dir/current``.
     grpc_max_workers:
         Threads serving gRPC calls.
+    workers:
+        Serving processes on this host sharing both ports (``SO_REUSEPORT``); one Python
+        process runs requests on one core at a time, so set it to the cores to use.
+    reuse_port:
+        Bind both ports with ``SO_REUSEPORT`` so that several processes share them (set for
+        each worker by ``workers``; a lone server leaves it off so a second one on the same
+        port fails to start instead of silently sharing it).
     log_format, log_level:
         ``json`` for production, ``console`` for a terminal.
     recsys:
@@ -100,6 +107,8 @@ class Settings(BaseSettings):
     reload_interval_seconds: float = Field(default=5.0, gt=0)
     grpc_max_workers: int = Field(default=8, ge=1, le=256)
     grpc_max_concurrent_rpcs: int = Field(default=128, ge=1)
+    workers: int = Field(default=1, ge=1, le=64)
+    reuse_port: bool = False
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     recsys: RecsysConfig = Field(default_factory=RecsysConfig)

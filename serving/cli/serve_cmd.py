@@ -1,4 +1,4 @@
-"""``fairshelf serve``: gRPC and HTTP over the current model bundle, in one process."""
+"""``fairshelf serve``: gRPC and HTTP over the current model bundle, in one or more processes."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from serving.settings import Settings
 
 
 def _single_threaded_math() -> None:
@@ -35,15 +38,19 @@ def serve(
     ] = None,
     host: Annotated[str | None, typer.Option("--host", help="interface to bind")] = None,
     log_format: Annotated[str | None, typer.Option("--log-format", help="json or console")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", help="serving processes sharing the ports (one per core)"),
+    ] = None,
 ) -> None:
     """Serve recommendations, prices and events over gRPC and HTTP until interrupted.
 
     Settings come from the flags, then FAIRSHELF_* environment variables, then --config.
     """
     _single_threaded_math()
-    from serving.app import FairshelfServer
     from serving.logging import configure_logging
     from serving.settings import load_settings
+    from serving.workers import READY_FD_ENV, signal_ready
 
     settings = load_settings(
         config,
@@ -53,9 +60,9 @@ def serve(
         db_url=db,
         host=host,
         log_format=log_format,
+        workers=workers,
     )
     configure_logging(settings.log_format, settings.log_level)
-    server = FairshelfServer(settings)
     stop = threading.Event()
 
     def _on_signal(_signum: int, _frame: FrameType | None) -> None:
@@ -63,17 +70,55 @@ def serve(
 
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
+    if settings.workers > 1:
+        _supervise(settings, stop, bundles=bundles, db=db, config=config, log_format=log_format)
+        return
+    from serving.app import FairshelfServer
+
+    server = FairshelfServer(settings)
     server.start()
-    typer.echo(
-        f"fairshelf serving: http://{settings.host}:{server.http_port} "
-        f"grpc {settings.host}:{server.grpc_port}",
-        err=True,
-    )
+    if os.environ.get(READY_FD_ENV):
+        signal_ready()  # a supervised worker: the supervisor reports the server started
+    else:
+        _announce(settings.host, server.http_port, server.grpc_port)
     try:
         while not stop.wait(0.5):
             pass
     finally:
         server.stop()
+
+
+def _announce(host: str, http_port: int, grpc_port: int) -> None:
+    # Scripts (the demo, the benchmarks) wait for this line to learn the bound ports.
+    typer.echo(f"fairshelf serving: http://{host}:{http_port} grpc {host}:{grpc_port}", err=True)
+
+
+def _supervise(
+    settings: Settings,
+    stop: threading.Event,
+    *,
+    bundles: Path | None,
+    db: str | None,
+    config: Path | None,
+    log_format: str | None,
+) -> None:
+    from serving.workers import Supervisor
+
+    # The workers read the same environment and config file; the flags are passed on.
+    args: list[str] = ["--host", settings.host]
+    for flag, value in (
+        ("--bundles", bundles),
+        ("--db", db),
+        ("--config", config),
+        ("--log-format", log_format),
+    ):
+        if value is not None:
+            args += [flag, str(value)]
+    supervisor = Supervisor(settings, args)
+    supervisor.stop_requested = stop
+    supervisor.start()
+    _announce(settings.host, supervisor.http_port, supervisor.grpc_port)
+    supervisor.run()
 
 
 def export_events(

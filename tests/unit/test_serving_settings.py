@@ -72,3 +72,12 @@ def test_bad_values_name_the_field(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgument) as err:
         load_settings(unknown)
     assert err.value.field == "no_such_setting"
+
+
+def test_worker_count_is_bounded() -> None:
+    assert load_settings().workers == 1
+    assert load_settings(workers=4).workers == 4
+    for bad in (0, 65):
+        with pytest.raises(InvalidArgument) as err:
+            load_settings(workers=bad)
+        assert err.value.field == "workers"

@@ -1,0 +1,200 @@
+"""``fairshelf serve --workers 2`` as an operator runs it: two worker processes share both ports,
+``/metrics`` on any of them counts the calls of all, a killed worker is replaced, SIGTERM
+stops everything."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+from serving_support import KEYS, tiny_bundles
+
+from proto.fairshelf.v1 import recommendations_pb2, recommendations_pb2_grpc
+from recsys.bundle import load_bundle
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name may hold spaces: the parent pid follows the closing parenthesis.
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.add(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _wait(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{what}: not within {timeout} s")
+
+
+class Served:
+    def __init__(self, proc: subprocess.Popen[str], http_port: int, grpc_port: int) -> None:
+        self.proc = proc
+        self.http_port = http_port
+        self.grpc_port = grpc_port
+        self.lines: list[str] = []
+
+    def recommend_http(self, user: str) -> dict:  # type: ignore[type-arg]
+        # A fresh connection per call, so that the kernel may hand it to either worker.
+        with httpx.Client(base_url=f"http://127.0.0.1:{self.http_port}", timeout=10) as http:
+            resp = http.post(
+                "/v1/recommend",
+                json={"user_id": user, "k": 5},
+                headers={"x-api-key": KEYS["storefront"]},
+            )
+        assert resp.status_code == 200, resp.text
+        return resp.json()  # type: ignore[no-any-return]
+
+    def recommend_grpc(self, user: str) -> recommendations_pb2.RecommendResponse:
+        with grpc.insecure_channel(f"127.0.0.1:{self.grpc_port}") as channel:
+            stub = recommendations_pb2_grpc.RecommendationServiceStub(channel)
+            return stub.Recommend(
+                recommendations_pb2.RecommendRequest(user_id=user, k=5),
+                metadata=(("x-api-key", KEYS["storefront"]),),
+                timeout=10,
+            )
+
+    def counted(self, transport: str) -> float:
+        text = httpx.get(f"http://127.0.0.1:{self.http_port}/metrics", timeout=10).text
+        prefix = (
+            f'fairshelf_requests_total{{code="OK",operation="Recommend",transport="{transport}"}}'
+        )
+        for line in text.splitlines():
+            if line.startswith(prefix):
+                return float(line.split()[-1])
+        return 0.0
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    bundles = tiny_bundles(tmp_path / "bundles")
+    config = tmp_path / "serve.toml"
+    keys = "\n".join(f'"{key}" = "{role}"' for role, key in KEYS.items())
+    config.write_text(f"reload_interval_seconds = 0.5\n[api_keys]\n{keys}\n")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "serving.cli.main",
+            "serve",
+            "--workers",
+            "2",
+            "--bundles",
+            str(bundles),
+            "--db",
+            f"sqlite:///{tmp_path / 'serve.db'}",
+            "--config",
+            str(config),
+            "--http-port",
+            "0",
+            "--grpc-port",
+            "0",
+            "--log-format",
+            "console",
+        ],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert proc.stderr is not None
+    announced = ""
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line and proc.poll() is not None:
+            break
+        if line.startswith("fairshelf serving:"):
+            announced = line
+            break
+    if not announced:
+        proc.kill()
+        proc.wait()
+        pytest.fail(f"fairshelf serve --workers 2 did not start (exit {proc.returncode})")
+    http_port = int(announced.split("http://")[1].split()[0].rsplit(":", 1)[1])
+    grpc_port = int(announced.rsplit(":", 1)[1])
+    out = Served(proc, http_port, grpc_port)
+
+    def drain() -> None:
+        assert proc.stderr is not None
+        for text in proc.stderr:
+            out.lines.append(text)
+
+    threading.Thread(target=drain, daemon=True).start()
+    try:
+        yield out
+    finally:
+        workers = _children(proc.pid)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for pid in workers:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_two_workers_share_the_ports_and_report_one_set_of_metrics(
+    served: Served, tmp_path: Path
+) -> None:
+    workers = _children(served.proc.pid)
+    assert len(workers) == 2, workers
+    users = [str(u) for u in load_bundle(tmp_path / "bundles" / "current").user_ids[:10]]
+
+    http_before, grpc_before = served.counted("http"), served.counted("grpc")
+    for n in range(30):
+        assert served.recommend_http(users[n % len(users)])["items"]
+        assert served.recommend_grpc(users[n % len(users)]).items
+    # Whichever worker answers the scrape, it counts the calls of both.
+    for _ in range(5):
+        assert served.counted("http") - http_before == 30
+        assert served.counted("grpc") - grpc_before == 30
+
+    # A worker that dies is replaced; the other one serves meanwhile, and counts survive.
+    victim = min(workers)
+    os.kill(victim, signal.SIGKILL)
+    _wait(lambda: not _alive(victim), 10, "killed worker gone")
+    for n in range(5):
+        assert served.recommend_http(users[n])["items"]
+    _wait(lambda: len(_children(served.proc.pid) - {victim}) == 2, 120, "worker replaced")
+    assert served.counted("http") - http_before >= 35
+
+    # SIGTERM to the supervisor stops every worker and frees the ports.
+    current = _children(served.proc.pid)
+    served.proc.send_signal(signal.SIGTERM)
+    assert served.proc.wait(timeout=60) == 0
+    assert not [pid for pid in current if _alive(pid)]
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{served.http_port}/healthz", timeout=2)

@@ -69,7 +69,10 @@ async def _grpc_caller(
         if len(resp.items) == 0:
             raise RuntimeError("empty list")
 
-    return call, channel.close
+    async def close() -> None:
+        await channel.close(None)
+
+    return call, close
 
 
 class _Conn:

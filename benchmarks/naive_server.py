@@ -4,14 +4,19 @@ No index, no precomputation beyond loading the factors: every request scores the
 catalog with implicit's brute-force ``recommend`` (filtering the shopper's own items), which
 is how many first services are written. Same request body as ``POST /v1/recommend``.
 
+With ``--workers N`` uvicorn runs N worker processes on one listening socket (each loads the
+factors and serves on one core), so the baseline gets the same number of processes as
+fairshelf in the benchmark's comparison.
+
 Usage::
 
-    python benchmarks/naive_server.py --bundle DIR [--port 0]
+    python benchmarks/naive_server.py --bundle DIR [--port 0] [--workers N]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import sys
 from pathlib import Path
@@ -23,6 +28,8 @@ import scipy.sparse as sp
 import uvicorn
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel
+
+BUNDLE_ENV = "FAIRSHELF_NAIVE_BUNDLE"
 
 
 class Body(BaseModel):
@@ -64,15 +71,39 @@ def build_app(bundle: Path) -> FastAPI:
     return app
 
 
+def create_app() -> FastAPI:
+    """The app of one uvicorn worker process: the bundle comes from the environment."""
+    return build_app(Path(os.environ[BUNDLE_ENV]))
+
+
 def main() -> None:
     """Serve on 127.0.0.1 and print ``naive serving: PORT`` once listening."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--bundle", type=Path, required=True)
     p.add_argument("--port", type=int, default=0)
+    p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     args = p.parse_args()
-    app = build_app(args.bundle)
-    sock = socket.socket()
+    # IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY on accepted connections only
+    # when the listening socket says it is TCP; without it, a response written as headers then
+    # body waits for the client's delayed ACK (40 ms) under the asyncio loop.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", args.port))
+    if args.workers > 1:
+        from uvicorn.supervisors import Multiprocess
+
+        os.environ[BUNDLE_ENV] = str(args.bundle.resolve())
+        config = uvicorn.Config(
+            "naive_server:create_app",
+            factory=True,
+            workers=args.workers,
+            log_config=None,
+            access_log=False,
+            log_level="warning",
+        )
+        print(f"naive serving: {sock.getsockname()[1]}", file=sys.stderr, flush=True)
+        Multiprocess(config, sockets=[sock]).run()
+        return
+    app = build_app(args.bundle)
     print(f"naive serving: {sock.getsockname()[1]}", file=sys.stderr, flush=True)
     config = uvicorn.Config(app, log_config=None, access_log=False, log_level="warning")
     uvicorn.Server(config).run(sockets=[sock])

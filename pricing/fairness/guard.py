@@ -92,6 +92,7 @@ from pricing.price_history import PriceHistory
 # reading the OS entropy pool costs tens of µs per call on some hosts, so a generator seeded
 # once from it issues the ids.
 _QUOTE_IDS = random.Random(secrets.randbits(128))
+_QUARANTINED = (QUARANTINE_REASON,)
 
 
 class FairQuoteService:
@@ -325,55 +326,59 @@ class FairQuoteService:
         apply_programs = self._programs.apply_eligible
         category_of = self._category_of
         next_id = _QUOTE_IDS.getrandbits
+        new_quote = tuple.__new__
+        status_ok = GUARD_OK
         for item_id in items:
             ref = fair[item_id]
             got = proposals.get(item_id) if proposals is not None else None
-            got_price = got[0] if got is not None else None
             # A quarantined policy's price is not served at all, so there is nothing to compare.
-            held = ref.reason_codes == (QUARANTINE_REASON,)
-            expected = ref.proposal_identity
+            held = ref.reason_codes == _QUARANTINED
             # A policy, catalogue or guardrail set swapped in mid-epoch: the pinned price
             # stands for the epoch (rule G3), and the policy now sees other inputs, so its
             # proposal cannot be compared with the pinned one.
-            pinned_catalog, pinned_guardrails = ref.config or (catalog, guardrails)
-            comparable = (
-                pinned_catalog is catalog
-                and pinned_guardrails is guardrails
-                and (got is None or got[1:] == expected[1:])
-            )
-            blocked = not held and comparable and got != expected
+            pinned = ref.config
+            if held or (pinned and (pinned[0] is not catalog or pinned[1] is not guardrails)):
+                blocked = False
+            elif got is None:
+                blocked = True  # the shopper-scoped run failed or skipped the item
+            else:
+                expected = ref.proposal_identity
+                blocked = got[1:] == expected[1:] and got != expected
             if eligible:
                 outcome = apply_programs(ref.final_price, category_of(item_id), who, eligible)
                 lines, final_price, refused_lines = outcome
             else:
                 lines, final_price, refused_lines = (), ref.final_price, ()
-            quote = Quote(
-                quote_id=f"q_{stamp}{next_id(64):016x}",
-                item_id=item_id,
-                epoch=epoch,
-                context_key=ctx_text,
-                quoted_at=now,
-                list_price=ref.final_price,
-                final_price=final_price,
-                base_price=ref.base_price,
-                adjustment=ref.adjustment,
-                reason_codes=ref.reason_codes,
-                policy_name=ref.policy_name,
-                policy_version=ref.policy_version,
-                inputs=ref.inputs,
-                guardrail_scope=ref.guardrail_scope,
-                guardrail_version=ref.guardrail_version,
-                discount_lines=lines,
-                group=group,
-                guard_status=GUARD_BLOCKED
-                if blocked
-                else (GUARD_QUARANTINED if held else GUARD_OK),
-                blocked_price=got_price if blocked else None,
+            # Positional, in Quote's field order: keyword construction costs twice as much,
+            # once per quoted item.
+            quote = new_quote(
+                Quote,
+                (
+                    f"q_{stamp}{next_id(64):016x}",
+                    item_id,
+                    epoch,
+                    ctx_text,
+                    now,
+                    ref.final_price,
+                    final_price,
+                    ref.base_price,
+                    ref.adjustment,
+                    ref.reason_codes,
+                    ref.policy_name,
+                    ref.policy_version,
+                    ref.inputs,
+                    ref.guardrail_scope,
+                    ref.guardrail_version,
+                    lines,
+                    group,
+                    GUARD_BLOCKED if blocked else (GUARD_QUARANTINED if held else status_ok),
+                    got[0] if blocked and got is not None else None,
+                ),
             )
             quotes.append(quote)
             if blocked:
                 reason = seen if isinstance(seen, str) else "price differs"
-                violations.append((quote, got_price, reason))
+                violations.append((quote, quote.blocked_price, reason))
             for refused in refused_lines:
                 record_refused_line(
                     self._audit, quote, refused.program_id, refused.attempted_amount

@@ -41,5 +41,5 @@ class QuoteLog(Protocol):
         ...
 
     def iter_quotes(self) -> Iterator[Quote]:
-        """Every quote, ordered by item, epoch and context."""
+        """Every quote (the audits accept any order)."""
         ...

@@ -54,6 +54,7 @@ import json
 import math
 import random
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -282,6 +283,11 @@ def _scrape(metrics_url: str | None, transport: str) -> dict[str, float] | None:
     return counts
 
 
+def _cpu_s(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _pct(lat_ms: np.ndarray, q: float) -> float:
     return round(float(np.percentile(lat_ms, q)), 3) if lat_ms.size else float("nan")
 
@@ -317,6 +323,7 @@ def run(
     RuntimeError
         An h2load process printed no summary (it could not start or connect).
     """
+    self0, h2load0 = _cpu_s(resource.RUSAGE_SELF), _cpu_s(resource.RUSAGE_CHILDREN)
     with tempfile.TemporaryDirectory(prefix="h2load-") as tmp:
         work = Path(tmp)
         # Warm-up: connections, caches, lazy imports on the server (loadgen does 50 calls).
@@ -385,6 +392,9 @@ def run(
         "p999_ms": _pct(lat_ms, 99.9),
         "max_ms": round(float(lat_ms.max()), 3) if lat_ms.size else float("nan"),
         "client": "h2load",
+        # CPU of this phase: the h2load processes, and this driver (scheduling, parsing logs).
+        "h2load_cpu_s": round(_cpu_s(resource.RUSAGE_CHILDREN) - h2load0, 3),
+        "driver_cpu_s": round(_cpu_s(resource.RUSAGE_SELF) - self0, 3),
         "lanes": lanes,
         "shoppers": shoppers,
         "h2load": {

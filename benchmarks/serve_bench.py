@@ -327,6 +327,7 @@ def serve_and_load(
     ]
     if workers > 1:  # a lone server is run without the flag, which older versions lack
         args += ["--workers", str(workers)]
+    load_before = round(os.getloadavg()[0], 2)
     proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
     try:
         line = _wait_line(proc, "fairshelf serving:")
@@ -368,6 +369,7 @@ def serve_and_load(
             duration=sat_seconds,
         )
         out["memory_mb"] = _memory_mb(proc.pid)
+        out["loadavg"] = (load_before, round(os.getloadavg()[0], 2))
         return out
     finally:
         _stop(proc)
@@ -441,6 +443,11 @@ def _client_note(r: dict[str, Any]) -> str:
     note = f"client {client}"
     if cpu is not None:
         note += f" {cpu:.1f} s CPU"
+        if "h2load_cpu_s" in r:
+            # The rest is the driver: Python start-up, scheduling, reading the logs.
+            note += f" (h2load processes {r['h2load_cpu_s']:.1f} s)"
+        if r.get("sent"):
+            note += f" = {1000.0 * cpu / r['sent']:.2f} ms/call"
     if r.get("server_cpu_s") and r.get("ok"):
         note += f"; server {1000.0 * r['server_cpu_s'] / r['ok']:.2f} ms CPU/call"
     return note
@@ -477,6 +484,9 @@ def render(
         f"Catalog: {n_items:,} items, {n_users:,} shoppers, k=20, {os.cpu_count()} cores; "
         f"fairshelf with {workers} worker process(es); load client: {g.get('client', 'python')} "
         f"(CPU it burnt is printed per load phase).",
+        f"Machine load average (1 min) when the server runs started / ended: "
+        f"{served.get('loadavg', ('?', '?'))[0]} / {served.get('loadavg', ('?', '?'))[1]} "
+        f"(other jobs on the machine share its cores).",
         "",
         "| measurement | bar | measured | verdict |",
         "|---|---|---|---|",

@@ -59,6 +59,11 @@ def _pcts(samples: list[float]) -> tuple[float, float]:
     return float(np.percentile(arr, 50)), float(np.percentile(arr, 99))
 
 
+def _fresh_sqlite(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
 def in_process(bundles: Path, work: Path, users: list[str], calls: int) -> dict[str, Any]:
     """Recommend and QuotePrices latency through the service object, no transport."""
     from serving.api_models import QuotePricesIn, RecommendIn
@@ -72,6 +77,8 @@ def in_process(bundles: Path, work: Path, users: list[str], calls: int) -> dict[
     from serving.store.events_store import EventsStore
     from serving.store.optouts_store import OptOutsStore
 
+    # A fresh database per run: the quote log of earlier runs would slow this one's writes.
+    _fresh_sqlite(work / "inproc.db")
     settings = load_settings(
         None,
         bundles_dir=bundles,
@@ -306,6 +313,7 @@ def serve_and_load(
         f'log_level = "warning"\ngrpc_max_workers = 8\n[api_keys]\n"{API_KEY}" = "storefront"\n'
     )
     db = work / "serve.db"
+    _fresh_sqlite(db)
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     # Several workers share fixed ports (SO_REUSEPORT); one server may bind port 0.
     http_port, grpc_port = (_free_port(), _free_port()) if workers > 1 else (0, 0)

@@ -104,7 +104,9 @@ class FairshelfServer:
         )
         self.holder.listeners.append(lambda _m: self.grpc.update_health())
         self.app = build_http_app(self.service, self.metrics)
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP named: asyncio sets TCP_NODELAY on accepted connections only for such a
+        # socket, and without it a response written in two parts waits for a delayed ACK.
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if settings.reuse_port:
             self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)

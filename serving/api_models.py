@@ -264,6 +264,13 @@ class RollbackGuardrailsIn(_In):
     expected_version: int | None = None
 
 
+class DeleteGuardrailsIn(_In):
+    """``DELETE /v1/guardrails/{scope}`` (query parameters): remove the rule of one scope."""
+
+    reason: str = ""
+    expected_version: int | None = None
+
+
 class GuardrailChangeOut(BaseModel):
     """One version of the guardrail set: who made it, when, why, and the field-level diff."""
 

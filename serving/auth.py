@@ -21,8 +21,8 @@ _STOREFRONT_OPS: Final[frozenset[str]] = frozenset(
 )  # fmt: skip
 _PRICING_OPS: Final[frozenset[str]] = frozenset(
     {"QuotePrices", "ExplainQuote", "GetGuardrails", "PutGuardrails", "RollbackGuardrails",
-     "GetGuardrailHistory", "GetEffectiveGuardrail", "GetAuditReport", "GetModelInfo",
-     "SimilarItems"}
+     "DeleteGuardrails", "GetGuardrailHistory", "GetEffectiveGuardrail", "GetAuditReport",
+     "GetModelInfo", "SimilarItems"}
 )  # fmt: skip
 
 #: Operation name -> roles allowed to call it. Admin may call everything.

@@ -20,6 +20,7 @@ from proto.fairshelf.v1 import (
 )
 from serving.api_models import (
     AuditReportOut,
+    DeleteGuardrailsIn,
     EffectiveGuardrailOut,
     EventIn,
     ExplainQuoteOut,
@@ -157,6 +158,11 @@ def rollback_guardrails_in(req: admin_pb2.RollbackGuardrailsRequest) -> Rollback
         reason=req.reason,
         expected_version=_opt(req, "expected_version"),
     )
+
+
+def delete_guardrails_in(req: admin_pb2.DeleteGuardrailsRequest) -> DeleteGuardrailsIn:
+    """``DeleteGuardrailsRequest`` -> :class:`DeleteGuardrailsIn`."""
+    return DeleteGuardrailsIn(reason=req.reason, expected_version=_opt(req, "expected_version"))
 
 
 # -- responses ------------------------------------------------------------------------------

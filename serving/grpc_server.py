@@ -164,6 +164,12 @@ METHODS: dict[str, dict[str, tuple[type[Message], Handler]]] = {
                 s.rollback_guardrails(c, conv.rollback_guardrails_in(r))
             ),
         ),
+        "DeleteGuardrails": (
+            admin_pb2.DeleteGuardrailsRequest,
+            lambda s, c, r: conv.guardrail_change_pb(
+                s.delete_guardrails(c, r.scope, conv.delete_guardrails_in(r))
+            ),
+        ),
         "GetGuardrailHistory": (
             admin_pb2.GuardrailHistoryRequest,
             lambda s, c, r: conv.guardrail_history_pb(

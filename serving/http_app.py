@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pricing.errors import FairshelfError, InvalidArgument, NotFound
 from serving.api_models import (
     AuditReportOut,
+    DeleteGuardrailsIn,
     EffectiveGuardrailOut,
     ErrorOut,
     ExplainQuoteOut,
@@ -212,6 +213,19 @@ def build_http_app(service: FairshelfService, metrics: Metrics) -> FastAPI:
     ) -> GuardrailsOut:
         """Replace the guardrails of a scope (pricing role; versioned and audited)."""
         return service.put_guardrails(_call(request, response), scope, body)
+
+    @app.delete("/v1/guardrails/{scope:path}", response_model=GuardrailChangeOut, tags=["admin"])
+    def delete_guardrails(
+        request: Request,
+        response: Response,
+        scope: str,
+        reason: str = "",
+        expected_version: int | None = None,
+    ) -> GuardrailChangeOut:
+        """Remove the rule of a scope; its fields inherit from broader scopes again (pricing
+        role; versioned and audited). ``reason`` is required."""
+        body = DeleteGuardrailsIn(reason=reason, expected_version=expected_version)
+        return service.delete_guardrails(_call(request, response), scope, body)
 
     @app.get("/v1/audit/report", response_model=AuditReportOut, tags=["admin"])
     def audit(

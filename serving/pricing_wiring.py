@@ -25,6 +25,7 @@ from pricing.fairness.guard import FairQuoteService
 from pricing.fairness.programs import ProgramBook
 from pricing.fairness.report import report_document
 from serving.api_models import (
+    DeleteGuardrailsIn,
     EffectiveGuardrailOut,
     GuardrailChangeOut,
     GuardrailHistoryOut,
@@ -167,6 +168,12 @@ class PricingParts:
     def rollback_out(self, body: RollbackGuardrailsIn, actor: str) -> GuardrailChangeOut:
         """Restore an older version as a new one and put it in force here (GuardrailsPort)."""
         out = self.store.rollback_out(body, actor)
+        self.refresh_guardrails()
+        return out
+
+    def delete_out(self, scope: str, body: DeleteGuardrailsIn, actor: str) -> GuardrailChangeOut:
+        """Remove the rule of one scope and put the result in force here (GuardrailsPort)."""
+        out = self.store.delete_out(scope, body, actor)
         self.refresh_guardrails()
         return out
 

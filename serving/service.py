@@ -28,6 +28,7 @@ from pricing.fairness.shopper import Shopper
 from recsys.types import Filters, RecommendRequest, RequestContext, check_id, check_k
 from serving.api_models import (
     AuditReportOut,
+    DeleteGuardrailsIn,
     EffectiveGuardrailOut,
     ExplainQuoteOut,
     GuardrailChangeOut,
@@ -87,6 +88,10 @@ class GuardrailsPort(Protocol):
     def rollback_out(self, body: RollbackGuardrailsIn, actor: str) -> GuardrailChangeOut:
         """Restore an older version's content as a new, audited version."""
         ...
+
+    def delete_out(
+        self, scope: str, body: DeleteGuardrailsIn, actor: str
+    ) -> GuardrailChangeOut: ...
 
     def history_out(self, limit: int | None) -> GuardrailHistoryOut:
         """The latest changes, newest first."""
@@ -480,6 +485,19 @@ class FairshelfService:
             return self._require_guardrails().rollback_out(body, actor=f"role:{role.value}")
 
         return self._call("RollbackGuardrails", call, run)
+
+    def delete_guardrails(
+        self, call: CallContext, scope: str, body: DeleteGuardrailsIn
+    ) -> GuardrailChangeOut:
+        """Remove the rule of one scope, so its fields inherit from broader scopes again
+        (pricing or admin role; versioned and audited like any change)."""
+
+        def run(role: Role) -> GuardrailChangeOut:
+            if not body.reason.strip():
+                raise InvalidArgument("reason is required for a guardrail change", field="reason")
+            return self._require_guardrails().delete_out(scope, body, actor=f"role:{role.value}")
+
+        return self._call("DeleteGuardrails", call, run)
 
     def guardrail_history(self, call: CallContext, limit: int | None) -> GuardrailHistoryOut:
         """Who changed the guardrails, when, why and the field-level diff, newest first."""

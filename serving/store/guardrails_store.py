@@ -24,6 +24,7 @@ from pricing.fairness.ports import AuditSink
 from pricing.guardrail_rules import Guardrail, parse_scope_id
 from pricing.guardrails import EffectiveGuardrail, GuardrailSet, diff_sets
 from serving.api_models import (
+    DeleteGuardrailsIn,
     EffectiveGuardrailOut,
     GuardrailChangeOut,
     GuardrailHistoryOut,
@@ -319,6 +320,23 @@ class GuardrailStore:
         change = self.rollback(
             body.version, author=actor, reason=body.reason, expected_version=body.expected_version
         )
+        return change_out(change)
+
+    def delete_out(self, scope: str, body: DeleteGuardrailsIn, actor: str) -> GuardrailChangeOut:
+        """Remove the rule of ``scope`` as a new version (API model).
+
+        Raises
+        ------
+        NotFound
+            ``scope`` has no rule (field ``scope``).
+        """
+        parse_scope_id(scope)
+        try:
+            change = self.delete(
+                scope, author=actor, reason=body.reason, expected_version=body.expected_version
+            )
+        except NotFound:
+            raise NotFound(f"no guardrail rule is set for scope {scope!r}", field="scope") from None
         return change_out(change)
 
     def history_out(self, limit: int | None) -> GuardrailHistoryOut:

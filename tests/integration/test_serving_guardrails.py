@@ -235,3 +235,101 @@ def test_rollback_errors_are_the_same_on_both_transports(clients: Clients) -> No
     )
     resp = clients.http.get("/v1/items/no-such-item/guardrail", headers=clients.hdr("pricing"))
     assert resp.status_code == 404 and g == http_error(resp) and g["field"] == "item_id"
+
+
+def test_pricing_team_deletes_a_scope_rule_on_both_transports(
+    server: FairshelfServer, clients: Clients
+) -> None:
+    item_id, category = _item_and_category(server, 11)
+    top = category.split("/")[0]
+    scope = f"item:{item_id}"
+    put = clients.http.put(
+        f"/v1/guardrails/{scope}",
+        json={"values": {"min_margin": 0.3}, "reason": "hold the margin during the promo"},
+        headers=clients.hdr("pricing"),
+    )
+    assert put.status_code == 200, put.text
+    assert _effective_http(clients, item_id)["sources"]["min_margin"] == scope
+    # Delete over HTTP (reason and optimistic version as query parameters).
+    resp = clients.http.delete(
+        f"/v1/guardrails/{scope}",
+        params={"reason": "promo over", "expected_version": put.json()["version"]},
+        headers=clients.hdr("pricing"),
+    )
+    assert resp.status_code == 200, resp.text
+    change = resp.json()
+    assert change["version"] == put.json()["version"] + 1
+    assert (change["action"], change["scope"], change["author"]) == (
+        "delete",
+        scope,
+        "role:pricing",
+    )
+    assert {(d["scope"], d["field"]) for d in change["diff"]} >= {(scope, "min_margin")}
+    eff = _effective_http(clients, item_id)
+    _same_effective(eff, _effective_grpc(clients, item_id))
+    assert eff["sources"]["min_margin"] != scope
+    # In force in the running guard at once.
+    assert server.pricing is not None and server.pricing.quotes is not None
+    assert server.pricing.quotes.guardrails.version == change["version"]
+
+    # The same over gRPC, for a category rule.
+    put2 = clients.admin.PutGuardrails(
+        admin_pb2.PutGuardrailsRequest(
+            scope=f"category:{top}",
+            values=admin_pb2.GuardrailValues(min_margin=0.07),
+            reason="category margin",
+        ),
+        metadata=clients.md("pricing"),
+    )
+    assert _effective_grpc(clients, item_id)["sources"]["min_margin"] == f"category:{top}"
+    gone = clients.admin.DeleteGuardrails(
+        admin_pb2.DeleteGuardrailsRequest(
+            scope=f"category:{top}", reason="back to the global margin"
+        ),
+        metadata=clients.md("pricing"),
+    )
+    assert (gone.version, gone.action) == (put2.version + 1, "delete")
+    assert gone.scope == f"category:{top}"
+    eff = _effective_grpc(clients, item_id)
+    assert eff["sources"]["min_margin"] not in (scope, f"category:{top}")
+    history = clients.http.get("/v1/guardrails/history", headers=clients.hdr("pricing")).json()
+    assert [(c["action"], c["reason"]) for c in history["changes"][:2]] == [
+        ("delete", "back to the global margin"),
+        ("put", "category margin"),
+    ]
+
+
+def test_delete_errors_and_roles_are_the_same_on_both_transports(
+    server: FairshelfServer, clients: Clients
+) -> None:
+    item_id, _ = _item_and_category(server, 12)
+    cases: list[tuple[str, str, str | None, int, str, str]] = [
+        # scope, reason, role -> HTTP status, gRPC code, field
+        (f"item:{item_id}", "nothing to remove", "pricing", 404, "NOT_FOUND", "scope"),
+        ("global", "", "pricing", 400, "INVALID_ARGUMENT", "reason"),
+    ]
+    for scope, reason, role, status, code, field in cases:
+        g = grpc_error(
+            clients.admin.DeleteGuardrails,
+            admin_pb2.DeleteGuardrailsRequest(scope=scope, reason=reason),
+            metadata=clients.md(role),
+        )
+        resp = clients.http.delete(
+            f"/v1/guardrails/{scope}", params={"reason": reason}, headers=clients.hdr(role)
+        )
+        assert resp.status_code == status, resp.text
+        assert g == http_error(resp)
+        assert (g["code"], g["field"]) == (code, field)
+    # A storefront key may not delete; nothing changes.
+    before = clients.http.get("/v1/guardrails/history", headers=clients.hdr("pricing")).json()
+    g = grpc_error(
+        clients.admin.DeleteGuardrails,
+        admin_pb2.DeleteGuardrailsRequest(scope="global", reason="x"),
+        metadata=clients.md("storefront"),
+    )
+    resp = clients.http.delete(
+        "/v1/guardrails/global", params={"reason": "x"}, headers=clients.hdr("storefront")
+    )
+    assert resp.status_code == 403 and g["code"] == "PERMISSION_DENIED"
+    after = clients.http.get("/v1/guardrails/history", headers=clients.hdr("pricing")).json()
+    assert after["version"] == before["version"]

@@ -96,6 +96,21 @@ class RollbackGuardrailsRequest(_message.Message):
         expected_version: _Optional[int] = ...,
     ) -> None: ...
 
+class DeleteGuardrailsRequest(_message.Message):
+    __slots__ = ("scope", "reason", "expected_version")
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    scope: str
+    reason: str
+    expected_version: int
+    def __init__(
+        self,
+        scope: _Optional[str] = ...,
+        reason: _Optional[str] = ...,
+        expected_version: _Optional[int] = ...,
+    ) -> None: ...
+
 class GuardrailChange(_message.Message):
     __slots__ = ("version", "at", "author", "reason", "action", "scope", "diff")
     VERSION_FIELD_NUMBER: _ClassVar[int]

@@ -49,6 +49,11 @@ class AdminServiceStub:
                 request_serializer=proto_dot_fairshelf_dot_v1_dot_admin__pb2.RollbackGuardrailsRequest.SerializeToString,
                 response_deserializer=proto_dot_fairshelf_dot_v1_dot_admin__pb2.GuardrailChange.FromString,
                 _registered_method=True)
+        self.DeleteGuardrails = channel.unary_unary(
+                '/fairshelf.v1.AdminService/DeleteGuardrails',
+                request_serializer=proto_dot_fairshelf_dot_v1_dot_admin__pb2.DeleteGuardrailsRequest.SerializeToString,
+                response_deserializer=proto_dot_fairshelf_dot_v1_dot_admin__pb2.GuardrailChange.FromString,
+                _registered_method=True)
         self.GetGuardrailHistory = channel.unary_unary(
                 '/fairshelf.v1.AdminService/GetGuardrailHistory',
                 request_serializer=proto_dot_fairshelf_dot_v1_dot_admin__pb2.GuardrailHistoryRequest.SerializeToString,
@@ -89,6 +94,14 @@ class AdminServiceServicer:
 
     def RollbackGuardrails(self, request, context):
         """Restores the content of an older version as a new version; needs the pricing role.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteGuardrails(self, request, context):
+        """Removes the rule of one scope (its fields then inherit from broader scopes); needs the
+        pricing role; versioned and audited.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -136,6 +149,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
             'RollbackGuardrails': grpc.unary_unary_rpc_method_handler(
                     servicer.RollbackGuardrails,
                     request_deserializer=proto_dot_fairshelf_dot_v1_dot_admin__pb2.RollbackGuardrailsRequest.FromString,
+                    response_serializer=proto_dot_fairshelf_dot_v1_dot_admin__pb2.GuardrailChange.SerializeToString,
+            ),
+            'DeleteGuardrails': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteGuardrails,
+                    request_deserializer=proto_dot_fairshelf_dot_v1_dot_admin__pb2.DeleteGuardrailsRequest.FromString,
                     response_serializer=proto_dot_fairshelf_dot_v1_dot_admin__pb2.GuardrailChange.SerializeToString,
             ),
             'GetGuardrailHistory': grpc.unary_unary_rpc_method_handler(
@@ -239,6 +257,33 @@ class AdminService:
             target,
             '/fairshelf.v1.AdminService/RollbackGuardrails',
             proto_dot_fairshelf_dot_v1_dot_admin__pb2.RollbackGuardrailsRequest.SerializeToString,
+            proto_dot_fairshelf_dot_v1_dot_admin__pb2.GuardrailChange.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteGuardrails(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fairshelf.v1.AdminService/DeleteGuardrails',
+            proto_dot_fairshelf_dot_v1_dot_admin__pb2.DeleteGuardrailsRequest.SerializeToString,
             proto_dot_fairshelf_dot_v1_dot_admin__pb2.GuardrailChange.FromString,
             options,
             channel_credentials,

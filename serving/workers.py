@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import multiprocess
 
-from pricing.errors import InvalidArgument
+from pricing.errors import FailedPrecondition, InvalidArgument
 from serving.logging import get_logger
 from serving.settings import Settings
 
@@ -121,8 +121,9 @@ class Supervisor:
         ------
         InvalidArgument
             A port cannot be bound.
-        RuntimeError
-            A worker exited or did not become ready in time (all workers are stopped).
+        FailedPrecondition
+            A worker exited or did not become ready in time (all workers are stopped; the
+            worker's own error is on the shared stderr above).
         """
         host = self.settings.host
         http = reserve_port(host, self.settings.http_port)
@@ -224,7 +225,9 @@ class Supervisor:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise RuntimeError(f"worker {worker.slot} not ready within {self.ready_timeout} s")
+                raise FailedPrecondition(
+                    f"worker {worker.slot} not ready within {self.ready_timeout} s"
+                )
             readable, _, _ = select.select([worker.ready_fd], [], [], min(left, 0.5))
             if readable:
                 if os.read(worker.ready_fd, 64).startswith(b"ready"):
@@ -232,7 +235,10 @@ class Supervisor:
                     return
                 # End of file without the word: the worker is gone.
                 code = worker.proc.wait()
-                raise RuntimeError(f"worker {worker.slot} exited with {code} before serving")
+                raise FailedPrecondition(
+                    f"worker {worker.slot} exited with code {code} before serving (its error "
+                    "is above)"
+                )
 
     @staticmethod
     def _close_ready(worker: _Worker) -> None:

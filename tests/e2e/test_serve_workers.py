@@ -198,3 +198,41 @@ def test_two_workers_share_the_ports_and_report_one_set_of_metrics(
     assert not [pid for pid in current if _alive(pid)]
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{served.http_port}/healthz", timeout=2)
+
+
+def test_a_worker_that_cannot_start_stops_the_server_with_its_error(tmp_path: Path) -> None:
+    bundles = tiny_bundles(tmp_path / "bundles")
+    programs = tmp_path / "programs.json"
+    programs.write_text("{not json")
+    config = tmp_path / "serve.toml"
+    config.write_text(f'programs_file = "{programs}"\n')
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "serving.cli.main",
+            "serve",
+            "--workers",
+            "2",
+            "--bundles",
+            str(bundles),
+            "--db",
+            f"sqlite:///{tmp_path / 'serve.db'}",
+            "--config",
+            str(config),
+            "--http-port",
+            "0",
+            "--grpc-port",
+            "0",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "programs.json" in done.stderr  # the worker's own message names the file
+    assert "exited with code 2 before serving" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "fairshelf serving:" not in done.stderr

@@ -95,6 +95,12 @@ class FixedPolicy:
 ItemContextKey = tuple[str, float | None, tuple[str, ...]]
 
 
+class _HistoryWindow(Protocol):
+    def __call__(
+        self, item_id: str, since_s: float, last_until_s: float, until_s: float
+    ) -> tuple[float | None, Sequence[float]]: ...
+
+
 class _EpochFrame(NamedTuple):
     epoch: int
     start: datetime
@@ -105,6 +111,17 @@ class _EpochFrame(NamedTuple):
     policy: PricingPolicy
     inputs: tuple[str, ...]
     guardrail_version: int
+    # The history's combined lookup when it has one, with the window in epoch seconds.
+    window: _HistoryWindow | None
+    since_s: float
+    before_s: float
+    start_s: float
+    # The constant parts of the decision id's text (see _decide_one).
+    id_head: str
+    id_tail: str
+    # One tuple per distinct list of reason codes, shared by the decisions of this call (fewer
+    # objects kept per pinned decision, so fewer for the garbage collector to walk).
+    codes: dict[tuple[str, ...], tuple[str, ...]]
 
 
 def item_context_key(item_id: str, ctx: PublicContext) -> ItemContextKey:
@@ -150,6 +167,7 @@ class PricingEngine:
         self._guardrails = guardrails
         self._schedule = self._checked(policy)
         self._bands: dict[str, ItemBand] = {}
+        self._category_guardrails: dict[str, tuple[GuardrailSet, EffectiveGuardrail]] = {}
         self._cache: dict[int, dict[tuple[str, ItemContextKey], PriceDecision]] = {}
         self._seal: object | None = None
 
@@ -224,6 +242,7 @@ class PricingEngine:
         with self._lock:
             self._catalog = catalog
             self._bands = {}
+            self._category_guardrails = {}
             self._drop_future_cache()
 
     def set_guardrails(self, guardrails: GuardrailSet) -> None:
@@ -231,6 +250,7 @@ class PricingEngine:
         with self._lock:
             self._guardrails = guardrails
             self._bands = {}
+            self._category_guardrails = {}
             self._drop_future_cache()
 
     def set_policy(self, policy: PricingPolicy | PolicySchedule) -> None:
@@ -261,7 +281,19 @@ class PricingEngine:
         band = self._bands.get(item_id)
         if band is None:
             state = self._catalog.get(item_id)
-            eff = self._guardrails.effective(item_id, state.category)
+            guardrails = self._guardrails
+            if f"item:{item_id}" in guardrails.rules:
+                eff = guardrails.effective(item_id, state.category)
+            else:
+                # Without an item rule the resolution depends on the category only (the band
+                # reads neither the item id nor the category of the resolved guardrail).
+                # Keyed by the set too, so a band racing a swap never keeps the old set's rules.
+                hit = self._category_guardrails.get(state.category)
+                if hit is not None and hit[0] is guardrails:
+                    eff = hit[1]
+                else:
+                    eff = guardrails.effective(item_id, state.category)
+                    self._category_guardrails[state.category] = (guardrails, eff)
             band = item_band(eff, state.base_price, state.unit_cost)
             self._bands[item_id] = band
         return band
@@ -305,7 +337,12 @@ class PricingEngine:
                 # Keep the previous epoch too: requests straddling the boundary still hit.
                 for old in [e for e in self._cache if e < epoch - 1]:
                     del self._cache[old]
-        keys = [(item_id, item_context_key(item_id, ctx)) for item_id in item_ids]
+        if ctx.competitor_prices:
+            keys = [(item_id, item_context_key(item_id, ctx)) for item_id in item_ids]
+        else:
+            # No item has a competitor price: every item shares one context key.
+            shared = (ctx.region or "", None, ctx.promotions)
+            keys = [(item_id, shared) for item_id in item_ids]
         found = [bucket.get(k) for k in keys]
         if any(d is None for d in found):
             found = self._decide_missing(keys, found, bucket, ctx, epoch)
@@ -382,22 +419,37 @@ class PricingEngine:
         # every competitor price again.
         at_epoch = ctx if ctx.at == start else dataclasses.replace(ctx, at=start)
         policy = self._schedule.policy_for(epoch)
+        since = start - CHANGE_WINDOW
+        before = start - _JUST_BEFORE
+        version = self._guardrails.version
         return _EpochFrame(
             epoch=epoch,
             start=start,
             label=self.clock.label(epoch),
-            since=start - CHANGE_WINDOW,
-            before=start - _JUST_BEFORE,
+            since=since,
+            before=before,
             ctx=at_epoch,
             policy=policy,
             inputs=tuple(sorted(policy.inputs)),
-            guardrail_version=self._guardrails.version,
+            guardrail_version=version,
+            window=getattr(self.history, "last_and_in_force", None),
+            since_s=since.timestamp(),
+            before_s=before.timestamp(),
+            start_s=start.timestamp(),
+            id_head=f", {epoch!r}, ",
+            id_tail=f", {version!r}, {policy.name!r}, {policy.version!r}, ",
+            codes={},
         )
 
     def _decide_one(self, item_id: str, ctx_key: ItemContextKey, f: _EpochFrame) -> PriceDecision:
         state = self._catalog.get(item_id)
         band = self.band(item_id)
-        last = self.history.last(item_id, f.before)
+        recent: Sequence[float]
+        if f.window is not None:
+            last, recent = f.window(item_id, f.since_s, f.before_s, f.start_s)
+        else:
+            last = self.history.last(item_id, f.before)
+            recent = self.history.in_force(item_id, f.since, f.start)
         if last is not None:
             # A shallow copy with one field set: dataclasses.replace and copy.copy both cost
             # several times more on this path, which every epoch's first request pays.
@@ -406,20 +458,19 @@ class PricingEngine:
             state = fresh
         policy = f.policy
         proposal = policy.propose(state, f.ctx, band.objective)
-        recent = self.history.in_force(item_id, f.since, f.start)
         price, codes = enforce(proposal.price, band, recent)
-        digest = hashlib.blake2b(
-            repr(
-                (item_id, f.epoch, ctx_key, f.guardrail_version, policy.name, policy.version, price)
-            ).encode(),
-            digest_size=8,
-        ).hexdigest()
+        # The text of repr((item_id, epoch, ctx_key, guardrail_version, policy name, policy
+        # version, price)), built from the parts that vary: the tuple's repr costs twice that.
+        text = "(" + repr(item_id) + f.id_head + repr(ctx_key) + f.id_tail + repr(price) + ")"
+        digest = hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+        reason_codes = (*proposal.reason_codes, *codes)
+        reason_codes = f.codes.setdefault(reason_codes, reason_codes)
         return PriceDecision(
             item_id=item_id,
             final_price=price,
             base_price=state.base_price,
             adjustment=round(price - state.base_price, 2),
-            reason_codes=(*proposal.reason_codes, *codes),
+            reason_codes=reason_codes,
             policy=policy.name,
             policy_version=policy.version,
             inputs=f.inputs,

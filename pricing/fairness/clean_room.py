@@ -115,8 +115,8 @@ def admit(decision: FairDecision, epoch: int) -> None:
     FailedPrecondition
         The engine and the guard disagree about the epoch.
     """
-    bad = sorted(set(decision.inputs) - PUBLIC_INPUTS)
-    if bad:
+    if not PUBLIC_INPUTS.issuperset(decision.inputs):
+        bad = sorted(set(decision.inputs) - PUBLIC_INPUTS)
         raise PolicyRejected(
             f"policy {decision.policy_name!r} version {decision.policy_version} priced with "
             f"non-public input(s) {bad}; quote refused (rule G1)",

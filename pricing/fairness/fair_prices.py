@@ -18,8 +18,8 @@ was in scope, so its later decisions are replaced by the item's public base pric
 from __future__ import annotations
 
 import contextvars
-import dataclasses
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -29,14 +29,20 @@ from pricing.engine import PriceDecision, PricingEngine
 from pricing.errors import FailedPrecondition
 from pricing.fairness.capability import _GUARD_CAPABILITY
 from pricing.fairness.clean_room import admit, quarantined
-from pricing.fairness.decisions import FairDecision, read_decision
+from pricing.fairness.decisions import FairDecision, read_decisions
 
 PinKey = tuple[str, int, tuple[Any, ...]]
 
-# Items a warm-up decides per turn before it lets request threads run: 32 items take about
-# 1 ms of interpreter time, so a request that arrives meanwhile waits at most that long
-# instead of the interpreter's 5 ms switch interval.
+# Items a warm-up decides per turn before it lets request threads run. The first turn takes
+# WARM_CHUNK items; later turns are sized so that one takes about WARM_TURN_SECONDS of
+# interpreter time (a request that arrives meanwhile waits at most that long instead of the
+# interpreter's 5 ms switch interval), within [WARM_CHUNK_MIN, WARM_CHUNK_MAX] items. Larger
+# turns than a fixed 32 items matter: each turn records its prices in one transaction, and
+# a commit costs as much as a few dozen rows.
 WARM_CHUNK = 32
+WARM_CHUNK_MIN = 8
+WARM_CHUNK_MAX = 512
+WARM_TURN_SECONDS = 0.002
 
 
 class FairPriceBook:
@@ -136,20 +142,25 @@ class FairPriceBook:
             A fresh decision names a non-public input (rule G1).
         """
         ids = list(self._engine.catalog) if item_ids is None else list(item_ids)
-        todo = [i for i in ids if (i, epoch, ckey) not in self._pins]
+        pins = self._pins
+        todo = [i for i in ids if (i, epoch, ckey) not in pins]
         pinned = 0
-        for start in range(0, len(todo), WARM_CHUNK):
-            chunk = [
-                i for i in todo[start : start + WARM_CHUNK] if (i, epoch, ckey) not in self._pins
-            ]
+        size = WARM_CHUNK
+        start = 0
+        while start < len(todo):
+            chunk = [i for i in todo[start : start + size] if (i, epoch, ckey) not in pins]
+            start += size
             if not chunk:
                 continue
             config = (self._engine.catalog, self._engine.guardrails)
+            began = time.perf_counter()
             decisions = self._clean_room.submit(
                 contextvars.Context().run, self._decide, chunk, clean_ctx
             ).result()
             # Between chunks the clean-room thread waits for work, so request threads run.
+            took = time.perf_counter() - began
             pinned += len(self._pin(decisions, epoch, ckey, config))
+            size = _next_chunk_size(size, len(chunk), took)
         self._forget_old_epochs(epoch)
         return pinned
 
@@ -167,9 +178,8 @@ class FairPriceBook:
         """Admit fresh decisions and pin them; the first pin of a key wins (rule G3)."""
         pins = self._pins
         out: dict[str, FairDecision] = {}
-        for decision in (read_decision(d) for d in decisions):
+        for decision in read_decisions(decisions, config):
             admit(decision, epoch)
-            decision = dataclasses.replace(decision, config=config)
             if (decision.policy_name, decision.policy_version) in self._quarantined:
                 decision = quarantined(decision)
             out[decision.item_id] = pins.setdefault((decision.item_id, epoch, ckey), decision)
@@ -203,3 +213,15 @@ class FairPriceBook:
             # Keep the previous epoch too: requests straddling the boundary still hit.
             for key in [k for k in list(self._pins) if k[1] < epoch - 1]:
                 self._pins.pop(key, None)
+
+
+def _next_chunk_size(size: int, done: int, took: float) -> int:
+    """The size of the next warm-up turn after ``done`` items took ``took`` seconds.
+
+    Aims at :data:`WARM_TURN_SECONDS` per turn, at most doubling or halving per step so a
+    stall of the machine (or one slow commit) does not swing the size.
+    """
+    if done < size or took <= 0.0:
+        return size
+    target = int(done * WARM_TURN_SECONDS / took)
+    return max(WARM_CHUNK_MIN, min(WARM_CHUNK_MAX, size * 2, max(size // 2, target)))

@@ -25,6 +25,8 @@ PRICE_HISTORY = Table(
     Column("price", Float, primary_key=True),
 )
 
+_BLOCK = 16
+
 
 class PriceHistoryStore:
     """A :class:`pricing.price_history.PriceHistory` backed by the database.
@@ -64,6 +66,15 @@ class PriceHistoryStore:
                 self._mirror.record(item_id, datetime.fromtimestamp(start_s, UTC), price)
         dialect: Any = postgresql if db.engine.dialect.name == "postgresql" else sqlite
         self._insert = dialect.insert(PRICE_HISTORY).on_conflict_do_nothing()
+        mark = "?" if db.engine.dialect.paramstyle == "qmark" else "%s"
+        row = f"({mark}, {mark}, {mark})"
+        # The same statement as plain SQL for the batch write: building SQLAlchemy parameters
+        # per row cost more than the insert itself (the epoch warm-up writes every item). Rows
+        # go _BLOCK at a time in one statement (one statement step per block, not per row);
+        # the rest one by one. Two fixed texts, so the driver's prepared statements are reused.
+        head = "INSERT INTO price_history (item_id, start_s, price) VALUES "
+        self._insert_row = f"{head}{row} ON CONFLICT DO NOTHING"
+        self._insert_block = f"{head}{', '.join([row] * _BLOCK)} ON CONFLICT DO NOTHING"
 
     def record(self, item_id: str, start: datetime, price: float) -> None:
         """Write through: database first, so the mirror never holds an unsaved price."""
@@ -79,18 +90,47 @@ class PriceHistoryStore:
         batch = list(entries)
         if not batch:
             return
-        rows = [
-            {"item_id": item_id, "start_s": int(start.timestamp()), "price": price}
-            for item_id, start, price in batch
-        ]
-        with self.db.engine.begin() as conn:
-            conn.execute(self._insert, rows)
+        # A batch usually shares one epoch start: convert each distinct start once.
+        seconds: dict[datetime, int] = {}
+        rows: list[tuple[str, int, float]] = []
         for item_id, start, price in batch:
-            self._mirror.record(item_id, start, price)
+            start_s = seconds.get(start)
+            if start_s is None:
+                start_s = seconds[start] = int(start.timestamp())
+            rows.append((item_id, start_s, price))
+        whole = len(rows) - len(rows) % _BLOCK
+        blocks = [
+            tuple(v for r in rows[i : i + _BLOCK] for v in r) for i in range(0, whole, _BLOCK)
+        ]
+        # The DBAPI connection itself: SQLAlchemy's connection and transaction wrappers cost
+        # about as much per batch of a few dozen rows as the rows' inserts.
+        conn = self.db.engine.raw_connection()
+        try:
+            cur = conn.cursor()
+            try:
+                if blocks:
+                    cur.executemany(self._insert_block, blocks)
+                if whole < len(rows):
+                    cur.executemany(self._insert_row, rows[whole:])
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+            finally:
+                cur.close()
+        finally:
+            conn.close()
+        self._mirror.record_many(batch)
 
     def in_force(self, item_id: str, since: datetime, until: datetime) -> Sequence[float]:
         """See :meth:`pricing.price_history.PriceHistory.in_force`."""
         return self._mirror.in_force(item_id, since, until)
+
+    def last_and_in_force(
+        self, item_id: str, since_s: float, last_until_s: float, until_s: float
+    ) -> tuple[float | None, Sequence[float]]:
+        """See :meth:`pricing.price_history.InMemoryPriceHistory.last_and_in_force`."""
+        return self._mirror.last_and_in_force(item_id, since_s, last_until_s, until_s)
 
     def last(self, item_id: str, until: datetime) -> float | None:
         """See :meth:`pricing.price_history.PriceHistory.last`."""

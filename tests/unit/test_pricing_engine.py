@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -11,11 +12,11 @@ from hypothesis import strategies as st
 
 from pricing.catalog import PricingCatalog
 from pricing.context import PublicContext
-from pricing.engine import PricingEngine
+from pricing.engine import PricingEngine, item_context_key
 from pricing.epochs import EpochClock
 from pricing.errors import InvalidArgument, NotFound, PolicyRejected
 from pricing.guardrail_rules import Guardrail
-from pricing.guardrails import GuardrailSet
+from pricing.guardrails import GuardrailSet, item_band
 from pricing.policies.competitor_match import CompetitorMatchPolicy
 from pricing.policies.elasticity_optimal import ElasticityOptimalPolicy
 from pricing.policies.static import StaticPolicy
@@ -194,3 +195,55 @@ def test_policy_sees_the_price_served_in_the_previous_epoch() -> None:
     # 9.99 / 2, then half of that, then held at the unit cost (default minimum margin 0).
     assert [d.final_price for d in prices] == [5.0, 2.5, 2.0]
     assert engine.catalog.get("C").current_price is None  # the catalogue itself is untouched
+
+
+def _cat_items() -> PricingCatalog:
+    items = pd.DataFrame(
+        {
+            "item_id": ["K1", "K2", "K3", "G1"],
+            "category": ["home/kitchen", "home/kitchen", "home/kitchen", "home/garden"],
+            "base_price": [20.0, 30.0, 40.0, 50.0],
+            "unit_cost": [10.0, 10.0, 10.0, 10.0],
+        }
+    )
+    return PricingCatalog.from_frames(items, pd.DataFrame())
+
+
+def test_band_shares_category_resolution_but_honours_item_rules_and_swaps() -> None:
+    gs = (
+        GuardrailSet()
+        .with_rule(Guardrail("category", "home", max_ratio=1.5))
+        .with_rule(Guardrail("category", "home/kitchen", min_ratio=0.8))
+        .with_rule(Guardrail("item", "K2", ceiling=31.0))
+    )
+    engine = PricingEngine(_cat_items(), gs, StaticPolicy())
+    for item in ("K1", "K2", "K3", "G1"):
+        state = engine.catalog.get(item)
+        expected = item_band(gs.effective(item, state.category), state.base_price, 10.0)
+        assert engine.band(item) == expected
+    assert engine.band("K2").scope == "item:K2" and engine.band("K3").upper == 60.0
+    # A new set replaces every band resolved under the old one.
+    engine.set_guardrails(gs.with_rule(Guardrail("category", "home/kitchen", max_ratio=1.1)))
+    assert engine.band("K3").upper == pytest.approx(44.0)
+    assert engine.band("K1").upper == pytest.approx(22.0)
+
+
+def test_decision_id_is_the_digest_of_the_decision_identity() -> None:
+    # The id is part of what is recorded: it must stay the digest of this exact tuple.
+    engine = PricingEngine(_catalog(), GuardrailSet(), CompetitorMatchPolicy())
+    for ctx in (
+        PublicContext(at=T0),
+        PublicContext(at=T0, region="CN-31", competitor_prices={"A": 18.5}, promotions=("X",)),
+    ):
+        for d in engine.decide(["A", "B", "C"], ctx):
+            ident = (
+                d.item_id,
+                d.epoch,
+                item_context_key(d.item_id, ctx),
+                d.guardrail_version,
+                d.policy,
+                d.policy_version,
+                d.final_price,
+            )
+            digest = hashlib.blake2b(repr(ident).encode(), digest_size=8).hexdigest()
+            assert d.decision_id == digest

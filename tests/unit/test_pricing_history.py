@@ -30,3 +30,19 @@ def test_prices_of_several_contexts_in_one_epoch_all_count() -> None:
     # Recorded out of order, read in time order.
     h.record("A", T - H, 9.0)
     assert list(h.in_force("A", T - H, T - H)) == [9.0]
+
+
+def test_combined_lookup_agrees_with_last_and_in_force() -> None:
+    # The engine's one-call lookup must answer exactly what last() and in_force() answer,
+    # including out-of-order records and several prices at one instant.
+    h = InMemoryPriceHistory()
+    h.record_many([("A", T + 3 * H, 12.0), ("A", T, 10.0), ("A", T, 10.5), ("A", T + H, 11.0)])
+    h.record("A", T + 30 * H, 13.0)
+    for start in [T - H, T, T + H, T + 2 * H, T + 25 * H, T + 30 * H, T + 31 * H]:
+        since, before = start - 24 * H, start - timedelta(microseconds=1)
+        for item in ("A", "B"):
+            got = h.last_and_in_force(
+                item, since.timestamp(), before.timestamp(), start.timestamp()
+            )
+            assert got[0] == h.last(item, before)
+            assert list(got[1]) == list(h.in_force(item, since, start))

@@ -114,8 +114,14 @@ class Supervisor:
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self) -> bool:
         """Hold the ports, start every worker and wait until all of them serve.
+
+        Returns
+        -------
+        bool
+            True once every worker serves; False when a stop was requested meanwhile (SIGTERM,
+            Ctrl-C), in which case everything started has been stopped again.
 
         Raises
         ------
@@ -137,7 +143,9 @@ class Supervisor:
             for slot in range(self.settings.workers):
                 self._workers.append(self._spawn(slot))
             for worker in self._workers:
-                self._await_ready(worker)
+                if not self._await_ready(worker):
+                    self.stop()
+                    return False
         except BaseException:
             self.stop()
             raise
@@ -148,6 +156,7 @@ class Supervisor:
             http_port=self.http_port,
             grpc_port=self.grpc_port,
         )
+        return True
 
     def run(self, poll: float = 0.5) -> None:
         """Restart workers that die, until :attr:`stop_requested` is set; then stop all."""
@@ -219,10 +228,12 @@ class Supervisor:
         log.info("worker_spawned", slot=slot, pid=proc.pid)
         return _Worker(slot, proc, time.monotonic(), read_fd, failures)
 
-    def _await_ready(self, worker: _Worker) -> None:
+    def _await_ready(self, worker: _Worker) -> bool:
         assert worker.ready_fd is not None
         deadline = time.monotonic() + self.ready_timeout
         while True:
+            if self.stop_requested.is_set():
+                return False
             left = deadline - time.monotonic()
             if left <= 0:
                 raise FailedPrecondition(
@@ -232,9 +243,12 @@ class Supervisor:
             if readable:
                 if os.read(worker.ready_fd, 64).startswith(b"ready"):
                     self._close_ready(worker)
-                    return
-                # End of file without the word: the worker is gone.
+                    return True
+                # End of file without the word: the worker is gone (Ctrl-C reaches the
+                # workers too, so that is a stop, not a failure, once a stop was asked for).
                 code = worker.proc.wait()
+                if self.stop_requested.is_set():
+                    return False
                 raise FailedPrecondition(
                     f"worker {worker.slot} exited with code {code} before serving (its error "
                     "is above)"

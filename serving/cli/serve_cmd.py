@@ -116,7 +116,8 @@ def _supervise(
             args += [flag, str(value)]
     supervisor = Supervisor(settings, args)
     supervisor.stop_requested = stop
-    supervisor.start()
+    if not supervisor.start():
+        return  # stopped while the workers were starting
     _announce(settings.host, supervisor.http_port, supervisor.grpc_port)
     supervisor.run()
 

@@ -236,3 +236,37 @@ def test_a_worker_that_cannot_start_stops_the_server_with_its_error(tmp_path: Pa
     assert "exited with code 2 before serving" in done.stderr
     assert "Traceback" not in done.stderr
     assert "fairshelf serving:" not in done.stderr
+
+
+def test_sigterm_while_the_workers_start_stops_them_cleanly(tmp_path: Path) -> None:
+    bundles = tiny_bundles(tmp_path / "bundles")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "serving.cli.main",
+            "serve",
+            "--workers",
+            "2",
+            "--bundles",
+            str(bundles),
+            "--db",
+            f"sqlite:///{tmp_path / 'serve.db'}",
+            "--http-port",
+            "0",
+            "--grpc-port",
+            "0",
+        ],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    # Once both workers exist (they take seconds to import and load), stop the supervisor.
+    _wait(lambda: len(_children(proc.pid)) == 2, 60, "workers spawned")
+    workers = _children(proc.pid)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr[-2000:]
+    assert "Traceback" not in stderr and "error:" not in stderr
+    assert not [pid for pid in workers if _alive(pid)]

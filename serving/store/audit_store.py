@@ -113,7 +113,7 @@ class AuditStore:
         self._db = db
         # Appends from this process take turns; other processes are handled by the retry.
         self._lock = threading.Lock()
-        METADATA.create_all(db.engine, tables=[audit_log, audit_head])
+        db.create_tables(audit_log, audit_head)
 
     def append(self, kind: str, payload: Mapping[str, Any]) -> AuditRecord:
         """Append one event, chained to the current head, in one transaction.

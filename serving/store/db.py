@@ -9,20 +9,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import MetaData, create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy import MetaData, Table, create_engine, event
+from sqlalchemy.engine import Connection, Engine
 
 METADATA = MetaData()
+
+# Key of the PostgreSQL advisory lock that serialises schema creation between processes.
+_SCHEMA_LOCK_KEY = 0x66616972  # "fair"
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
+    # First: switching a fresh file to WAL takes a lock another process may hold a moment.
+    cur.execute("PRAGMA busy_timeout=5000")
     # WAL lets readers run while the event writer appends; synchronous=NORMAL keeps every
     # committed transaction durable across a process crash (not across power loss of the host).
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=5000")
     cur.close()
 
 
@@ -50,6 +54,29 @@ class Database:
         self.engine: Engine = create_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
+
+    def create_tables(self, *tables: Table) -> None:
+        """Create the missing ``tables`` and their indexes, in one locked transaction.
+
+        Several processes open the same database at once (``fairshelf serve --workers``,
+        replicas starting together); a bare check-then-create lets two of them both find a
+        table missing and the second CREATE fail. Under the lock the second one finds it.
+        """
+        with self.engine.connect() as conn:
+            self._lock_schema(conn)
+            for table in tables:
+                table.create(conn, checkfirst=True)
+                for index in table.indexes:  # also indexes added after the table was made
+                    index.create(conn, checkfirst=True)
+            conn.commit()
+
+    def _lock_schema(self, conn: Connection) -> None:
+        if self.is_sqlite:
+            # pysqlite starts no transaction before DDL; this one takes the write lock (other
+            # processes wait up to busy_timeout) and makes the CREATEs one unit.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK_KEY})")
 
     def create_all(self) -> None:
         """Create every table declared on :data:`METADATA` (idempotent)."""

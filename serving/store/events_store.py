@@ -235,9 +235,7 @@ class EventsStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        EVENTS.create(db.engine, checkfirst=True)
-        for index in EVENTS.indexes:
-            index.create(db.engine, checkfirst=True)
+        db.create_tables(EVENTS)
         self._reader = HotReader(db)
 
     def _insert(self) -> Any:

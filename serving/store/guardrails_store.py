@@ -99,7 +99,7 @@ class GuardrailStore:
     def __init__(self, db: Database, audit: AuditSink | None = None) -> None:
         self.db = db
         self.audit = audit
-        GUARDRAIL_VERSIONS.create(db.engine, checkfirst=True)
+        db.create_tables(GUARDRAIL_VERSIONS)
 
     # -- reading ---------------------------------------------------------------------------
     def current(self) -> GuardrailSet:

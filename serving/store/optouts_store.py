@@ -48,7 +48,7 @@ class OptOutsStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        OPTOUTS.create(db.engine, checkfirst=True)
+        db.create_tables(OPTOUTS)
         self._reader = HotReader(db)
 
     def set(self, user_id: str, enabled: bool) -> PersonalizationChoice:

@@ -45,7 +45,7 @@ class PriceHistoryStore:
         self, db: Database, *, preload: timedelta = timedelta(hours=48), now: datetime | None = None
     ) -> None:
         self.db = db
-        PRICE_HISTORY.create(db.engine, checkfirst=True)
+        db.create_tables(PRICE_HISTORY)
         self._mirror = InMemoryPriceHistory()
         since = int(((now or datetime.now(UTC)) - preload).timestamp())
         with db.engine.connect() as conn:

@@ -101,7 +101,7 @@ class QuoteStore:
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        METADATA.create_all(db.engine, tables=[quote_log])
+        db.create_tables(quote_log)
         with db.engine.begin() as conn:
             conn.exec_driver_sql(f"DROP INDEX IF EXISTS {_RETIRED_INDEX}")
         marks = (

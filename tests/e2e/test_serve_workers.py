@@ -24,6 +24,17 @@ from recsys.bundle import load_bundle
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _serve_argv(tmp_path: Path, bundles: Path, config: Path | None = None) -> list[str]:
+    """``fairshelf serve --workers 2`` on free ports over ``bundles``, as an operator types it."""
+    argv = [sys.executable, "-m", "serving.cli.main", "serve", "--workers", "2"]
+    argv += ["--bundles", str(bundles), "--db", f"sqlite:///{tmp_path / 'serve.db'}"]
+    argv += ["--http-port", "0", "--grpc-port", "0"]
+    return argv + (["--config", str(config)] if config is not None else [])
+
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
 def _children(pid: int) -> set[int]:
     found = set()
     for entry in Path("/proc").iterdir():
@@ -101,45 +112,29 @@ def served(tmp_path: Path) -> Iterator[Served]:
     keys = "\n".join(f'"{key}" = "{role}"' for role, key in KEYS.items())
     config.write_text(f"reload_interval_seconds = 0.5\n[api_keys]\n{keys}\n")
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "serving.cli.main",
-            "serve",
-            "--workers",
-            "2",
-            "--bundles",
-            str(bundles),
-            "--db",
-            f"sqlite:///{tmp_path / 'serve.db'}",
-            "--config",
-            str(config),
-            "--http-port",
-            "0",
-            "--grpc-port",
-            "0",
-            "--log-format",
-            "console",
-        ],
+        [*_serve_argv(tmp_path, bundles, config), "--log-format", "console"],
         cwd=ROOT,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        env=ENV,
     )
     assert proc.stderr is not None
     announced = ""
+    seen: list[str] = []
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         line = proc.stderr.readline()
         if not line and proc.poll() is not None:
             break
+        seen.append(line)
         if line.startswith("fairshelf serving:"):
             announced = line
             break
     if not announced:
         proc.kill()
         proc.wait()
-        pytest.fail(f"fairshelf serve --workers 2 did not start (exit {proc.returncode})")
+        tail = "".join(seen[-15:])
+        pytest.fail(f"fairshelf serve --workers 2 did not start (exit {proc.returncode}):\n{tail}")
     http_port = int(announced.split("http://")[1].split()[0].rsplit(":", 1)[1])
     grpc_port = int(announced.rsplit(":", 1)[1])
     out = Served(proc, http_port, grpc_port)
@@ -207,29 +202,12 @@ def test_a_worker_that_cannot_start_stops_the_server_with_its_error(tmp_path: Pa
     config = tmp_path / "serve.toml"
     config.write_text(f'programs_file = "{programs}"\n')
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "serving.cli.main",
-            "serve",
-            "--workers",
-            "2",
-            "--bundles",
-            str(bundles),
-            "--db",
-            f"sqlite:///{tmp_path / 'serve.db'}",
-            "--config",
-            str(config),
-            "--http-port",
-            "0",
-            "--grpc-port",
-            "0",
-        ],
+        _serve_argv(tmp_path, bundles, config),
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=240,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        env=ENV,
     )
     assert done.returncode == 2, done.stderr[-2000:]
     assert "programs.json" in done.stderr  # the worker's own message names the file
@@ -241,26 +219,7 @@ def test_a_worker_that_cannot_start_stops_the_server_with_its_error(tmp_path: Pa
 def test_sigterm_while_the_workers_start_stops_them_cleanly(tmp_path: Path) -> None:
     bundles = tiny_bundles(tmp_path / "bundles")
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "serving.cli.main",
-            "serve",
-            "--workers",
-            "2",
-            "--bundles",
-            str(bundles),
-            "--db",
-            f"sqlite:///{tmp_path / 'serve.db'}",
-            "--http-port",
-            "0",
-            "--grpc-port",
-            "0",
-        ],
-        cwd=ROOT,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        _serve_argv(tmp_path, bundles), cwd=ROOT, stderr=subprocess.PIPE, text=True, env=ENV
     )
     # Once both workers exist (they take seconds to import and load), stop the supervisor.
     _wait(lambda: len(_children(proc.pid)) == 2, 60, "workers spawned")

@@ -68,6 +68,9 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from loadgen import add_load_arguments  # noqa: E402
 
 GRPC_PATH = "/fairshelf.v1.RecommendationService/Recommend"
 HTTP_PATH = "/v1/recommend"
@@ -414,14 +417,7 @@ def run(
 def main(argv: list[str] | None = None) -> None:
     """Run one load test and print its summary as a JSON line on stdout."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--target", choices=["grpc", "http"], required=True)
-    p.add_argument("--addr", required=True, help="host:port (grpc) or http://host:port")
-    p.add_argument("--users", required=True, help="file with one user id per line")
-    p.add_argument("--api-key", default="")
-    p.add_argument("--k", type=int, default=20)
-    p.add_argument("--rate", type=float, default=100.0)
-    p.add_argument("--concurrency", type=int, default=0, help="closed loop when > 0")
-    p.add_argument("--duration", type=float, default=10.0)
+    add_load_arguments(p)
     p.add_argument("--metrics-url", default=None, help="http://host:port serving /metrics")
     args = p.parse_args(argv)
     users = [u for u in Path(args.users).read_text().splitlines() if u]

@@ -218,9 +218,8 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
         await close()
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Run one load test and print its summary as a JSON line on stdout."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_load_arguments(p: argparse.ArgumentParser) -> None:
+    """The command line every load client of the serving benchmark takes (this one, h2load's)."""
     p.add_argument("--target", choices=["grpc", "http"], required=True)
     p.add_argument("--addr", required=True, help="host:port (grpc) or http://host:port")
     p.add_argument("--users", required=True, help="file with one user id per line")
@@ -229,6 +228,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rate", type=float, default=100.0)
     p.add_argument("--concurrency", type=int, default=0, help="closed loop when > 0")
     p.add_argument("--duration", type=float, default=10.0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run one load test and print its summary as a JSON line on stdout."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_load_arguments(p)
     args = p.parse_args(argv)
     result = asyncio.run(_main(args))
     sys.stdout.write(json.dumps(result) + "\n")

@@ -134,7 +134,11 @@ class Supervisor:
         host = self.settings.host
         http = reserve_port(host, self.settings.http_port)
         self._held.append(http)
-        grpc = reserve_port(host, self.settings.grpc_port)
+        try:
+            grpc = reserve_port(host, self.settings.grpc_port)
+        except InvalidArgument:
+            self.stop()
+            raise
         self._held.append(grpc)
         self.http_port, self.grpc_port = http.getsockname()[1], grpc.getsockname()[1]
         self._metrics_dir = tempfile.mkdtemp(prefix="fairshelf-metrics-")
@@ -267,8 +271,11 @@ class Supervisor:
             if worker.ready_fd is not None:
                 readable, _, _ = select.select([worker.ready_fd], [], [], 0)
                 if readable:
+                    # The word, or end of file from a worker that died first (handled below).
+                    ready = os.read(worker.ready_fd, 64).startswith(b"ready")
                     self._close_ready(worker)
-                    log.info("worker_ready", slot=worker.slot, pid=worker.proc.pid)
+                    if ready:
+                        log.info("worker_ready", slot=worker.slot, pid=worker.proc.pid)
             code = worker.proc.poll()
             if code is None or self.stop_requested.is_set():
                 continue

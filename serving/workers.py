@@ -193,11 +193,6 @@ class Supervisor:
             shutil.rmtree(self._metrics_dir, ignore_errors=True)
             self._metrics_dir = ""
 
-    @property
-    def pids(self) -> list[int]:
-        """Process ids of the running workers."""
-        return [w.proc.pid for w in self._workers if w.proc.poll() is None]
-
     # -- workers --------------------------------------------------------------------------
 
     def _worker_env(self) -> dict[str, str]:

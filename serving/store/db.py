@@ -79,8 +79,8 @@ class Database:
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK_KEY})")
 
     def create_all(self) -> None:
-        """Create every table declared on :data:`METADATA` (idempotent)."""
-        METADATA.create_all(self.engine)
+        """Create every table declared on :data:`METADATA` (idempotent, under the schema lock)."""
+        self.create_tables(*METADATA.sorted_tables)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -330,7 +330,6 @@ class GuardrailStore:
         NotFound
             ``scope`` has no rule (field ``scope``).
         """
-        parse_scope_id(scope)
         try:
             change = self.delete(
                 scope, author=actor, reason=body.reason, expected_version=body.expected_version

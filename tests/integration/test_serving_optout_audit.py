@@ -27,13 +27,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FairshelfServer
         yield srv
 
 
-@pytest.fixture(scope="module")
-def clients(server: FairshelfServer) -> Iterator[Clients]:
-    c = Clients(server)
-    yield c
-    c.close()
-
-
 def _optout_records(server: FairshelfServer) -> list[Mapping[str, Any]]:
     assert server.service.audit is not None
     return [r.payload for r in server.service.audit.records() if r.kind == OPTOUT_KIND]

@@ -45,13 +45,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FairshelfServer
         yield srv
 
 
-@pytest.fixture(scope="module")
-def clients(server: FairshelfServer) -> Iterator[Clients]:
-    c = Clients(server)
-    yield c
-    c.close()
-
-
 def _quote(clients: Clients, item: str, shopper: dict[str, Any] | None) -> dict[str, Any]:
     body: dict[str, Any] = {"item_ids": [item]}
     if shopper is not None:

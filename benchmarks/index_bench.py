@@ -2,10 +2,13 @@
 
 Builds ``recsys.index.VectorIndex`` over ALS item factors (by default fitted with ``implicit``
 on a random purchase matrix with category structure and in-category popularity skew, so the
-norms are as uneven as real ALS factors; or read from a bundle with ``--bundle``), then
-prints build time, recall@20 against exact inner-product search on sampled user vectors, and
-single-query latency (p50/p99, wall and CPU) with one FAISS thread. The previous index, an
-HNSW graph built with the inner product itself, is shown for comparison.
+norms are as uneven as real ALS factors; or read from a bundle with ``--bundle``) as the
+trainer does (``recsys.index.build_tuned``: query beam chosen on a sample of user vectors),
+then prints build time, recall@20 against exact inner-product search on other sampled user
+vectors, and single-query latency (p50/p99, wall and CPU) with one FAISS thread at the
+search size serving uses (``k * oversample`` = 80). The same graph at the former fixed beam
+(``efSearch`` 160) and the previous index, an HNSW graph built with the inner product
+itself, are shown for comparison.
 
 Usage::
 
@@ -18,12 +21,13 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
 import scipy.sparse as sp
 
-from recsys.index import IndexSettings, VectorIndex, recall_against_exact
+from recsys.index import IndexSettings, VectorIndex, build_tuned, recall_against_exact
 
 
 def als_like_factors(
@@ -78,13 +82,21 @@ def als_like_factors(
     )
 
 
-def inner_product_graph(vectors: np.ndarray, settings: IndexSettings) -> VectorIndex:
+def inner_product_graph(vectors: np.ndarray, settings: IndexSettings, ef: int) -> VectorIndex:
     """The previous HNSW index: graph built with the inner product as its similarity."""
     index = faiss.IndexHNSWFlat(vectors.shape[1], settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efConstruction = settings.ef_construction
-    index.hnsw.efSearch = settings.ef_search
+    index.hnsw.efSearch = ef
     index.add(vectors)
     return VectorIndex(index, "hnsw")
+
+
+def with_ef(index: VectorIndex, ef: int) -> VectorIndex:
+    """A copy of ``index`` searching with beam width ``ef`` (same graph)."""
+    copy = VectorIndex(faiss.clone_index(index.index), index.kind)
+    faiss_index: Any = copy.index
+    faiss_index.hnsw.efSearch = ef
+    return copy
 
 
 def latency_ms(index: VectorIndex, queries: np.ndarray, k: int) -> tuple[float, ...]:
@@ -110,6 +122,10 @@ def latency_ms(index: VectorIndex, queries: np.ndarray, k: int) -> tuple[float, 
     )
 
 
+# The beam every HNSW index searched with before it was chosen per index.
+FORMER_EF_SEARCH = 160
+
+
 def main() -> None:
     """Build the indexes and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -119,6 +135,7 @@ def main() -> None:
     parser.add_argument("--bundle", type=Path, default=None, help="read ALS factors from here")
     parser.add_argument("--queries", type=int, default=1000, help="user vectors for recall")
     parser.add_argument("--timed", type=int, default=2000, help="single-query searches timed")
+    parser.add_argument("--search-k", type=int, default=80, help="neighbours per timed search")
     parser.add_argument("--threads", type=int, default=2, help="FAISS threads for the build")
     parser.add_argument("--no-ip-graph", action="store_true", help="skip the previous index")
     parser.add_argument("--seed", type=int, default=0)
@@ -135,8 +152,12 @@ def main() -> None:
         source = f"implicit ALS on {args.users:,} synthetic shoppers"
     rng = np.random.default_rng(args.seed + 1)
     x = x[np.abs(x).sum(axis=1) > 0]
-    queries = x[rng.choice(len(x), size=min(args.queries, len(x)), replace=False)]
-    timed = x[rng.choice(len(x), size=min(args.timed, len(x)), replace=False)]
+    order = rng.permutation(len(x))
+    queries = x[order[: args.queries]]
+    timed = x[order[args.queries : args.queries + args.timed]]
+    # The beam is chosen on shoppers outside both samples above, so the recall printed is
+    # not the one it was chosen on.
+    tuning = x[order[args.queries + args.timed :]]
     norms = np.linalg.norm(y, axis=1)
     print(
         f"items {y.shape[0]:,} x {y.shape[1]} ({source}, {time.perf_counter() - t0:.0f} s); "
@@ -145,34 +166,49 @@ def main() -> None:
     )
 
     default = IndexSettings()
-    builders = [
-        ("exact (IndexFlatIP)", lambda v: VectorIndex.build(v, IndexSettings(exact_below=10**12))),
-        ("HNSW default (MIPS->L2 graph, norm layers)", lambda v: VectorIndex.build(v, default)),
-    ]
-    if not args.no_ip_graph:
-        builders.append(
-            ("HNSW inner-product graph (previous)", lambda v: inner_product_graph(v, default))
-        )
+    rows: list[tuple[str, float, VectorIndex]] = []
+    faiss.omp_set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    exact = VectorIndex.build(y, IndexSettings(exact_below=10**12))
+    rows.append(("exact (IndexFlatIP)", time.perf_counter() - t0, exact))
+    t0 = time.perf_counter()
+    tuned = build_tuned(y, tuning, default, seed=args.seed)
+    built = time.perf_counter() - t0
+    hnsw = tuned.index
+    ef = hnsw.ef_search or default.ef_search
+    choice = tuned.choice
     print(
-        f"HNSW M {default.hnsw_m}, efConstruction {default.ef_construction}, efSearch "
-        f"{default.ef_search}; build with {args.threads} threads, search with 1; k = 20"
+        f"HNSW M {default.hnsw_m}, efConstruction {default.ef_construction}; efSearch {ef} "
+        f"chosen for recall@20 >= {default.recall_target} + {default.recall_margin} on "
+        f"{tuned.n_calibration:,} shoppers "
+        f"(recall there {choice.recall if choice else 1.0:.4f}); FAISS threads: {args.threads} "
+        f"to build (and tune), 1 to search; recall at k = 20, timed at k = {args.search_k}"
     )
+    rows.append((f"HNSW default (MIPS->L2, norm layers), ef {ef}", built, hnsw))
+    if ef != FORMER_EF_SEARCH:
+        rows.append(
+            (
+                f"  same graph, ef {FORMER_EF_SEARCH} (former fixed)",
+                0.0,
+                with_ef(hnsw, FORMER_EF_SEARCH),
+            )
+        )
+    if not args.no_ip_graph:
+        t0 = time.perf_counter()
+        ip = inner_product_graph(y, default, ef)
+        rows.append((f"HNSW inner-product graph (previous), ef {ef}", time.perf_counter() - t0, ip))
     header = (
         f"{'index':44s} {'build s':>8s} {'recall@20':>9s} {'p50 wall':>9s} {'p99 wall':>9s} "
         f"{'p50 CPU':>8s} {'p99 CPU':>8s}"
     )
     print(header)
     print("-" * len(header))
-    for name, build in builders:
-        faiss.omp_set_num_threads(args.threads)
-        t0 = time.perf_counter()
-        index = build(y)
-        built = time.perf_counter() - t0
-        faiss.omp_set_num_threads(1)
+    faiss.omp_set_num_threads(1)
+    for name, build_s, index in rows:
         recall = recall_against_exact(index, y, queries, 20)
-        p50w, p99w, p50c, p99c = latency_ms(index, timed, 20)
+        p50w, p99w, p50c, p99c = latency_ms(index, timed, args.search_k)
         print(
-            f"{name:44s} {built:8.1f} {recall:9.4f} {p50w:7.3f}ms {p99w:7.3f}ms "
+            f"{name:44s} {build_s:8.1f} {recall:9.4f} {p50w:7.3f}ms {p99w:7.3f}ms "
             f"{p50c:6.3f}ms {p99c:6.3f}ms",
             flush=True,
         )

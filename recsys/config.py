@@ -75,7 +75,8 @@ class RecsysConfig(BaseModel):
         a fold-in (ALS) or session (two-tower) vector instead of trending.
     ef_search:
         HNSW query beam width for the bundle's approximate indexes; ``None`` keeps the value
-        the bundle was built and measured with (``manifest.*.index.ef_search``). Lower is
+        stored in the bundle (``manifest.*.index.ef_search``): the smallest beam that met the
+        trainer's recall@20 target, with its recall measured on other users. Lower is
         faster with lower recall than the manifest records; flat indexes ignore it.
     experiment:
         Variant assignment.

@@ -61,6 +61,27 @@ class HybridGrid(BaseModel):
     trend_weights: list[float] = Field(default_factory=lambda: [0.0, 0.1, 0.2, 0.3, 0.4])
 
 
+_INDEX_DEFAULTS = IndexSettings()
+
+
+class IndexConfig(BaseModel):
+    """FAISS build settings (see :class:`recsys.index.IndexSettings`, whose defaults these are).
+
+    ``ef_search`` is the largest query beam the trainer may choose: it picks the smallest
+    beam whose recall@20 on a sample of user vectors reaches ``recall_target`` plus
+    ``recall_margin`` and records recall measured on other users.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    exact_below: int = Field(default=_INDEX_DEFAULTS.exact_below, ge=0)
+    hnsw_m: int = Field(default=_INDEX_DEFAULTS.hnsw_m, ge=2)
+    ef_construction: int = Field(default=_INDEX_DEFAULTS.ef_construction, ge=1)
+    ef_search: int = Field(default=_INDEX_DEFAULTS.ef_search, ge=1)
+    recall_target: float = Field(default=_INDEX_DEFAULTS.recall_target, gt=0, le=1)
+    recall_margin: float = Field(default=_INDEX_DEFAULTS.recall_margin, ge=0, lt=1)
+
+
 class PopularityConfig(BaseModel):
     """Recency-weighted popularity ("trending") for unknown shoppers and as a discovery part."""
 
@@ -93,13 +114,13 @@ class TrainConfig(BaseModel):
     two_tower: TwoTowerConfig = Field(default_factory=TwoTowerConfig)
     hybrid: HybridGrid = Field(default_factory=HybridGrid)
     popularity: PopularityConfig = Field(default_factory=PopularityConfig)
-    index: dict[str, int] = Field(default_factory=lambda: dict(IndexSettings().__dict__))
+    index: IndexConfig = Field(default_factory=IndexConfig)
     evaluation: EvalConfig = Field(default_factory=EvalConfig)
     show_progress: bool = True
 
     def index_settings(self) -> IndexSettings:
         """The FAISS build settings."""
-        return IndexSettings(**self.index)
+        return IndexSettings(**self.index.model_dump())
 
 
 def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> TrainConfig:

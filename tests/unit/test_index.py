@@ -1,4 +1,5 @@
-"""recsys.index: exact below the threshold, HNSW above, recall measured against exact."""
+"""recsys.index: exact below the threshold, HNSW above, recall measured against exact, the
+query beam chosen on some queries and the recall measured on others."""
 
 from __future__ import annotations
 
@@ -10,7 +11,16 @@ import pytest
 import scipy.sparse as sp
 
 from pricing.errors import InvalidArgument
-from recsys.index import IndexSettings, VectorIndex, _levels_by_norm, recall_against_exact
+from recsys.index import (
+    EF_LADDER,
+    IndexSettings,
+    VectorIndex,
+    _levels_by_norm,
+    build_tuned,
+    recall_against_exact,
+    split_queries,
+    tune_ef_search,
+)
 
 N_ALS = 20_000
 # Defaults except the size threshold, so that the default HNSW settings are what is tested.
@@ -48,10 +58,19 @@ def als_factors(n_items: int, n_users: int, seed: int) -> tuple[np.ndarray, np.n
 
 
 @pytest.fixture(scope="module")
-def als_index() -> tuple[VectorIndex, np.ndarray, np.ndarray]:
-    """(HNSW index, item factors, 400 sampled user factors), built once for the module."""
+def als_users() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(item factors, user factors, indices of 400 sampled users), fitted once."""
     y, x = als_factors(N_ALS, N_ALS, seed=0)
-    queries = x[np.random.default_rng(1).choice(len(x), 400, replace=False)]
+    return y, x, np.random.default_rng(1).choice(len(x), 400, replace=False)
+
+
+@pytest.fixture(scope="module")
+def als_index(
+    als_users: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> tuple[VectorIndex, np.ndarray, np.ndarray]:
+    """(HNSW index, item factors, 400 sampled user factors), built once for the module."""
+    y, x, sample = als_users
+    queries = x[sample]
     # A single-threaded build is reproducible (parallel HNSW insertion is not), so the recall
     # bar is tested on the same graph every run.
     threads = faiss.omp_get_max_threads()
@@ -167,3 +186,108 @@ def test_bad_inputs_are_refused() -> None:
         VectorIndex.build(np.array([[np.nan, 1.0]], dtype=np.float32))
     ids, _ = index.search(np.array([0, 0, 1, 0], dtype=np.float32), 50)
     assert ids.shape == (1, 4) and ids[0, 0] == 2
+
+
+def gaussian(n: int, dim: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(n, dim)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def small_hnsw() -> tuple[VectorIndex, np.ndarray]:
+    """(HNSW index over 3,000 gaussian vectors of 16 dimensions, the vectors)."""
+    vec = gaussian(3000, 16, 6)
+    return VectorIndex.build(vec, IndexSettings(exact_below=1000)), vec
+
+
+def test_tuning_takes_the_smallest_beam_meeting_the_target(
+    small_hnsw: tuple[VectorIndex, np.ndarray],
+) -> None:
+    index, vec = small_hnsw
+    q = gaussian(300, 16, 7)
+    full = tune_ef_search(index, vec, q, 1.0, ceiling=256)
+    recalls = dict(full.tried)
+    assert [ef for ef, _ in full.tried] == [ef for ef in EF_LADDER if ef <= 256]
+    # Easy target: the first beam that reaches it, which is below the ceiling.
+    target = recalls[64] - 1e-9
+    easy = tune_ef_search(index, vec, q, target, ceiling=256)
+    assert easy.met and easy.ef_search <= 64 and easy.recall >= target
+    assert all(r < target for ef, r in easy.tried if ef < easy.ef_search)
+    assert index.ef_search == easy.ef_search
+    # The margin is added to the target: 64 no longer reaches target + margin.
+    wider = tune_ef_search(index, vec, q, target, margin=1e-3, ceiling=256)
+    assert wider.ef_search > 64
+    # Unreachable target: the ceiling, reported as not met.
+    hard = tune_ef_search(index, vec, q, 1.0, margin=0.5, ceiling=100)
+    assert not hard.met and hard.ef_search == 100 == index.ef_search
+    assert [ef for ef, _ in hard.tried][-2:] == [96, 100]
+
+
+def test_tuned_recall_is_measured_on_held_out_queries(
+    tmp_path: Path, small_hnsw: tuple[VectorIndex, np.ndarray]
+) -> None:
+    _, vec = small_hnsw
+    users = gaussian(900, 16, 8)
+    users[:50] = 0.0  # users without interactions are not sampled
+    settings = IndexSettings(exact_below=1000, recall_target=0.95, recall_margin=0.01)
+    tuned = build_tuned(vec, users, settings, seed=3, calibration=400, held_out=300)
+    cal, hold = split_queries(users, 3, 400, 300)
+    assert (tuned.n_calibration, tuned.n_held_out) == (400, 300) == (len(cal), len(hold))
+    assert np.all(np.any(cal != 0, axis=1)) and np.all(np.any(hold != 0, axis=1))
+    rows = {r.tobytes() for r in cal}
+    assert not any(r.tobytes() in rows for r in hold)
+    index = tuned.index
+    assert tuned.choice is not None and tuned.choice.met
+    assert index.ef_search == tuned.choice.ef_search < settings.ef_search
+    # The choice was made on the calibration queries, the recall recorded on the others.
+    assert tuned.choice.recall == recall_against_exact(index, vec, cal, 20) >= 0.96
+    assert tuned.recall_at_20 == recall_against_exact(index, vec, hold, 20)
+    # The chosen beam is saved with the index.
+    index.save(tmp_path / "t.faiss")
+    assert VectorIndex.load(tmp_path / "t.faiss").ef_search == tuned.choice.ef_search
+
+
+def test_flat_index_is_not_tuned() -> None:
+    vec = gaussian(300, 8, 9)
+    tuned = build_tuned(vec, gaussian(100, 8, 10))
+    assert tuned.index.kind == "flat" and tuned.index.ef_search is None
+    assert tuned.choice is None and tuned.recall_at_20 == 1.0
+    with pytest.raises(InvalidArgument, match="HNSW"):
+        tune_ef_search(tuned.index, vec, vec[:10], 0.99)
+    # No usable user vector: the items stand in.
+    assert build_tuned(vec, np.zeros((5, 8), np.float32)).n_held_out == 150
+
+
+def test_tuned_beam_meets_the_target_on_als_factors(
+    als_users: tuple[np.ndarray, np.ndarray, np.ndarray],
+    als_index: tuple[VectorIndex, np.ndarray, np.ndarray],
+) -> None:
+    y, x, sample = als_users
+    index, _, queries = als_index
+    default = IndexSettings()
+    others = np.delete(x, sample, axis=0)
+    cal = others[np.random.default_rng(2).choice(len(others), 2000, replace=False)]
+    try:
+        choice = tune_ef_search(
+            index,
+            y,
+            cal,
+            default.recall_target,
+            margin=default.recall_margin,
+            ceiling=default.ef_search,
+        )
+        assert choice.met and choice.ef_search < default.ef_search
+        # Held-out users (the fixture's sample, not calibrated on) still reach the target.
+        assert recall_against_exact(index, y, queries, 20) >= default.recall_target
+    finally:
+        index.index.hnsw.efSearch = ALS_SETTINGS.ef_search
+
+
+def test_bad_settings_are_refused() -> None:
+    with pytest.raises(InvalidArgument, match="recall_target"):
+        IndexSettings(recall_target=1.5)
+    with pytest.raises(InvalidArgument, match="recall_margin"):
+        IndexSettings(recall_margin=-0.1)
+    with pytest.raises(InvalidArgument, match="ef_search"):
+        IndexSettings(ef_search=0)
+    with pytest.raises(InvalidArgument, match="hnsw_m"):
+        IndexSettings(hnsw_m=1)

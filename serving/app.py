@@ -17,6 +17,7 @@ import uvicorn
 
 from serving.grpc_server import GrpcServer
 from serving.http_app import build_http_app
+from serving.http_hot import HotRoutes
 from serving.logging import configure_logging, get_logger
 from serving.metrics import Metrics
 from serving.pricing_wiring import PricingParts, build_pricing
@@ -103,7 +104,7 @@ class FairshelfServer:
             reuse_port=settings.reuse_port,
         )
         self.holder.listeners.append(lambda _m: self.grpc.update_health())
-        self.app = build_http_app(self.service, self.metrics)
+        self.app = HotRoutes(build_http_app(self.service, self.metrics), self.service)
         # IPPROTO_TCP named: asyncio sets TCP_NODELAY on accepted connections only for such a
         # socket, and without it a response written in two parts waits for a delayed ACK.
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)

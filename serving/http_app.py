@@ -42,7 +42,8 @@ from serving.api_models import (
     SimilarItemsOut,
 )
 from serving.auth import api_key_from_headers
-from serving.errors import MALFORMED_BODY, REQUEST_ID_METADATA_KEY, error_body, status_for
+from serving.errors import MALFORMED_BODY, REQUEST_ID_METADATA_KEY
+from serving.http_errors import error_response
 from serving.logging import bind_request, get_logger
 from serving.metrics import Metrics
 from serving.service import CallContext, FairshelfService
@@ -84,11 +85,7 @@ def _error_response(request: Request, exc: BaseException) -> JSONResponse:
     request_id = getattr(request.state, "request_id", None) or bind_request(
         request.headers.get(REQUEST_ID_METADATA_KEY)
     )
-    return JSONResponse(
-        error_body(exc, request_id),
-        status_code=status_for(exc).http_status,
-        headers={REQUEST_ID_METADATA_KEY: request_id},
-    )
+    return error_response(exc, request_id)
 
 
 def build_http_app(service: FairshelfService, metrics: Metrics) -> FastAPI:

@@ -90,7 +90,12 @@ def validate_items(item_ids: Sequence[str]) -> list[str]:
     if type(item_ids) is list and len(item_ids) == 1 and type(item_ids[0]) is str and item_ids[0]:
         # The most common request on a product page; the general checks below cost more.
         return [item_ids[0]]
-    items = [str(i) for i in item_ids]
+    # A list of strings (what both transports pass) is copied as it is; anything else is
+    # converted id by id.
+    if type(item_ids) is list and set(map(type, item_ids)) == {str}:
+        items = item_ids.copy()
+    else:
+        items = [str(i) for i in item_ids]
     if not items:
         raise InvalidArgument("item_ids must name at least one item", field="item_ids")
     if len(items) > MAX_ITEMS_PER_QUOTE:
@@ -98,9 +103,10 @@ def validate_items(item_ids: Sequence[str]) -> list[str]:
             f"at most {MAX_ITEMS_PER_QUOTE} items per quote, got {len(items)}",
             field="item_ids",
         )
-    if len(set(items)) != len(items):
+    distinct = set(items)
+    if len(distinct) != len(items):
         raise InvalidArgument("item_ids contains duplicates", field="item_ids")
-    if any(not i for i in items):
+    if "" in distinct:
         raise InvalidArgument("item_ids contains an empty id", field="item_ids")
     return items
 

@@ -26,9 +26,6 @@ from pricing.fairness.capability import _GUARD_CAPABILITY
 
 _JUST_BEFORE = timedelta(microseconds=1)
 
-# (proposed price, policy name, policy version): what must match the fair decision's.
-ProposalIdentity = tuple[float, str, str]
-
 
 class ShopperScopedDetector:
     """Re-asks ``engine``'s policy for its proposals in the caller's scope, uncached.
@@ -49,7 +46,7 @@ class ShopperScopedDetector:
 
     def proposals(
         self, item_ids: Sequence[str], ctx: PublicContext, epoch: int, start: datetime
-    ) -> dict[str, ProposalIdentity]:
+    ) -> tuple[list[float], str, str]:
         """What the policy proposes for ``item_ids`` in epoch ``epoch``, asked in this scope.
 
         Parameters
@@ -65,8 +62,9 @@ class ShopperScopedDetector:
 
         Returns
         -------
-        dict[str, ProposalIdentity]
-            item_id -> (proposed price, policy name, policy version).
+        tuple[list[float], str, str]
+            The proposed price of each item, in the order of ``item_ids``, and the name and
+            version of the policy that proposed them.
         """
         engine = self._engine
         # As in the engine: the policy sees the epoch start, not the request time. A shallow
@@ -78,19 +76,18 @@ class ShopperScopedDetector:
             vars(at_epoch).update(vars(ctx))
             vars(at_epoch)["at"] = start
         policy = engine.policy_for(epoch, capability=_GUARD_CAPABILITY)
+        # Name and version are read from the class before the first call, so a policy cannot
+        # relabel itself for one shopper to dodge the comparison.
+        kind = type(policy)
+        name, version = kind.name, kind.version
         inputs = self._epoch_inputs(epoch)
-        out: dict[str, ProposalIdentity] = {}
+        prices: list[float] = []
         for item_id in item_ids:
             known = inputs.get(item_id)
             if known is None:
                 known = inputs[item_id] = self._item_inputs(item_id, start)
-            # Name and version are read from the class before the call, so a policy cannot
-            # relabel itself for one shopper to dodge the comparison.
-            kind = type(policy)
-            name, version = kind.name, kind.version
-            proposal = policy.propose(known[0], at_epoch, known[1])
-            out[item_id] = (float(proposal.price), name, version)
-        return out
+            prices.append(float(policy.propose(known[0], at_epoch, known[1]).price))
+        return prices, name, version
 
     def _epoch_inputs(self, epoch: int) -> dict[str, tuple[ItemState, str]]:
         engine = self._engine

@@ -31,7 +31,9 @@ from pricing.fairness.capability import _GUARD_CAPABILITY
 from pricing.fairness.clean_room import admit, quarantined
 from pricing.fairness.decisions import FairDecision, read_decisions
 
-PinKey = tuple[str, int, tuple[Any, ...]]
+# (epoch, public-context key): the pins of one epoch and context, item_id -> decision. Two
+# levels, so a request hashes its context once instead of once per item.
+PinKey = tuple[int, tuple[Any, ...]]
 
 # Items a warm-up decides per turn before it lets request threads run. The first turn takes
 # WARM_CHUNK items; later turns are sized so that one takes about WARM_TURN_SECONDS of
@@ -56,7 +58,7 @@ class FairPriceBook:
 
     def __init__(self, engine: PricingEngine) -> None:
         self._engine = engine
-        self._pins: dict[PinKey, FairDecision] = {}
+        self._pins: dict[PinKey, dict[str, FairDecision]] = {}
         self._quarantined: set[tuple[str, str]] = set()
         self._latest_epoch = -1
         self._lock = threading.Lock()
@@ -66,7 +68,7 @@ class FairPriceBook:
 
     def fair(
         self, items: list[str], clean_ctx: PublicContext, epoch: int, ckey: tuple[Any, ...]
-    ) -> dict[str, FairDecision]:
+    ) -> list[FairDecision]:
         """The pinned decision of every item, computing the missing ones in the clean room.
 
         Parameters
@@ -78,6 +80,11 @@ class FairPriceBook:
         epoch, ckey:
             The price epoch and ``clean_ctx.key()``.
 
+        Returns
+        -------
+        list[FairDecision]
+            One decision per item, in the order of ``items``.
+
         Raises
         ------
         PolicyRejected
@@ -87,27 +94,25 @@ class FairPriceBook:
         NotFound
             From the engine, for an unknown item.
         """
-        pins = self._pins
-        fair: dict[str, FairDecision] = {}
-        missing: list[str] = []
-        for item_id in items:
-            pinned = pins.get((item_id, epoch, ckey))
-            if pinned is None:
-                missing.append(item_id)
-            else:
-                fair[item_id] = pinned
-        if not missing:
-            return fair
+        pins = self._pins.get((epoch, ckey))
+        if pins is not None:
+            try:
+                # Steady state: every item pinned by the epoch's warm-up.
+                return [pins[item_id] for item_id in items]
+            except KeyError:
+                pass
+        pinned = pins or {}
+        missing = [i for i in items if i not in pinned]
         config = (self._engine.catalog, self._engine.guardrails)
         decisions = self._clean_room.submit(
             contextvars.Context().run, self._decide, missing, clean_ctx
         ).result()
-        fair.update(self._pin(decisions, epoch, ckey, config))
-        absent = [i for i in missing if i not in fair]
+        fresh = self._pin(decisions, epoch, ckey, config)
+        absent = [i for i in missing if i not in fresh]
         if absent:
             raise FailedPrecondition(f"pricing engine returned no decision for {absent}")
         self._forget_old_epochs(epoch)
-        return fair
+        return [fresh[i] if i in fresh else pinned[i] for i in items]
 
     def warm(
         self,
@@ -142,13 +147,14 @@ class FairPriceBook:
             A fresh decision names a non-public input (rule G1).
         """
         ids = list(self._engine.catalog) if item_ids is None else list(item_ids)
-        pins = self._pins
-        todo = [i for i in ids if (i, epoch, ckey) not in pins]
+        pins = self._pins.get((epoch, ckey), {})
+        todo = [i for i in ids if i not in pins]
         pinned = 0
         size = WARM_CHUNK
         start = 0
         while start < len(todo):
-            chunk = [i for i in todo[start : start + size] if (i, epoch, ckey) not in pins]
+            pins = self._pins.get((epoch, ckey), pins)
+            chunk = [i for i in todo[start : start + size] if i not in pins]
             start += size
             if not chunk:
                 continue
@@ -176,13 +182,13 @@ class FairPriceBook:
         config: tuple[Any, ...],
     ) -> dict[str, FairDecision]:
         """Admit fresh decisions and pin them; the first pin of a key wins (rule G3)."""
-        pins = self._pins
+        pins = self._pins.setdefault((epoch, ckey), {})
         out: dict[str, FairDecision] = {}
         for decision in read_decisions(decisions, config):
             admit(decision, epoch)
             if (decision.policy_name, decision.policy_version) in self._quarantined:
                 decision = quarantined(decision)
-            out[decision.item_id] = pins.setdefault((decision.item_id, epoch, ckey), decision)
+            out[decision.item_id] = pins.setdefault(decision.item_id, decision)
         return out
 
     def quarantine(self, policy_name: str, policy_version: str) -> bool:
@@ -211,7 +217,7 @@ class FairPriceBook:
                 return
             self._latest_epoch = epoch
             # Keep the previous epoch too: requests straddling the boundary still hit.
-            for key in [k for k in list(self._pins) if k[1] < epoch - 1]:
+            for key in [k for k in list(self._pins) if k[0] < epoch - 1]:
                 self._pins.pop(key, None)
 
 

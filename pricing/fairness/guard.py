@@ -57,7 +57,7 @@ from pricing.fairness.clean_room import (
     public_only,
     validate_items,
 )
-from pricing.fairness.detector import ProposalIdentity, ShopperScopedDetector
+from pricing.fairness.detector import ShopperScopedDetector
 from pricing.fairness.epoch_warmer import EpochWarmer
 from pricing.fairness.explain import Explanation, explain_quote
 from pricing.fairness.fair_prices import FairPriceBook
@@ -315,22 +315,29 @@ class FairQuoteService:
             ctx_text = self._ctx_texts[ckey] = context_key_text(clean_ctx)
         now = clean_ctx.at.isoformat(timespec="microseconds")
         # Time-ordered ids append at the end of the quote log's index instead of splitting
-        # pages all over it; the random part keeps them unguessable.
-        stamp = f"{time.time_ns() // 1000:013x}"
+        # pages all over it; the random part (64 bits per quote, drawn for the whole request
+        # at once) keeps them unguessable.
+        n = len(items)
+        prefix = f"q_{time.time_ns() // 1000:013x}"
+        rand = f"{_QUOTE_IDS.getrandbits(64 * n):0{16 * n}x}"
         quotes: list[Quote] = []
         violations: list[tuple[Quote, float | None, str]] = []
-        proposals = seen if isinstance(seen, dict) else None
+        if isinstance(seen, str):
+            # The shopper-scoped run failed: every item is blocked unless its price is held.
+            proposed: Sequence[float | None] = [None] * n
+            seen_name = seen_version = ""
+        else:
+            proposed, seen_name, seen_version = seen
         # Programs the shopper can qualify for at all, decided once per request: for most
         # shoppers there are none and the items skip the program book entirely.
         eligible = self._programs.eligible(who)
         apply_programs = self._programs.apply_eligible
         category_of = self._category_of
-        next_id = _QUOTE_IDS.getrandbits
         new_quote = tuple.__new__
         status_ok = GUARD_OK
-        for item_id in items:
-            ref = fair[item_id]
-            got = proposals.get(item_id) if proposals is not None else None
+        for k in range(n):
+            ref = fair[k]
+            got = proposed[k]
             # A quarantined policy's price is not served at all, so there is nothing to compare.
             held = ref.reason_codes == _QUARANTINED
             # A policy, catalogue or guardrail set swapped in mid-epoch: the pinned price
@@ -340,10 +347,20 @@ class FairQuoteService:
             if held or (pinned and (pinned[0] is not catalog or pinned[1] is not guardrails)):
                 blocked = False
             elif got is None:
-                blocked = True  # the shopper-scoped run failed or skipped the item
+                blocked = True  # the shopper-scoped run failed
             else:
-                expected = ref.proposal_identity
-                blocked = got[1:] == expected[1:] and got != expected
+                # The same policy (name and version) proposing another price; equal prices
+                # compare as equal values or as the same object (as a tuple comparison does).
+                expected = ref.proposed_price
+                if expected is None:
+                    expected = ref.final_price
+                blocked = (
+                    seen_name == ref.policy_name
+                    and seen_version == ref.policy_version
+                    and got is not expected
+                    and got != expected
+                )
+            item_id = items[k]
             if eligible:
                 outcome = apply_programs(ref.final_price, category_of(item_id), who, eligible)
                 lines, final_price, refused_lines = outcome
@@ -354,7 +371,7 @@ class FairQuoteService:
             quote = new_quote(
                 Quote,
                 (
-                    f"q_{stamp}{next_id(64):016x}",
+                    prefix + rand[16 * k : 16 * k + 16],
                     item_id,
                     epoch,
                     ctx_text,
@@ -372,7 +389,7 @@ class FairQuoteService:
                     lines,
                     group,
                     GUARD_BLOCKED if blocked else (GUARD_QUARANTINED if held else status_ok),
-                    got[0] if blocked and got is not None else None,
+                    got if blocked else None,
                 ),
             )
             quotes.append(quote)
@@ -454,7 +471,7 @@ class FairQuoteService:
         epoch: int,
         shopper: Shopper,
         request_id: str,
-    ) -> dict[str, ProposalIdentity] | str:
+    ) -> tuple[list[float], str, str] | str:
         token = REQUEST_SCOPE.set(RequestScope(request_id=request_id, shopper=shopper))
         try:
             start = self._starts.get(epoch)

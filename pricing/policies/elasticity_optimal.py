@@ -8,6 +8,8 @@ from pricing.context import ItemState, PublicContext
 from pricing.optimizer import clearance_price, unconstrained_optimum
 from pricing.policy import PricingPolicy, Proposal
 
+_CODES: dict[tuple[str, str], tuple[str, str]] = {}
+
 
 class ElasticityOptimalPolicy(PricingPolicy):
     """Maximises the guardrail's objective under the item's estimated constant elasticity.
@@ -48,4 +50,9 @@ class ElasticityOptimalPolicy(PricingPolicy):
             code = "MARGIN_OPTIMUM" if e < -1 else "INELASTIC_RAISE"
         else:
             code = "ELASTIC_LOWER" if e < -1 else "INELASTIC_RAISE" if e > -1 else "UNIT_ELASTIC"
-        return Proposal(price, (f"{objective.upper()}_OPTIMUM", code))
+        codes = _CODES.get((objective, code))
+        if codes is None:
+            # Few (objective, code) pairs: one shared tuple each instead of a new string and
+            # tuple per proposal.
+            codes = _CODES[(objective, code)] = (f"{objective.upper()}_OPTIMUM", code)
+        return Proposal(price, codes)

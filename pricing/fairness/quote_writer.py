@@ -3,9 +3,10 @@
 A database commit costs a millisecond or more, far above the guard's budget of 50 µs per
 quoted item, so the guard does not wait for one. It puts each request's quotes on a bounded
 queue; a single writer thread drains the queue and stores whatever has gathered in one
-transaction. A quote that is still on its way is served from memory by :meth:`get`, so
-ExplainQuote works the moment a quote exists. When the queue is full the guard waits (back
-pressure) rather than lose a quote. :meth:`flush` waits until everything handed in is stored.
+transaction (or a few, of ``max_batch`` quotes each). A quote that is still on its way is
+served from memory by :meth:`get`, so ExplainQuote works the moment a quote exists. When the
+queue is full the guard waits (back pressure) rather than lose a quote. :meth:`flush` waits
+until everything handed in is stored.
 """
 
 from __future__ import annotations
@@ -13,13 +14,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Iterator, Sequence
+from operator import itemgetter
 
 from pricing.fairness.ports import QuoteLog
 from pricing.fairness.quotes import Quote
 
 _log = logging.getLogger(__name__)
+
+# Quote.quote_id, read in C for a whole request at once.
+_QUOTE_ID = itemgetter(Quote._fields.index("quote_id"))
 
 
 class BufferedQuoteLog:
@@ -32,7 +36,8 @@ class BufferedQuoteLog:
     max_pending:
         Quotes that may wait at most; :meth:`add` blocks beyond it.
     max_batch:
-        Quotes stored per transaction at most.
+        Quotes stored per transaction at most (the writer takes everything that has gathered
+        and stores it in transactions of this size).
     linger:
         Seconds the writer waits for more quotes before committing a small batch: one
         transaction per request would cost more than the request.
@@ -50,11 +55,17 @@ class BufferedQuoteLog:
         self._max_pending = max_pending
         self._max_batch = max_batch
         self._linger = linger
-        self._queue: deque[Quote] = deque()
-        self._pending: dict[str, Quote] = {}
+        # Quotes handed in and not yet taken by the writer, in served order, by id; and the
+        # ones the writer is storing. The writer takes all fresh quotes at once by swapping
+        # the dict, and lets go of a stored batch by dropping its dict: no per-quote work
+        # under the lock that a request's add() waits for.
+        self._fresh: dict[str, Quote] = {}
+        self._writing: dict[str, Quote] = {}
+        # Quotes of ``_writing`` not stored yet: what counts against ``max_pending`` and what
+        # flush() waits for, released transaction by transaction.
+        self._unstored = 0
         self._cond = threading.Condition()
         self._closed = False
-        self._in_flight = 0
         self._flushing = 0
         self._thread = threading.Thread(
             target=self._run, name="fairshelf-quote-writer", daemon=True
@@ -64,25 +75,26 @@ class BufferedQuoteLog:
     def add(self, quotes: Sequence[Quote]) -> None:
         """Hand ``quotes`` to the writer; returns once they are queued (and explainable)."""
         with self._cond:
-            while len(self._pending) + len(quotes) > self._max_pending and not self._closed:
+            while (
+                len(self._fresh) + self._unstored + len(quotes) > self._max_pending
+                and not self._closed
+            ):
                 self._cond.wait(0.05)
             if self._closed:
                 # After close nothing runs in the background: store synchronously.
                 self._inner.add(quotes)
                 return
-            was_idle = not self._queue
-            for quote in quotes:
-                self._pending[quote.quote_id] = quote
-            self._queue.extend(quotes)
+            was_idle = not self._fresh
+            self._fresh.update(zip(map(_QUOTE_ID, quotes), quotes, strict=True))
             # Wake the writer only when it waits for work or has a full batch: waking it on
             # every request while it lingers would cost a thread switch per request.
-            if was_idle or len(self._queue) >= self._max_batch:
+            if was_idle or len(self._fresh) >= self._max_batch:
                 self._cond.notify_all()
 
     def get(self, quote_id: str) -> Quote:
         """The quote, from memory while it is on its way, else from the store."""
         with self._cond:
-            quote = self._pending.get(quote_id)
+            quote = self._fresh.get(quote_id) or self._writing.get(quote_id)
         return quote if quote is not None else self._inner.get(quote_id)
 
     def iter_quotes(self) -> Iterator[Quote]:
@@ -97,7 +109,7 @@ class BufferedQuoteLog:
             self._flushing += 1  # the writer stops lingering while someone waits
             self._cond.notify_all()
             try:
-                while (self._queue or self._in_flight) and time.monotonic() < deadline:
+                while (self._fresh or self._unstored) and time.monotonic() < deadline:
                     self._cond.wait(0.05)
             finally:
                 self._flushing -= 1
@@ -113,33 +125,40 @@ class BufferedQuoteLog:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._queue and not self._closed:
+                while not self._fresh and not self._closed:
                     self._cond.wait()
-                if not self._queue and self._closed:
+                if not self._fresh and self._closed:
                     return
                 deadline = time.monotonic() + self._linger
                 while (
-                    len(self._queue) < self._max_batch
+                    len(self._fresh) < self._max_batch
                     and not self._closed
                     and not self._flushing
                     and (left := deadline - time.monotonic()) > 0
                 ):
                     self._cond.wait(left)
-                batch = [
-                    self._queue.popleft() for _ in range(min(len(self._queue), self._max_batch))
-                ]
-                self._in_flight = len(batch)
-            stored = False
-            while not stored:
-                try:
-                    self._inner.add(batch)
-                    stored = True
-                except Exception:
-                    # Never drop a served quote: keep it and retry until the store is back.
-                    _log.exception("quote log write failed; retrying")
-                    time.sleep(0.5)
+                taken, self._fresh = self._fresh, {}
+                self._writing = taken
+                self._unstored = len(taken)
+            batch = list(taken.values())
+            for start in range(0, len(batch), self._max_batch):
+                part = batch[start : start + self._max_batch]
+                self._store(part)
+                with self._cond:
+                    self._unstored -= len(part)
+                    self._cond.notify_all()
             with self._cond:
-                for quote in batch:
-                    self._pending.pop(quote.quote_id, None)
-                self._in_flight = 0
-                self._cond.notify_all()
+                self._writing = {}
+            # The stored quotes are freed here, outside the lock.
+            del taken, batch
+
+    def _store(self, batch: list[Quote]) -> None:
+        """Store one transaction's worth, retrying until the store takes it."""
+        while True:
+            try:
+                self._inner.add(batch)
+                return
+            except Exception:
+                # Never drop a served quote: keep it and retry until the store is back.
+                _log.exception("quote log write failed; retrying")
+                time.sleep(0.5)

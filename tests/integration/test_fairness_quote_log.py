@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 from fairness_fixtures import HonestPolicy, ctx_at, make_shop
 
 from pricing.fairness.quote_writer import BufferedQuoteLog
+from pricing.fairness.quotes import Quote
 from pricing.fairness.shopper import Shopper
 from serving.store.db import Database
 from serving.store.quote_store import QuoteStore, quote_log
@@ -52,4 +55,45 @@ def test_many_single_item_requests_are_all_stored_under_unique_ids(tmp_path: Pat
         assert shop.quotes.count() == 200
         assert {q.quote_id for q in shop.quotes.iter_quotes()} == set(ids)
     finally:
+        shop.close()
+
+
+class _SlowLog:
+    """A quote log that records each transaction and takes a while to store it."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+        self.stored: dict[str, Quote] = {}
+
+    def add(self, quotes: Sequence[Quote]) -> None:
+        time.sleep(0.002)
+        self.batches.append([q.quote_id for q in quotes])
+        self.stored.update((q.quote_id, q) for q in quotes)
+
+    def get(self, quote_id: str) -> Quote:
+        return self.stored[quote_id]
+
+    def iter_quotes(self) -> Iterator[Quote]:
+        return iter(list(self.stored.values()))
+
+
+def test_backlog_is_stored_in_order_in_bounded_transactions(tmp_path: Path) -> None:
+    shop = make_shop(tmp_path / "b.db", HonestPolicy())
+    inner = _SlowLog()
+    buffered = BufferedQuoteLog(inner, max_pending=12, max_batch=5, linger=0.0)
+    try:
+        served: list[Quote] = []
+        for n in range(40):
+            quotes = shop.service.quote(
+                ["sku-001", "sku-002", "sku-003"], ctx_at(), Shopper(f"s{n}")
+            )
+            buffered.add(quotes)  # waits while 12 quotes are not stored yet
+            assert all(buffered.get(q.quote_id) == q for q in quotes)  # explainable at once
+            served.extend(quotes)
+        buffered.flush()
+        assert [i for batch in inner.batches for i in batch] == [q.quote_id for q in served]
+        assert max(len(batch) for batch in inner.batches) <= 5
+        assert all(buffered.get(q.quote_id) == q for q in served)
+    finally:
+        buffered.close()
         shop.close()

@@ -149,7 +149,11 @@ class QuoteStore:
         """Store ``quotes`` in one transaction (all or nothing)."""
         if not quotes:
             return
-        rows = [
+        # A generator, not a list, handed to the driver's executemany: each row is built just
+        # before its insert, and every insert releases the interpreter lock. Built as a list
+        # first, a batch of 5,000 quotes was about 15 ms of pure Python on the writer thread,
+        # and a request arriving meanwhile waited for the interpreter's 5 ms switch interval.
+        rows = (
             (
                 q.quote_id,
                 q.item_id,
@@ -167,9 +171,14 @@ class QuoteStore:
                 self._detail(q),
             )
             for q in quotes
-        ]
+        )
         with self._db.engine.begin() as conn:
-            conn.exec_driver_sql(self._insert, rows)
+            cursor = conn.connection.cursor()
+            try:
+                # PEP 249 says a sequence; sqlite3 and psycopg both iterate any iterable.
+                cursor.executemany(self._insert, rows)  # type: ignore[arg-type]
+            finally:
+                cursor.close()
 
     def get(self, quote_id: str) -> Quote:
         """The quote with ``quote_id``.

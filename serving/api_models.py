@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pricing.fairness.quotes import Quote
 from recsys.types import RecommendedItem
 
 
@@ -84,6 +85,54 @@ class QuoteOut(BaseModel):
     list_price: float
 
 
+def quote_json(q: Quote, currency: str) -> dict[str, Any]:
+    """A guarded quote as JSON, shaped as :class:`QuoteOut`.
+
+    Built directly rather than validated into a model: every field is already a typed value
+    of the guard's own :class:`~pricing.fairness.quotes.Quote`, and the validation cost 50-100
+    µs per 20 quotes, a quarter of a guarded QuotePrices call.
+    """
+    return {
+        "quote_id": q.quote_id,
+        "item_id": q.item_id,
+        "final_price": float(q.final_price),
+        "base_price": float(q.base_price),
+        "adjustment": float(q.adjustment),
+        "reason_codes": list(q.reason_codes),
+        "policy_version": f"{q.policy_name}@{q.policy_version}",
+        "guardrail_version": f"{q.guardrail_scope}@{q.guardrail_version}",
+        "discounts": [
+            {
+                "program": line.program_id,
+                "amount": float(line.amount),
+                "title": line.title,
+                "public_text": line.public_text,
+            }
+            for line in q.discount_lines
+        ],
+        "price_epoch": str(q.epoch),
+        "currency": currency,
+        "list_price": float(q.list_price),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class QuotesResult:
+    """The hot-path form of :class:`QuotePricesOut`: the guard's quotes as they come, turned
+    into JSON (:meth:`to_json`) or a proto message without a model per quote."""
+
+    quotes: tuple[Quote, ...]
+    currency: str
+    request_id: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON body, shaped as :class:`QuotePricesOut`."""
+        return {
+            "quotes": [quote_json(q, self.currency) for q in self.quotes],
+            "request_id": self.request_id,
+        }
+
+
 class RecommendedItemOut(BaseModel):
     """One ranked item."""
 
@@ -110,12 +159,13 @@ class RecommendResult:
     JSON (:meth:`to_json`) or a proto message without building a model per item."""
 
     items: tuple[RecommendedItem, ...]
-    quotes: Mapping[str, QuoteOut]
+    quotes: Mapping[str, Quote]
     model_version: str
     variant: str
     personalized: bool
     strategy: str
     request_id: str
+    currency: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """The JSON body, shaped as :class:`RecommendOut` (``quote`` only when present)."""
@@ -128,7 +178,7 @@ class RecommendResult:
             }
             quote = self.quotes.get(it.item_id)
             if quote is not None:
-                row["quote"] = quote.model_dump()
+                row["quote"] = quote_json(quote, self.currency)
             items.append(row)
         return {
             "items": items,

@@ -10,6 +10,7 @@ from typing import Any
 
 from google.protobuf import struct_pb2
 
+from pricing.fairness.quotes import Quote
 from proto.fairshelf.v1 import (
     admin_pb2,
     common_pb2,
@@ -34,9 +35,8 @@ from serving.api_models import (
     PersonalizationIn,
     PersonalizationOut,
     PutGuardrailsIn,
-    QuoteOut,
     QuotePricesIn,
-    QuotePricesOut,
+    QuotesResult,
     RecommendedItemOut,
     RecommendIn,
     RecommendResult,
@@ -170,8 +170,9 @@ def delete_guardrails_in(req: admin_pb2.DeleteGuardrailsRequest) -> DeleteGuardr
 # -- responses ------------------------------------------------------------------------------
 
 
-def quote_pb(q: QuoteOut) -> common_pb2.PriceQuote:
-    """:class:`QuoteOut` -> ``PriceQuote``."""
+def quote_pb(q: Quote, currency: str) -> common_pb2.PriceQuote:
+    """A guarded :class:`~pricing.fairness.quotes.Quote` -> ``PriceQuote`` (the fields of
+    :func:`serving.api_models.quote_json`)."""
     return common_pb2.PriceQuote(
         quote_id=q.quote_id,
         item_id=q.item_id,
@@ -179,25 +180,23 @@ def quote_pb(q: QuoteOut) -> common_pb2.PriceQuote:
         base_price=q.base_price,
         adjustment=q.adjustment,
         reason_codes=q.reason_codes,
-        policy_version=q.policy_version,
-        guardrail_version=q.guardrail_version,
+        policy_version=f"{q.policy_name}@{q.policy_version}",
+        guardrail_version=f"{q.guardrail_scope}@{q.guardrail_version}",
         discounts=[
             common_pb2.DiscountLine(
-                program=d.program, amount=d.amount, title=d.title, public_text=d.public_text
+                program=d.program_id, amount=d.amount, title=d.title, public_text=d.public_text
             )
-            for d in q.discounts
+            for d in q.discount_lines
         ],
-        price_epoch=q.price_epoch,
-        currency=q.currency,
+        price_epoch=str(q.epoch),
+        currency=currency,
         list_price=q.list_price,
     )
 
 
 def _item_pb(it: RecommendedItemOut) -> recommendations_pb2.RecommendedItem:
-    msg = recommendations_pb2.RecommendedItem(item_id=it.item_id, score=it.score, reason=it.reason)
-    if it.quote is not None:
-        msg.quote.CopyFrom(quote_pb(it.quote))
-    return msg
+    # Similar items carry no quotes (SimilarItems does not price).
+    return recommendations_pb2.RecommendedItem(item_id=it.item_id, score=it.score, reason=it.reason)
 
 
 def recommend_pb(out: RecommendResult) -> recommendations_pb2.RecommendResponse:
@@ -215,7 +214,7 @@ def recommend_pb(out: RecommendResult) -> recommendations_pb2.RecommendResponse:
         item = add(item_id=str(it.item_id), score=float(it.score), reason=it.reason)
         quote = quotes.get(it.item_id) if quotes else None
         if quote is not None:
-            item.quote.CopyFrom(quote_pb(quote))
+            item.quote.CopyFrom(quote_pb(quote, out.currency))
     return msg
 
 
@@ -228,10 +227,10 @@ def similar_pb(out: SimilarItemsOut) -> recommendations_pb2.SimilarItemsResponse
     )
 
 
-def quotes_pb(out: QuotePricesOut) -> pricing_pb2.QuotePricesResponse:
-    """:class:`QuotePricesOut` -> ``QuotePricesResponse``."""
+def quotes_pb(out: QuotesResult) -> pricing_pb2.QuotePricesResponse:
+    """:class:`QuotesResult` -> ``QuotePricesResponse``."""
     return pricing_pb2.QuotePricesResponse(
-        quotes=[quote_pb(q) for q in out.quotes], request_id=out.request_id
+        quotes=[quote_pb(q, out.currency) for q in out.quotes], request_id=out.request_id
     )
 
 

@@ -151,9 +151,11 @@ def build_http_app(service: FairshelfService, metrics: Metrics) -> FastAPI:
         return service.similar_items(_call(request, response), item_id, k)
 
     @app.post("/v1/prices/quote", response_model=QuotePricesOut, tags=["pricing"])
-    def quote(request: Request, response: Response, body: QuotePricesIn) -> QuotePricesOut:
+    def quote(request: Request, response: Response, body: QuotePricesIn) -> Response:
         """Price quotes through the fairness guard."""
-        return service.quote_prices(_call(request, response), body)
+        call = _call(request, response)
+        result = service.quote_prices(call, body)
+        return JSONResponse(result.to_json(), headers={REQUEST_ID_METADATA_KEY: call.request_id})
 
     @app.get("/v1/prices/quotes/{quote_id}", response_model=ExplainQuoteOut, tags=["pricing"])
     def explain(request: Request, response: Response, quote_id: str) -> ExplainQuoteOut:

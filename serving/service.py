@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
-from pydantic import TypeAdapter
-
 from pricing.context import PublicContext
 from pricing.errors import InvalidArgument, ModelUnavailable
 from pricing.fairness.guard import FairQuoteService
@@ -40,9 +38,8 @@ from serving.api_models import (
     PersonalizationIn,
     PersonalizationOut,
     PutGuardrailsIn,
-    QuoteOut,
     QuotePricesIn,
-    QuotePricesOut,
+    QuotesResult,
     RecommendedItemOut,
     RecommendIn,
     RecommendResult,
@@ -115,42 +112,6 @@ def _parse_time(value: str | None, field: str) -> datetime | None:
             f"{field} is not an RFC 3339 timestamp: {value!r}", field=field
         ) from None
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts
-
-
-# One validation call for a whole list: a model built per quote costs twice as much, and a
-# quote request carries up to 1,000 items.
-_QUOTES_OUT: TypeAdapter[list[QuoteOut]] = TypeAdapter(list[QuoteOut])
-
-
-def quotes_out(quotes: Sequence[Quote], currency: str) -> list[QuoteOut]:
-    """The API form of guarded quotes, in order."""
-    return _QUOTES_OUT.validate_python(
-        [
-            {
-                "quote_id": q.quote_id,
-                "item_id": q.item_id,
-                "final_price": q.final_price,
-                "base_price": q.base_price,
-                "adjustment": q.adjustment,
-                "reason_codes": q.reason_codes,
-                "policy_version": f"{q.policy_name}@{q.policy_version}",
-                "guardrail_version": f"{q.guardrail_scope}@{q.guardrail_version}",
-                "discounts": [
-                    {
-                        "program": line.program_id,
-                        "amount": line.amount,
-                        "title": line.title,
-                        "public_text": line.public_text,
-                    }
-                    for line in q.discount_lines
-                ],
-                "price_epoch": str(q.epoch),
-                "currency": currency,
-                "list_price": q.list_price,
-            }
-            for q in quotes
-        ]
-    )
 
 
 class FairshelfService:
@@ -294,11 +255,10 @@ class FairshelfService:
         request_id: str,
         region: str | None = None,
         promotions: Sequence[str] = (),
-    ) -> list[QuoteOut]:
+    ) -> list[Quote]:
         service = self._require_quotes()
         ctx = PublicContext(at=datetime.now(UTC), region=region, promotions=tuple(promotions))
-        quotes = service.quote(list(item_ids), ctx, shopper, request_id=request_id)
-        return quotes_out(quotes, self.settings.currency)
+        return service.quote(list(item_ids), ctx, shopper, request_id=request_id)
 
     # -- recommendations --------------------------------------------------------------------
 
@@ -331,7 +291,7 @@ class FairshelfService:
         recent = self.events.recent_for_user(request.user_id, since=model.trained_until)
         result = model.recommender.recommend(request, recent, opted_out=opted_out)
         self.metrics.recommendations_total.labels(result.strategy).inc()
-        quotes: dict[str, QuoteOut] = {}
+        quotes: dict[str, Quote] = {}
         if body.include_prices and result.items:
             shopper = self._shopper(request.user_id, model=model, recent=recent, device=body.device)
             ids = [it.item_id for it in result.items]
@@ -344,6 +304,7 @@ class FairshelfService:
             personalized=result.personalized,
             strategy=result.strategy,
             request_id=call.request_id,
+            currency=self.settings.currency,
         )
 
     def similar_items(self, call: CallContext, item_id: str, k: int | None) -> SimilarItemsOut:
@@ -418,10 +379,10 @@ class FairshelfService:
 
     # -- pricing ----------------------------------------------------------------------------
 
-    def quote_prices(self, call: CallContext, body: QuotePricesIn) -> QuotePricesOut:
+    def quote_prices(self, call: CallContext, body: QuotePricesIn) -> QuotesResult:
         """Quotes through the fairness guard: the same price for everyone in an epoch."""
 
-        def run(_role: Role) -> QuotePricesOut:
+        def run(_role: Role) -> QuotesResult:
             shopper = None
             if body.shopper is not None:
                 s = body.shopper
@@ -436,7 +397,7 @@ class FairshelfService:
             quotes = self._quote(
                 body.item_ids, shopper, call.request_id, body.region or None, body.promotions
             )
-            return QuotePricesOut(quotes=quotes, request_id=call.request_id)
+            return QuotesResult(tuple(quotes), self.settings.currency, call.request_id)
 
         return self._call("QuotePrices", call, run)
 

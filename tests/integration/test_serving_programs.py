@@ -12,6 +12,7 @@ import pytest
 from serving_support import KEYS, Clients, running_server, tiny_bundles
 
 from pricing.errors import InvalidArgument, PolicyRejected
+from serving.api_models import QuotePricesOut
 from serving.app import FairshelfServer
 from serving.settings import load_settings
 
@@ -51,7 +52,10 @@ def _quote(clients: Clients, item: str, shopper: dict[str, Any] | None) -> dict[
         body["shopper"] = shopper
     resp = clients.http.post("/v1/prices/quote", json=body, headers=clients.hdr())
     assert resp.status_code == 200, resp.text
-    quote: dict[str, Any] = resp.json()["quotes"][0]
+    data = resp.json()
+    # Built without a model on the hot path: exactly what the published model would give.
+    assert QuotePricesOut.model_validate(data).model_dump() == data
+    quote: dict[str, Any] = data["quotes"][0]
     return quote
 
 

@@ -123,6 +123,13 @@ class IndexSettings:
                 f"index setting recall_margin must be in [0, 1), got {self.recall_margin!r}",
                 field="recall_margin",
             )
+        if self.recall_target + self.recall_margin > 1.0:
+            # Recall cannot exceed 1: such a goal would always fall back to the ceiling beam.
+            raise InvalidArgument(
+                f"index settings recall_target + recall_margin must be <= 1, got "
+                f"{self.recall_target!r} + {self.recall_margin!r}",
+                field="recall_margin",
+            )
 
 
 def _as_matrix(vectors: np.ndarray, name: str) -> np.ndarray:

@@ -165,7 +165,7 @@ class RecommendResult:
     personalized: bool
     strategy: str
     request_id: str
-    currency: str = ""
+    currency: str
 
     def to_json(self) -> dict[str, Any]:
         """The JSON body, shaped as :class:`RecommendOut` (``quote`` only when present)."""

@@ -12,6 +12,9 @@ recommendation. So this layer answers a well-formed recommend request itself:
 * the answer is the same ``JSONResponse`` (same JSON, same headers), and errors raised by the
   service are rendered by the same function as the FastAPI exception handlers.
 
+One difference is in logging only: an unexpected error is logged once here, where FastAPI's
+outer middleware would log it a second time after sending the same 500 answer.
+
 Everything else goes to the FastAPI application unchanged, with the body replayed when it was
 already read: other paths and methods, a content type other than ``application/json``, a
 missing, chunked or large body, undecodable JSON and a body of the wrong shape. Those answers,
@@ -26,7 +29,6 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 
 from pricing.errors import FairshelfError
 from serving.api_models import RecommendIn
@@ -114,8 +116,9 @@ class HotRoutes:
         raw = b"".join(chunks)
         try:
             body = RecommendIn.model_validate(json.loads(raw))
-        except (ValueError, ValidationError):
-            # JSONDecodeError and UnicodeDecodeError are ValueErrors; FastAPI words the answer.
+        except Exception:
+            # Whatever stops the decode (bad JSON or UTF-8, a wrong shape, nesting too deep for
+            # the parser's recursion): FastAPI meets the same failure and words the answer.
             await self.app(scope, _replay(raw, receive), send)
             return
         request_id = bind_request(headers.get(REQUEST_ID_METADATA_KEY))

@@ -35,12 +35,6 @@ class FairDecision:
     # after a swap mid-epoch the policy sees other inputs, so proposals are not comparable.
     config: tuple[Any, ...] = field(default=(), compare=False, repr=False)
 
-    @property
-    def proposal_identity(self) -> tuple[float, str, str]:
-        """(policy proposal, policy name, version): what a shopper-scoped re-run must match."""
-        proposed = self.final_price if self.proposed_price is None else self.proposed_price
-        return (proposed, self.policy_name, self.policy_version)
-
 
 def _first(obj: Any, *names: str) -> Any:
     for name in names:

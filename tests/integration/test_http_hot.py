@@ -4,6 +4,7 @@ route does, and hands everything it does not serve itself to FastAPI."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -35,7 +36,9 @@ class Caller:
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         async def go() -> httpx.Response:
-            transport = httpx.ASGITransport(app=self.app)
+            # FastAPI re-raises an unexpected error after sending its 500 (for the server to
+            # log); the answer is what is compared here.
+            transport = httpx.ASGITransport(app=self.app, raise_app_exceptions=False)
             async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
                 return await client.request(method, path, **kwargs)
 
@@ -90,8 +93,19 @@ CASES: dict[str, tuple[bytes, dict[str, str], bool]] = {
     "malformed json": (b'{"user_id": ', _headers(), False),
     "not an object": (b"[1, 2]", _headers(), False),
     "wrong type": (b'{"user_id": "u1", "k": "many"}', _headers(), False),
-    "unknown filter value": (
+    "wrong filter type": (
         b'{"user_id": "u1", "filters": {"min_price": "x"}}',
+        _headers(),
+        False,
+    ),
+    "nested too deep": (b"[" * 5000 + b"]" * 5000, _headers(), False),
+    "bearer key": (
+        b'{"user_id": "never-seen", "k": 2}',
+        {"x-request-id": "req-hot-1", "authorization": f"Bearer {KEYS['storefront']}"},
+        True,
+    ),
+    "large body": (
+        b'{"user_id": "never-seen", "k": 2, "device": "' + b"w" * 70_000 + b'"}',
         _headers(),
         False,
     ),
@@ -113,6 +127,39 @@ def test_hot_route_answers_as_fastapi(pair: Pair, case: str) -> None:
     want = plain.post("/v1/recommend", content=body, headers=headers)
     _same(got, want)
     assert (counting.calls == before) is served_hot
+
+
+def test_streamed_body_goes_to_fastapi(pair: Pair) -> None:
+    hot, plain, counting = pair
+    body = b'{"user_id": "never-seen", "k": 3}'
+
+    async def chunks() -> AsyncIterator[bytes]:  # no content-length: sent chunked
+        yield body[:10]
+        yield body[10:]
+
+    headers = {"content-type": "application/json", **_headers()}
+    before = counting.calls
+    got = hot.post("/v1/recommend", content=chunks(), headers=headers)
+    assert counting.calls == before + 1
+    _same(got, plain.post("/v1/recommend", content=body, headers=headers))
+
+
+def test_unexpected_errors_answer_as_fastapi(
+    server: FairshelfServer, pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hot, plain, counting = pair
+
+    def broken(*_args: Any) -> Any:
+        raise RuntimeError("recommender fault")
+
+    monkeypatch.setattr(server.service, "recommend", broken)
+    body = {"user_id": "never-seen", "k": 3}
+    before = counting.calls
+    got = hot.post("/v1/recommend", json=body, headers=_headers())
+    assert counting.calls == before
+    want = plain.post("/v1/recommend", json=body, headers=_headers())
+    assert got.status_code == 500 and got.json()["error"]["code"] == "INTERNAL"
+    _same(got, want)
 
 
 def test_known_shopper_and_prices_match(server: FairshelfServer, pair: Pair) -> None:

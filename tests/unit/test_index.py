@@ -204,7 +204,8 @@ def test_tuning_takes_the_smallest_beam_meeting_the_target(
 ) -> None:
     index, vec = small_hnsw
     q = gaussian(300, 16, 7)
-    full = tune_ef_search(index, vec, q, 1.0, ceiling=256)
+    # A goal above 1 is never reached, so every beam up to the ceiling is tried.
+    full = tune_ef_search(index, vec, q, 1.0, margin=0.5, ceiling=256)
     recalls = dict(full.tried)
     assert [ef for ef, _ in full.tried] == [ef for ef in EF_LADDER if ef <= 256]
     # Easy target: the first beam that reaches it, which is below the ceiling.
@@ -287,6 +288,8 @@ def test_bad_settings_are_refused() -> None:
         IndexSettings(recall_target=1.5)
     with pytest.raises(InvalidArgument, match="recall_margin"):
         IndexSettings(recall_margin=-0.1)
+    with pytest.raises(InvalidArgument, match="must be <= 1"):
+        IndexSettings(recall_target=1.0)  # plus the default margin
     with pytest.raises(InvalidArgument, match="ef_search"):
         IndexSettings(ef_search=0)
     with pytest.raises(InvalidArgument, match="hnsw_m"):

@@ -83,5 +83,10 @@ class FailedPrecondition(FairshelfError):
     """The system is not in a state that allows the operation (e.g. guardrail version conflict)."""
 
 
+class Unavailable(FairshelfError):
+    """Something the operation needs is down for now (e.g. the quote log cannot store); the
+    same request may succeed later."""
+
+
 class ModelUnavailable(FairshelfError):
     """No usable model bundle is loaded, or a bundle failed validation."""

@@ -24,6 +24,7 @@ from pricing.errors import (
     PermissionDenied,
     PolicyRejected,
     Unauthenticated,
+    Unavailable,
 )
 
 
@@ -58,6 +59,7 @@ ERROR_TABLE: Final[dict[type[FairshelfError], ErrorStatus]] = {
     # A fairness rule refused the request: well-formed but not allowed to take effect.
     PolicyRejected: ErrorStatus(grpc.StatusCode.FAILED_PRECONDITION, 422),
     ModelUnavailable: ErrorStatus(grpc.StatusCode.UNAVAILABLE, 503),
+    Unavailable: ErrorStatus(grpc.StatusCode.UNAVAILABLE, 503),
     DeadlineExceeded: ErrorStatus(grpc.StatusCode.DEADLINE_EXCEEDED, 504),
     # A domain error without a more specific class is still a server fault.
     FairshelfError: INTERNAL,

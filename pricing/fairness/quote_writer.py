@@ -5,8 +5,11 @@ quoted item, so the guard does not wait for one. It puts each request's quotes o
 queue; a single writer thread drains the queue and stores whatever has gathered in one
 transaction (or a few, of ``max_batch`` quotes each). A quote that is still on its way is
 served from memory by :meth:`get`, so ExplainQuote works the moment a quote exists. When the
-queue is full the guard waits (back pressure) rather than lose a quote. :meth:`flush` waits
-until everything handed in is stored.
+queue is full the guard waits (back pressure) rather than lose a quote, and when the store
+stays down past ``max_wait`` the request is refused (:class:`~pricing.errors.Unavailable`)
+instead of hanging: a quote that cannot be logged is never served, and every quote already
+handed in is kept until the store is back. :meth:`flush` waits until everything handed in is
+stored.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import time
 from collections.abc import Iterator, Sequence
 from operator import itemgetter
 
+from pricing.errors import Unavailable
 from pricing.fairness.ports import QuoteLog
 from pricing.fairness.quotes import Quote
 
@@ -41,6 +45,8 @@ class BufferedQuoteLog:
     linger:
         Seconds the writer waits for more quotes before committing a small batch: one
         transaction per request would cost more than the request.
+    max_wait:
+        Seconds :meth:`add` waits for room before refusing the request.
     """
 
     def __init__(
@@ -50,8 +56,10 @@ class BufferedQuoteLog:
         max_pending: int = 50_000,
         max_batch: int = 5_000,
         linger: float = 0.02,
+        max_wait: float = 5.0,
     ) -> None:
         self._inner = inner
+        self._max_wait = max_wait
         self._max_pending = max_pending
         self._max_batch = max_batch
         self._linger = linger
@@ -73,13 +81,30 @@ class BufferedQuoteLog:
         self._thread.start()
 
     def add(self, quotes: Sequence[Quote]) -> None:
-        """Hand ``quotes`` to the writer; returns once they are queued (and explainable)."""
+        """Hand ``quotes`` to the writer; returns once they are queued (and explainable).
+
+        Raises
+        ------
+        Unavailable
+            The queue stayed full for ``max_wait`` seconds (the store is not keeping up or is
+            down); ``quotes`` were not taken, so they must not be served.
+        """
         with self._cond:
+            deadline: float | None = None
             while (
                 len(self._fresh) + self._unstored + len(quotes) > self._max_pending
                 and not self._closed
             ):
-                self._cond.wait(0.05)
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + self._max_wait
+                elif now >= deadline:
+                    waiting = len(self._fresh) + self._unstored
+                    raise Unavailable(
+                        f"the quote log is not storing quotes ({waiting} waiting for "
+                        f"{self._max_wait:g} s); quotes are refused until it catches up"
+                    )
+                self._cond.wait(min(0.05, deadline - now))
             if self._closed:
                 # After close nothing runs in the background: store synchronously.
                 self._inner.add(quotes)

@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 from fairness_fixtures import HonestPolicy, ctx_at, make_shop
 
+from pricing.errors import NotFound, Unavailable
 from pricing.fairness.quote_writer import BufferedQuoteLog
 from pricing.fairness.quotes import Quote
 from pricing.fairness.shopper import Shopper
+from serving.errors import status_for
 from serving.store.db import Database
 from serving.store.quote_store import QuoteStore, quote_log
 
@@ -37,6 +39,39 @@ def test_quotes_survive_a_store_outage_and_stay_explainable(
         assert store.count() == 2
         assert store.get(quotes[1].quote_id) == quotes[1]
         assert {q.quote_id for q in buffered.iter_quotes()} == {q.quote_id for q in quotes}
+    finally:
+        buffered.close()
+        db.close()
+        shop.close()
+
+
+def test_a_store_down_too_long_refuses_new_quotes_and_keeps_the_taken_ones(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    shop = make_shop(tmp_path / "u.db", HonestPolicy())
+    db = Database(str(tmp_path / "log.db"))
+    store = QuoteStore(db)
+    buffered = BufferedQuoteLog(store, max_pending=2, linger=0.0, max_wait=0.2)
+    try:
+        taken = shop.service.quote(["sku-001", "sku-002"], ctx_at(), Shopper("a", 10, 1))
+        refused = shop.service.quote(["sku-003"], ctx_at(), Shopper("b", 10, 1))
+        quote_log.drop(db.engine)  # the store is gone: every write fails
+        with caplog.at_level(logging.CRITICAL, logger="pricing.fairness.quote_writer"):
+            buffered.add(taken)  # room for two: queued
+            started = time.monotonic()
+            with pytest.raises(Unavailable, match="quote log is not storing quotes"):
+                buffered.add(refused)  # no room while the store is down
+            assert 0.2 <= time.monotonic() - started < 5.0
+            assert status_for(Unavailable("x")).http_status == 503
+            assert buffered.get(taken[0].quote_id) == taken[0]  # explainable from memory
+        quote_log.create(db.engine)  # the store is back: nothing taken was lost
+        buffered.flush()
+        assert store.count() == 2
+        with pytest.raises(NotFound):  # the refused quote was never taken, so never served
+            buffered.get(refused[0].quote_id)
+        buffered.add(refused)  # and quotes are taken again
+        buffered.flush()
+        assert store.count() == 3
     finally:
         buffered.close()
         db.close()

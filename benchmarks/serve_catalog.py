@@ -30,12 +30,12 @@ from recsys.bundle import (
     AlsInfo,
     BundleWriter,
     DataSummary,
-    IndexInfo,
     Manifest,
 )
 from recsys.confidence import ConfidenceParams, bm25_idf, transform_weights
 from recsys.hybrid import HybridParams
 from recsys.index import IndexSettings, build_tuned
+from training.bundle_export import index_info
 
 TOP, SUB = 20, 10
 REF = datetime(2026, 6, 1, tzinfo=UTC)
@@ -196,16 +196,7 @@ def build_catalog_bundle(
         als=AlsInfo(
             factors=factors,
             iterations=4,
-            index=IndexInfo(
-                file=ALS_INDEX,
-                kind=index.kind,
-                dim=factors,
-                size=n_items,
-                hnsw_m=settings.hnsw_m,
-                ef_construction=settings.ef_construction,
-                ef_search=index.ef_search,
-                recall_at_20=recall,
-            ),
+            index=index_info(tuned, settings, ALS_INDEX),
         ),
     )
     path = writer.commit(manifest)

@@ -88,5 +88,5 @@ class Unavailable(FairshelfError):
     same request may succeed later."""
 
 
-class ModelUnavailable(FairshelfError):
+class ModelUnavailable(Unavailable):
     """No usable model bundle is loaded, or a bundle failed validation."""

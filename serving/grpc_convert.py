@@ -43,6 +43,7 @@ from serving.api_models import (
     RollbackGuardrailsIn,
     ShopperIn,
     SimilarItemsOut,
+    quote_json,
 )
 
 
@@ -171,27 +172,9 @@ def delete_guardrails_in(req: admin_pb2.DeleteGuardrailsRequest) -> DeleteGuardr
 
 
 def quote_pb(q: Quote, currency: str) -> common_pb2.PriceQuote:
-    """A guarded :class:`~pricing.fairness.quotes.Quote` -> ``PriceQuote`` (the fields of
-    :func:`serving.api_models.quote_json`)."""
-    return common_pb2.PriceQuote(
-        quote_id=q.quote_id,
-        item_id=q.item_id,
-        final_price=q.final_price,
-        base_price=q.base_price,
-        adjustment=q.adjustment,
-        reason_codes=q.reason_codes,
-        policy_version=f"{q.policy_name}@{q.policy_version}",
-        guardrail_version=f"{q.guardrail_scope}@{q.guardrail_version}",
-        discounts=[
-            common_pb2.DiscountLine(
-                program=d.program_id, amount=d.amount, title=d.title, public_text=d.public_text
-            )
-            for d in q.discount_lines
-        ],
-        price_epoch=str(q.epoch),
-        currency=currency,
-        list_price=q.list_price,
-    )
+    """A guarded :class:`~pricing.fairness.quotes.Quote` -> ``PriceQuote``: the message's fields
+    are the JSON quote's, so one function (:func:`serving.api_models.quote_json`) defines them."""
+    return common_pb2.PriceQuote(**quote_json(q, currency))
 
 
 def _item_pb(it: RecommendedItemOut) -> recommendations_pb2.RecommendedItem:

@@ -43,7 +43,7 @@ from serving.api_models import (
 )
 from serving.auth import api_key_from_headers
 from serving.errors import MALFORMED_BODY, REQUEST_ID_METADATA_KEY
-from serving.http_errors import error_response
+from serving.http_responses import error_response, json_response
 from serving.logging import bind_request, get_logger
 from serving.metrics import Metrics
 from serving.service import CallContext, FairshelfService
@@ -139,7 +139,7 @@ def build_http_app(service: FairshelfService, metrics: Metrics) -> FastAPI:
         # hop would only add latency. The body is built once, shaped as RecommendOut.
         call = _call(request, response)
         result = service.recommend(call, body)
-        return JSONResponse(result.to_json(), headers={REQUEST_ID_METADATA_KEY: call.request_id})
+        return json_response(result.to_json(), call.request_id)
 
     @app.get(
         "/v1/items/{item_id}/similar", response_model=SimilarItemsOut, tags=["recommendations"]
@@ -155,7 +155,7 @@ def build_http_app(service: FairshelfService, metrics: Metrics) -> FastAPI:
         """Price quotes through the fairness guard."""
         call = _call(request, response)
         result = service.quote_prices(call, body)
-        return JSONResponse(result.to_json(), headers={REQUEST_ID_METADATA_KEY: call.request_id})
+        return json_response(result.to_json(), call.request_id)
 
     @app.get("/v1/prices/quotes/{quote_id}", response_model=ExplainQuoteOut, tags=["pricing"])
     def explain(request: Request, response: Response, quote_id: str) -> ExplainQuoteOut:

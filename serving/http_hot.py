@@ -28,13 +28,11 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from fastapi.responses import JSONResponse
-
 from pricing.errors import FairshelfError
 from serving.api_models import RecommendIn
 from serving.auth import api_key_from_headers
 from serving.errors import REQUEST_ID_METADATA_KEY
-from serving.http_errors import error_response
+from serving.http_responses import error_response, json_response
 from serving.logging import bind_request, get_logger
 from serving.service import CallContext, FairshelfService
 
@@ -125,7 +123,7 @@ class HotRoutes:
         call = CallContext(api_key_from_headers(headers), request_id, "http")
         try:
             result = self.service.recommend(call, body)
-            response = JSONResponse(result.to_json(), headers={REQUEST_ID_METADATA_KEY: request_id})
+            response = json_response(result.to_json(), request_id)
         except Exception as exc:
             if not isinstance(exc, FairshelfError):
                 # As the FastAPI app's handler of unexpected errors does.

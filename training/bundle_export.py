@@ -13,7 +13,7 @@ import pandas as pd
 
 from recsys import bundle as B
 from recsys.hybrid import HybridParams
-from recsys.index import VectorIndex, build_tuned
+from recsys.index import IndexSettings, TunedIndex, VectorIndex, build_tuned
 from training.config import TrainConfig
 from training.elasticity_input import elasticity_table
 from training.fit import Catalog, Fitted
@@ -63,9 +63,14 @@ def build_index(
     """
     settings = cfg.index_settings()
     tuned = build_tuned(vectors, queries, settings, seed=seed)
+    return tuned.index, index_info(tuned, settings, file)
+
+
+def index_info(tuned: TunedIndex, settings: IndexSettings, file: str) -> B.IndexInfo:
+    """The manifest entry of an index built by :func:`recsys.index.build_tuned`."""
     index = tuned.index
     hnsw = index.kind == "hnsw"
-    info = B.IndexInfo(
+    return B.IndexInfo(
         file=file,
         kind=index.kind,
         dim=index.dim,
@@ -76,7 +81,6 @@ def build_index(
         ef_search=index.ef_search,
         recall_at_20=tuned.recall_at_20,
     )
-    return index, info
 
 
 def recall_note(name: str, info: B.IndexInfo, cfg: TrainConfig) -> list[str]:

@@ -28,6 +28,7 @@ from serving.errors import (
         (e.FailedPrecondition("version"), grpc.StatusCode.FAILED_PRECONDITION, 409),
         (e.PolicyRejected("G1"), grpc.StatusCode.FAILED_PRECONDITION, 422),
         (e.ModelUnavailable("none"), grpc.StatusCode.UNAVAILABLE, 503),
+        (e.Unavailable("quote log down"), grpc.StatusCode.UNAVAILABLE, 503),
         (DeadlineExceeded("late"), grpc.StatusCode.DEADLINE_EXCEEDED, 504),
     ],
 )  # fmt: skip

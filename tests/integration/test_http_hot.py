@@ -190,6 +190,8 @@ def test_other_routes_pass_through(pair: Pair) -> None:
 def test_real_server_serves_recommend_through_the_hot_layer(
     server: FairshelfServer, clients: Clients
 ) -> None:
+    # The running server's ASGI app is the hot layer over FastAPI, not FastAPI alone.
+    assert isinstance(server.app, HotRoutes) and server.app.service is server.service
     resp = clients.http.post(
         "/v1/recommend", json={"user_id": _user(server), "k": 5}, headers=_headers()
     )

@@ -128,6 +128,22 @@ def in_process(bundles: Path, work: Path, users: list[str], calls: int) -> dict[
         rec.recommend(RecommendRequest(user_id=u, k=20), [], opted_out=False)
         core.append(time.perf_counter() - t)
     out["recommender_core"] = _pcts(core)
+    # The same calls searching the HNSW index for every shopper, as without the bundle's
+    # offline-ranked candidate table (the baseline of that table, same run, same shoppers).
+    from dataclasses import replace
+
+    from recsys.recommender import Recommender
+
+    bare = Recommender(
+        replace(rec.bundle, als_user_candidates=None, two_tower_user_candidates=None),
+        settings.recsys,
+    )
+    searched: list[float] = []
+    for u in picks[200:]:
+        t = time.perf_counter()
+        bare.recommend(RecommendRequest(user_id=u, k=20), [], opted_out=False)
+        searched.append(time.perf_counter() - t)
+    out["recommender_index"] = _pcts(searched)
     if service.quotes is not None:
         item_ids = [str(i) for i in holder.require().bundle.item_ids]
         batches = [
@@ -516,6 +532,16 @@ def render(
     rows.append(
         _row("in-process recommender alone", "-", f"p50 {c50:.3f} ms, p99 {c99:.3f} ms", None)
     )
+    if "recommender_index" in inproc:
+        i50, i99 = inproc["recommender_index"]
+        rows.append(
+            _row(
+                "same, HNSW search for every shopper (no candidate table)",
+                "-",
+                f"p50 {i50:.3f} ms, p99 {i99:.3f} ms",
+                None,
+            )
+        )
     if "quote20" in inproc:
         q50, q99 = inproc["quote20"]
         rows.append(

@@ -21,6 +21,7 @@ import scipy.sparse as sp
 from recsys.bundle import (
     ALS_INDEX,
     ALS_ITEM_FACTORS,
+    ALS_USER_CANDIDATES,
     ALS_USER_FACTORS,
     CURRENT_LINK,
     INTERACTIONS,
@@ -35,7 +36,8 @@ from recsys.bundle import (
 from recsys.confidence import ConfidenceParams, bm25_idf, transform_weights
 from recsys.hybrid import HybridParams
 from recsys.index import IndexSettings, build_tuned
-from training.bundle_export import index_info
+from training.bundle_export import index_info, save_user_candidates
+from training.config import UserCandidatesConfig
 
 TOP, SUB = 20, 10
 REF = datetime(2026, 6, 1, tzinfo=UTC)
@@ -105,16 +107,19 @@ def build_catalog_bundle(
         its index was built with today's index settings; rebuilt otherwise.
     """
     settings = IndexSettings()
+    cands = UserCandidatesConfig()
     bundle_id = (
         "bench-"
-        + hashlib.sha256(f"{n_items}-{n_users}-{seed}-{settings!r}".encode()).hexdigest()[:8]
+        + hashlib.sha256(f"{n_items}-{n_users}-{seed}-{settings!r}-{cands!r}".encode()).hexdigest()[
+            :8
+        ]
     )
     current = bundles_dir / CURRENT_LINK
     if current.exists() and current.resolve().name == bundle_id:
         return current.resolve()
     if current.exists() and log:
-        # Measuring serving on an index built otherwise (an older graph, another beam width)
-        # would time a different recall than the one recorded for today's settings.
+        # Measuring serving on an index built otherwise (an older graph, another beam width,
+        # no candidate table) would time something other than what the trainer writes today.
         print(f"  {current.resolve().name} was built with other index settings: rebuilding")
     from implicit.cpu.als import AlternatingLeastSquares
 
@@ -174,6 +179,9 @@ def build_catalog_bundle(
     writer.save_array(ALS_ITEM_FACTORS, y)
     writer.save_array(ALS_USER_FACTORS, x)
     writer.save_index(ALS_INDEX, index)
+    cand_info = save_user_candidates(
+        writer, y, x, cands.length, cands.max_megabytes, ALS_USER_CANDIDATES
+    )
     manifest = Manifest(
         bundle_id=bundle_id,
         created_at=datetime.now(UTC),
@@ -197,6 +205,7 @@ def build_catalog_bundle(
             factors=factors,
             iterations=4,
             index=index_info(tuned, settings, ALS_INDEX),
+            user_candidates=cand_info,
         ),
     )
     path = writer.commit(manifest)

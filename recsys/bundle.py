@@ -25,6 +25,7 @@ from pricing.errors import FailedPrecondition, ModelUnavailable, NotFound
 from recsys.confidence import ConfidenceParams
 from recsys.hybrid import HybridParams
 from recsys.index import VectorIndex
+from recsys.user_candidates import check_user_candidates
 
 SCHEMA_VERSION = 1
 CURRENT_LINK = "current"
@@ -38,10 +39,12 @@ POPULARITY = "popularity.parquet"
 ALS_ITEM_FACTORS = "als_item_factors.npy"
 ALS_USER_FACTORS = "als_user_factors.npy"
 ALS_INDEX = "als_index.faiss"
+ALS_USER_CANDIDATES = "als_user_candidates.npy"
 TT_USER_TOWER = "two_tower_user.onnx"
 TT_ITEM_VECTORS = "two_tower_item_vectors.npy"
 TT_USER_VECTORS = "two_tower_user_vectors.npy"
 TT_INDEX = "two_tower_index.faiss"
+TT_USER_CANDIDATES = "two_tower_user_candidates.npy"
 ELASTICITY = "elasticity.parquet"
 REPORT = "report.md"
 
@@ -60,6 +63,14 @@ class IndexInfo(BaseModel):
     recall_at_20: float = Field(description="recall@20 against exact search on user vectors")
 
 
+class UserCandidatesInfo(BaseModel):
+    """Each trained user's best items, ranked offline (:mod:`recsys.user_candidates`)."""
+
+    file: str
+    length: int = Field(description="item indices per user, best first")
+    method: Literal["exact"] = "exact"
+
+
 class AlsInfo(BaseModel):
     """ALS factors; fold-in parameters live in :class:`ConfidenceParams`."""
 
@@ -68,6 +79,7 @@ class AlsInfo(BaseModel):
     item_factors: str = ALS_ITEM_FACTORS
     user_factors: str = ALS_USER_FACTORS
     index: IndexInfo
+    user_candidates: UserCandidatesInfo | None = None
 
 
 class TwoTowerInfo(BaseModel):
@@ -82,6 +94,7 @@ class TwoTowerInfo(BaseModel):
     item_vectors: str = TT_ITEM_VECTORS
     user_vectors: str = TT_USER_VECTORS
     index: IndexInfo
+    user_candidates: UserCandidatesInfo | None = None
     parity_max_abs_diff: float = Field(description="torch vs onnxruntime at export")
     price_band_edges: list[float] = Field(default_factory=list)
 
@@ -164,6 +177,9 @@ class Bundle:
     two_tower_user_vectors: np.ndarray | None
     two_tower_index: VectorIndex | None
     elasticity: pd.DataFrame | None
+    # (n_users, length) int32 item indices per trained user, best first; None when not written.
+    als_user_candidates: np.ndarray | None = None
+    two_tower_user_candidates: np.ndarray | None = None
 
     def item_index(self) -> dict[str, int]:
         """Map item_id -> item index."""
@@ -252,6 +268,22 @@ def _load_array(root: Path, name: str) -> np.ndarray:
     return np.load(root / name, allow_pickle=False)
 
 
+def _load_candidates(
+    root: Path, info: UserCandidatesInfo | None, n_users: int, n_items: int
+) -> np.ndarray | None:
+    if info is None:
+        return None
+    # Memory-mapped: worker processes serving the same bundle share one copy in the page cache.
+    table = np.load(root / info.file, mmap_mode="r", allow_pickle=False)
+    check_user_candidates(table, n_users, n_items, f"bundle {root}: {info.file}")
+    if table.shape[1] != info.length:
+        raise ModelUnavailable(
+            f"bundle {root}: {info.file} holds {table.shape[1]} items per user, "
+            f"manifest says {info.length}"
+        )
+    return table
+
+
 def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
     """Load a bundle directory (or the ``current`` bundle of a bundles directory).
 
@@ -299,6 +331,15 @@ def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
         raise ModelUnavailable(f"bundle {root}: ALS arrays do not match items/users")
     if tt_items is not None and tt_items.shape[0] != n_items:
         raise ModelUnavailable(f"bundle {root}: two-tower item vectors do not match items")
+    try:
+        als_cands = _load_candidates(root, manifest.als.user_candidates, n_users, n_items)
+        tt_cands = (
+            _load_candidates(root, manifest.two_tower.user_candidates, n_users, n_items)
+            if manifest.two_tower is not None
+            else None
+        )
+    except (OSError, ValueError) as exc:
+        raise ModelUnavailable(f"bundle {root}: cannot read user candidates: {exc}") from exc
     bought = inter[inter["purchases"] > 0].sort_values(
         ["user_index", "repeat_score"], ascending=[True, False], kind="stable"
     )
@@ -323,6 +364,8 @@ def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
         two_tower_user_vectors=tt_users,
         two_tower_index=tt_index,
         elasticity=elasticity,
+        als_user_candidates=als_cands,
+        two_tower_user_candidates=tt_cands,
     )
 
 

@@ -38,11 +38,16 @@ class VectorSource:
         ``(n_items, dim)`` float32, C-contiguous.
     index:
         Inner-product index over ``item_vectors``.
+    user_candidates:
+        ``(n_users, length)`` int32: each trained user's best items by exact inner product
+        with their trained vector, best first (:mod:`recsys.user_candidates`); ``None`` when
+        the bundle has none.
     """
 
     name: str
     item_vectors: np.ndarray
     index: VectorIndex
+    user_candidates: np.ndarray | None = None
     # ``VectorIndex.size`` asks FAISS through SWIG on every call; the index never changes.
     size: int = field(init=False)
 
@@ -53,13 +58,19 @@ class VectorSource:
         """Inner products of ``query`` with the vectors of ``items`` (float32)."""
         return self.item_vectors[items] @ query
 
-    def search(self, query: np.ndarray, n: int) -> np.ndarray:
+    def search(self, query: np.ndarray, n: int, user: int | None = None) -> np.ndarray:
         """Item indices of the ``n`` best inner products with ``query`` (no ``-1`` padding).
 
-        Goes through :meth:`recsys.index.VectorIndex.search`, the index's public contract, so
-        that whatever the index does to answer (graph layout, search parameters) stays its own
-        business and the recall it measures is the recall served.
+        When ``query`` is the trained vector of user row ``user`` and the bundle ranked that
+        user's items offline, the first ``n`` of that row are the answer (exact, and one
+        contiguous read instead of a graph walk). Otherwise the search goes through
+        :meth:`recsys.index.VectorIndex.search`, the index's public contract, so that whatever
+        the index does to answer stays its own business and the recall it measures is the
+        recall served.
         """
+        table = self.user_candidates
+        if user is not None and table is not None and n <= table.shape[1]:
+            return table[user, :n].astype(np.int64)
         ids, _ = self.index.search(query, min(n, self.size))
         found = ids[0]
         return found if found[-1] >= 0 else found[found >= 0]
@@ -82,6 +93,7 @@ def search_candidates(
     max_candidates: int,
     fraction: float = 1.0,
     prefer_scan: bool = False,
+    users: Sequence[int | None] = (),
 ) -> np.ndarray:
     """Item indices near the queries that pass ``keep``; at least ``need`` when possible.
 
@@ -107,6 +119,9 @@ def search_candidates(
         scanned directly.
     prefer_scan:
         Skip the index and scan straight away (the caller knows the eligible set is small).
+    users:
+        Per query, the user row whose trained vector it is (its offline-ranked items can
+        answer), or ``None``; empty: none are.
 
     Returns
     -------
@@ -118,8 +133,11 @@ def search_candidates(
     if prefer_scan or wanted > min(max_candidates, n_items):
         return scan()
     n = int(min(math.ceil(wanted), n_items))
+    rows = list(users) or [None] * len(queries)
     while True:
-        cands = _unique_in_order([src.search(q, n) for src, q in queries])
+        cands = _unique_in_order(
+            [src.search(q, n, row) for (src, q), row in zip(queries, rows, strict=True)]
+        )
         cands = cands[keep(cands)]
         exhausted = n >= n_items
         if cands.size >= need or exhausted:

@@ -93,7 +93,10 @@ class Recommender:
             self.catalog, self.config.item_boosts, self.config.category_boosts
         )
         als = VectorSource(
-            "als", np.ascontiguousarray(bundle.als_item_factors, np.float32), bundle.als_index
+            "als",
+            np.ascontiguousarray(bundle.als_item_factors, np.float32),
+            bundle.als_index,
+            bundle.als_user_candidates,
         )
         sources = {"als": als}
         tower: SessionTower | None = None
@@ -102,6 +105,7 @@ class Recommender:
                 "two_tower",
                 np.ascontiguousarray(bundle.two_tower_item_vectors, np.float32),
                 bundle.two_tower_index,
+                bundle.two_tower_user_candidates,
             )
             tower = SessionTower.from_bundle(bundle)
         if self.config.ef_search is not None:

@@ -232,6 +232,8 @@ class PersonalScorer:
                 self._variant_params[variant] = params
         names = [n for n in params.discovery_weights if n in VECTOR_SOURCES]
         queries: list[tuple[VectorSource, np.ndarray]] = []
+        # The user row of each query that is that user's trained vector (ranked offline).
+        rows: list[int | None] = []
         strategy = STRATEGY_TRAINED
         # The variant's retrievers first; another one only if none of them has a vector.
         for name in [*names, *(n for n in self.sources if n not in names)]:
@@ -243,6 +245,7 @@ class PersonalScorer:
             if not queries:
                 strategy = q[1]
             queries.append((self.sources[name], np.ascontiguousarray(q[0], np.float32)))
+            rows.append(state.user_index if q[1] == STRATEGY_TRAINED else None)
         if not queries:
             return None
         if not any(src.name in params.discovery_weights for src, _ in queries):
@@ -271,6 +274,7 @@ class PersonalScorer:
             share,
             prefer_scan=bool(filters.include_categories)
             and share * self.filter.catalog.n_items <= cfg.scan_below,
+            users=rows,
         )
         use_trend = params.discovery_weights.get(TREND, 0.0) > 0
         if use_trend:

@@ -14,6 +14,7 @@ import pandas as pd
 from recsys import bundle as B
 from recsys.hybrid import HybridParams
 from recsys.index import IndexSettings, TunedIndex, VectorIndex, build_tuned
+from recsys.user_candidates import rank_user_candidates
 from training.config import TrainConfig
 from training.elasticity_input import elasticity_table
 from training.fit import Catalog, Fitted
@@ -81,6 +82,27 @@ def index_info(tuned: TunedIndex, settings: IndexSettings, file: str) -> B.Index
         ef_search=index.ef_search,
         recall_at_20=tuned.recall_at_20,
     )
+
+
+def save_user_candidates(
+    writer: B.BundleWriter,
+    item_vectors: np.ndarray,
+    user_vectors: np.ndarray,
+    length: int,
+    max_megabytes: float,
+    file: str,
+) -> B.UserCandidatesInfo | None:
+    """Rank every user's best ``length`` items exactly and write them; the manifest entry.
+
+    ``None`` (nothing written) when ``length`` is 0, there are no users, or the table would
+    exceed ``max_megabytes``: serving then searches the index for every shopper.
+    """
+    keep = min(length, item_vectors.shape[0])
+    n_users = user_vectors.shape[0]
+    if keep < 1 or n_users == 0 or n_users * keep * 4 > max_megabytes * 1e6:
+        return None
+    writer.save_array(file, rank_user_candidates(item_vectors, user_vectors, keep))
+    return B.UserCandidatesInfo(file=file, length=keep)
 
 
 def recall_note(name: str, info: B.IndexInfo, cfg: TrainConfig) -> list[str]:
@@ -173,6 +195,10 @@ def write_trained_bundle(
     als_index, als_info = build_index(item_f, user_f, cfg, B.ALS_INDEX, seed)
     notes = [*notes, *recall_note("ALS", als_info, cfg)]
     w.save_index(B.ALS_INDEX, als_index)
+    cand = cfg.user_candidates
+    als_cands = save_user_candidates(
+        w, item_f, user_f, cand.length, cand.max_megabytes, B.ALS_USER_CANDIDATES
+    )
     tt_info = None
     if fitted.two_tower is not None and fitted.tt_items is not None and fitted.tt_data:
         assert fitted.tt_users is not None
@@ -196,6 +222,14 @@ def write_trained_bundle(
             history_length=tt_cfg.history_length,
             pad_index=data.catalog.n_items,
             index=tt_index_info,
+            user_candidates=save_user_candidates(
+                w,
+                fitted.tt_items,
+                fitted.tt_users,
+                cand.length,
+                cand.max_megabytes,
+                B.TT_USER_CANDIDATES,
+            ),
             parity_max_abs_diff=parity,
             price_band_edges=data.catalog.band_edges,
         )
@@ -230,7 +264,12 @@ def write_trained_bundle(
         confidence=fitted.confidence,
         hybrid=params,
         validated_blend=validated,
-        als=B.AlsInfo(factors=factors, iterations=cfg.als.iterations, index=als_info),
+        als=B.AlsInfo(
+            factors=factors,
+            iterations=cfg.als.iterations,
+            index=als_info,
+            user_candidates=als_cands,
+        ),
         two_tower=tt_info,
         evaluation=B.EvalInfo(
             cut=eval_info[0],

@@ -82,6 +82,21 @@ class IndexConfig(BaseModel):
     recall_margin: float = Field(default=_INDEX_DEFAULTS.recall_margin, ge=0, lt=1)
 
 
+class UserCandidatesConfig(BaseModel):
+    """Each trained shopper's best items, ranked exactly at export (:mod:`recsys.user_candidates`).
+
+    ``length`` items are kept per shopper (160 covers k = 20 at the default oversampling with
+    filters that keep half the catalogue, or k = 40 unfiltered; a request needing more goes to
+    the index). The table is skipped when it would exceed ``max_megabytes`` (4 bytes per item
+    per shopper), so very large shopper bases fall back to the index alone.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    length: int = Field(default=160, ge=0, description="0 writes no table")
+    max_megabytes: float = Field(default=1024.0, ge=0)
+
+
 class PopularityConfig(BaseModel):
     """Recency-weighted popularity ("trending") for unknown shoppers and as a discovery part."""
 
@@ -115,6 +130,7 @@ class TrainConfig(BaseModel):
     hybrid: HybridGrid = Field(default_factory=HybridGrid)
     popularity: PopularityConfig = Field(default_factory=PopularityConfig)
     index: IndexConfig = Field(default_factory=IndexConfig)
+    user_candidates: UserCandidatesConfig = Field(default_factory=UserCandidatesConfig)
     evaluation: EvalConfig = Field(default_factory=EvalConfig)
     show_progress: bool = True
 

@@ -18,7 +18,13 @@ from recsys.hybrid import HybridParams
 from recsys.index import VectorIndex
 
 
-def _write(root: Path, bundle_id: str, seed: int = 0) -> Path:
+def _write(
+    root: Path,
+    bundle_id: str,
+    seed: int = 0,
+    candidates: np.ndarray | None = None,
+    length: int | None = None,
+) -> Path:
     rng = np.random.default_rng(seed)
     items, users = rng.normal(size=(6, 4)).astype(np.float32), rng.normal(size=(3, 4))
     w = B.BundleWriter(root, bundle_id)
@@ -39,6 +45,13 @@ def _write(root: Path, bundle_id: str, seed: int = 0) -> Path:
     w.save_array(B.ALS_ITEM_FACTORS, items)
     w.save_array(B.ALS_USER_FACTORS, users.astype(np.float32))
     w.save_index(B.ALS_INDEX, VectorIndex.build(items))
+    cands = None
+    if candidates is not None:
+        w.save_array(B.ALS_USER_CANDIDATES, candidates)
+        cands = B.UserCandidatesInfo(
+            file=B.ALS_USER_CANDIDATES,
+            length=candidates.shape[1] if length is None else length,
+        )
     now = datetime.now(UTC)
     manifest = B.Manifest(
         bundle_id=bundle_id,
@@ -57,6 +70,7 @@ def _write(root: Path, bundle_id: str, seed: int = 0) -> Path:
             factors=4,
             iterations=1,
             index=B.IndexInfo(file=B.ALS_INDEX, kind="flat", dim=4, size=6, recall_at_20=1.0),
+            user_candidates=cands,
         ),
         metrics={"all": {"hybrid": {"recall@20": 0.5}}},
     )
@@ -75,6 +89,37 @@ def test_round_trip_gives_typed_arrays_and_history(tmp_path: Path) -> None:
     assert b.purchased(1)[0].size == 0
     assert b.repeat_vector(0)[1] == pytest.approx(0.5)
     assert set(b.manifest.files) >= {B.ITEMS, B.ALS_INDEX, B.ALS_USER_FACTORS}
+
+
+def test_user_candidate_table_round_trips_memory_mapped(tmp_path: Path) -> None:
+    table = np.array([[1, 4, 0], [2, 3, 5], [5, 0, 1]], dtype=np.int32)
+    _write(tmp_path, "b1", candidates=table)
+    b = B.load_bundle(tmp_path)
+    assert b.als_user_candidates is not None
+    assert isinstance(b.als_user_candidates, np.memmap)  # shared by the worker processes
+    np.testing.assert_array_equal(b.als_user_candidates, table)
+    assert b.two_tower_user_candidates is None
+    assert B.ALS_USER_CANDIDATES in b.manifest.files
+    assert B.load_bundle(_write(tmp_path / "none", "b2")).als_user_candidates is None
+
+
+@pytest.mark.parametrize(
+    ("table", "length", "says"),
+    [
+        (np.array([[1, 9], [0, 1], [2, 3]], dtype=np.int32), None, "outside 0..5"),
+        (np.array([[1, -1], [0, 1], [2, 3]], dtype=np.int32), None, "outside 0..5"),
+        (np.array([[1, 2], [0, 1]], dtype=np.int32), None, "3 users"),
+        (np.array([[1, 2], [0, 1], [2, 3]], dtype=np.int64), None, "int64"),
+        (np.array([[1, 2], [0, 1], [2, 3]], dtype=np.int32), 3, "manifest says 3"),
+    ],
+)
+def test_inconsistent_user_candidate_table_is_refused(
+    tmp_path: Path, table: np.ndarray, length: int | None, says: str
+) -> None:
+    # Hashes match (the writer recorded them): the content itself cannot belong here.
+    _write(tmp_path, "b1", candidates=table, length=length)
+    with pytest.raises(ModelUnavailable, match=says):
+        B.load_bundle(tmp_path)
 
 
 def test_tampered_file_is_refused(tmp_path: Path) -> None:

@@ -1,9 +1,10 @@
-"""A timer that pins the catalogue's fair prices just after each price epoch starts.
+"""A timer that pins fair prices just after each price epoch starts.
 
 Without it the first shoppers of an epoch wait while the clean room decides the items they ask
 for (a hand-off to the clean-room thread and the engine's work for each item). The warmer does
-that work for the whole catalogue, in the default public context (no competitor prices, no
-promotions), right after the epoch begins and off every request's path. It changes no price:
+that work for the items quoted in the epoch before (``FairQuoteService.warm_demanded``), in the
+default public context (no competitor prices, no promotions), right after the epoch begins and
+off every request's path. It changes no price:
 the same clean room computes the same shopper-free decision a request would have triggered,
 and it is pinned the same way. Requests that carry other public context (a competitor price,
 a promotion) still have their items decided on first use.

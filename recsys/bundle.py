@@ -281,7 +281,8 @@ def _load_candidates(
             f"bundle {root}: {info.file} holds {table.shape[1]} items per user, "
             f"manifest says {info.length}"
         )
-    return table
+    # A plain view: indexing a memmap subclass costs a Python-level hook on every slice.
+    return table.view(np.ndarray)
 
 
 def load_bundle(path: str | Path, verify: bool = True) -> Bundle:

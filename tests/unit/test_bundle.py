@@ -96,7 +96,8 @@ def test_user_candidate_table_round_trips_memory_mapped(tmp_path: Path) -> None:
     _write(tmp_path, "b1", candidates=table)
     b = B.load_bundle(tmp_path)
     assert b.als_user_candidates is not None
-    assert isinstance(b.als_user_candidates, np.memmap)  # shared by the worker processes
+    # Mapped from the file, so the worker processes share one copy in the page cache.
+    assert isinstance(b.als_user_candidates.base, np.memmap)
     np.testing.assert_array_equal(b.als_user_candidates, table)
     assert b.two_tower_user_candidates is None
     assert B.ALS_USER_CANDIDATES in b.manifest.files

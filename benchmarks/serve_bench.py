@@ -209,9 +209,25 @@ def _process_tree(pid: int) -> list[int]:
     return tree
 
 
+def _pss_mb(pid: int) -> float:
+    """Proportional set size (MB): pages shared between processes counted once in the sum."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return float(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return 0.0
+
+
 def _memory_mb(pid: int) -> dict[str, Any]:
-    """RSS and peak RSS (MB) of each process of the server's tree, and their sums."""
+    """RSS, peak RSS and PSS (MB) of each process of the server's tree, and their sums.
+
+    RSS counts a page mapped by several processes (the workers' shared, memory-mapped bundle
+    files) once per process; PSS splits it between them, so its sum is the memory used.
+    """
     per: list[tuple[int, float, float]] = []
+    pss = 0.0
     for p in _process_tree(pid):
         fields: dict[str, float] = {}
         try:
@@ -223,9 +239,11 @@ def _memory_mb(pid: int) -> dict[str, Any]:
             if key in ("VmRSS", "VmHWM"):
                 fields[key] = float(value.split()[0]) / 1024.0
         per.append((p, fields.get("VmRSS", 0.0), fields.get("VmHWM", 0.0)))
+        pss += _pss_mb(p)
     return {
         "rss": sum(r for _, r, _ in per),
         "hwm": sum(h for _, _, h in per),
+        "pss": pss,
         "processes": per,
     }
 
@@ -252,6 +270,16 @@ def _free_port() -> int:
 def _client_cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+def _cpu_ticks() -> tuple[int, int]:
+    """(steal, total) jiffies of the whole machine so far, from ``/proc/stat``."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    # user nice system idle iowait irq softirq steal [guest guest_nice: already in user]
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
 
 
 def _load(
@@ -285,12 +313,17 @@ def _load(
         args += ["--metrics-url", metrics_url]
     for key, value in kw.items():
         args += [f"--{key}", str(value)]
-    cpu0, server0 = _client_cpu_s(), _tree_cpu_s(server_pid)
+    cpu0, server0, ticks0 = _client_cpu_s(), _tree_cpu_s(server_pid), _cpu_ticks()
     done = subprocess.run(args, capture_output=True, text=True, check=True, cwd=ROOT)
     out: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    ticks1 = _cpu_ticks()
     out["client"] = client
     out["client_cpu_s"] = round(_client_cpu_s() - cpu0, 3)
     out["server_cpu_s"] = round(_tree_cpu_s(server_pid) - server0, 3)
+    # On a virtual machine, time the hypervisor gave the vCPUs to other guests: a phase run
+    # while the host is busy loses CPU that no change here can win back.
+    total = ticks1[1] - ticks0[1]
+    out["steal_pct"] = round(100.0 * (ticks1[0] - ticks0[0]) / total, 1) if total > 0 else 0.0
     return out
 
 
@@ -478,6 +511,8 @@ def _client_note(r: dict[str, Any]) -> str:
             note += f" = {1000.0 * cpu / r['sent']:.2f} ms/call"
     if r.get("server_cpu_s") and r.get("ok"):
         note += f"; server {1000.0 * r['server_cpu_s'] / r['ok']:.2f} ms CPU/call"
+    if "steal_pct" in r:
+        note += f"; host steal {r['steal_pct']:.1f}% of CPU time"
     return note
 
 
@@ -611,6 +646,8 @@ def render(
     if isinstance(mem, dict):
         per = ", ".join(f"pid {p}: {r:.0f} MB" for p, r, _ in mem["processes"])
         value = f"RSS {mem['rss']:.0f} MB summed over {len(mem['processes'])} process(es) ({per})"
+        if mem.get("pss"):
+            value += f"; PSS {mem['pss']:.0f} MB (shared pages counted once)"
     else:  # a result from before the process-tree sum: (RSS, peak)
         value = f"RSS {mem[0]:.0f} MB (peak {mem[1]:.0f} MB)"
     rows.append(_row("fairshelf serving memory", "printed", value, None))
@@ -620,7 +657,8 @@ def render(
             _row(
                 "naive baseline memory",
                 "printed",
-                f"RSS {nm['rss']:.0f} MB summed over {len(nm['processes'])} process(es)",
+                f"RSS {nm['rss']:.0f} MB summed over {len(nm['processes'])} process(es)"
+                + (f"; PSS {nm['pss']:.0f} MB" if nm.get("pss") else ""),
                 None,
             )
         )

@@ -34,6 +34,7 @@ import argparse  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
+from dataclasses import replace  # noqa: E402
 from datetime import timedelta  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -46,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 from serve_catalog import build_catalog_bundle  # noqa: E402
 
-from recsys.bundle import CURRENT_LINK, load_bundle  # noqa: E402
+from recsys.bundle import load_bundle  # noqa: E402
 from recsys.config import RecsysConfig  # noqa: E402
 from recsys.recommender import Recommender  # noqa: E402
 from recsys.types import (  # noqa: E402
@@ -102,7 +103,9 @@ def recall_at_20(rec: Recommender, users: np.ndarray) -> float:
     return hits / exact.size
 
 
-def scenarios(rec: Recommender, n: int, seed: int) -> dict[str, Call]:
+def scenarios(
+    rec: Recommender, n: int, seed: int, bare: Recommender | None = None
+) -> dict[str, Call]:
     """One request factory per measured strategy, each over ``n`` random shoppers.
 
     Parameters
@@ -113,6 +116,9 @@ def scenarios(rec: Recommender, n: int, seed: int) -> dict[str, Call]:
         Requests per scenario (shoppers and items drawn up front).
     seed:
         Random seed of the draws.
+    bare:
+        The same bundle without its user candidate table, or None: known shoppers are then
+        also timed searching the HNSW index (the table's baseline).
 
     Returns
     -------
@@ -133,7 +139,7 @@ def scenarios(rec: Recommender, n: int, seed: int) -> dict[str, Call]:
     tops = rec.catalog.top_categories
     cat_filters = [Filters(include_categories=(tops[i],)) for i in rng.integers(0, len(tops), n)]
     plain = [RecommendRequest(user_id=u, k=20) for u in known]
-    return {
+    out: dict[str, Call] = {
         "known shopper (trained_vector)": lambda i: rec.recommend(plain[i], ()),
         "known shopper + purchase now (fold_in)": lambda i: rec.recommend(plain[i], bought[i]),
         "unknown shopper (trending)": lambda i: rec.recommend(
@@ -143,9 +149,16 @@ def scenarios(rec: Recommender, n: int, seed: int) -> dict[str, Call]:
             RecommendRequest(user_id=known[i], k=20, filters=cat_filters[i]), ()
         ),
     }
+    if bare is not None:
+        out["known shopper, HNSW search, no candidate table (trained_vector)"] = lambda i: (
+            bare.recommend(plain[i], ())
+        )
+    return out
 
 
-def run(rec: Recommender, calls: int, rounds: int, warmup: int) -> list[tuple[str, list[float]]]:
+def run(
+    rec: Recommender, calls: int, rounds: int, warmup: int, bare: Recommender | None = None
+) -> list[tuple[str, list[float]]]:
     """Time every scenario in ``rounds`` interleaved rounds of ``calls`` requests.
 
     Returns
@@ -154,7 +167,7 @@ def run(rec: Recommender, calls: int, rounds: int, warmup: int) -> list[tuple[st
         (label, [p50 wall, p99 wall, p50 CPU, p99 CPU]) per scenario, in ms; each figure is
         the median over rounds.
     """
-    calls_by = scenarios(rec, calls, seed=7)
+    calls_by = scenarios(rec, calls, seed=7, bare=bare)
     for label, call in calls_by.items():
         for i in range(min(warmup, calls)):
             got = call(i)
@@ -182,9 +195,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ef-search", type=int, default=None, help="HNSW efSearch override")
     args = ap.parse_args(argv)
     bundles = args.dir / "bundles"
-    path = build_catalog_bundle(bundles) if not (bundles / CURRENT_LINK).exists() else None
+    # Rebuilt when the settings the bundle was built with change (build_catalog_bundle checks).
+    path = build_catalog_bundle(bundles)
     rec = Recommender(
-        load_bundle(path or (bundles / CURRENT_LINK).resolve()),
+        load_bundle(path),
         RecsysConfig(ef_search=args.ef_search),
     )
     idx = rec.bundle.manifest.als.index if rec.bundle.manifest.als else None
@@ -195,7 +209,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(rec.bundle.user_ids):,} shoppers, index {rec.bundle.als_index.kind} "
         f"efSearch {ef}, recall@20 vs exact {recall_at_20(rec, users):.3f} (500 shoppers)"
     )
-    rows = run(rec, args.calls, args.rounds, args.warmup)
+    bare = None
+    if rec.bundle.als_user_candidates is not None:
+        bare = Recommender(
+            replace(rec.bundle, als_user_candidates=None, two_tower_user_candidates=None),
+            rec.config,
+        )
+    rows = run(rec, args.calls, args.rounds, args.warmup, bare)
     print()
     print("| request (k = 20) | p50 wall | p99 wall | p50 CPU | p99 CPU |")
     print("| --- | --- | --- | --- | --- |")

@@ -6,9 +6,10 @@ holding public fields only: no request scope, no request object, no shopper anyw
 thread's stack. It is then pinned until the epoch after next, so every shopper in the epoch is
 served the same list price (rule G3) and no later request can change it.
 
-The same clean room can price the whole catalogue ahead of requests (:meth:`FairPriceBook.warm`,
-run at each epoch start by :mod:`pricing.fairness.epoch_warmer`), so that in steady state every
-requested item is already pinned and a request never waits for the clean-room thread.
+The same clean room can price items ahead of requests (:meth:`FairPriceBook.warm`, run at each
+epoch start by :mod:`pricing.fairness.epoch_warmer` for the items quoted in the epoch before),
+so that in steady state a returning item is already pinned and a request never waits for the
+clean-room thread.
 
 The book also keeps the quarantine list: a policy caught pricing by shopper (rule G2) may carry
 a shopper into a later clean-room run through a global or a cache it filled while a shopper

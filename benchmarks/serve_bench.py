@@ -118,32 +118,26 @@ def in_process(bundles: Path, work: Path, users: list[str], calls: int) -> dict[
         service.recommend(call, RecommendIn(user_id=u, k=20))
         svc.append(time.perf_counter() - t)
     out: dict[str, Any] = {"recommend": _pcts(svc)}
-    # The recommender alone (no auth, no stores): what the index path costs.
-    from recsys.types import RecommendRequest
-
-    rec = holder.require().recommender
-    core: list[float] = []
-    for u in picks[200:]:
-        t = time.perf_counter()
-        rec.recommend(RecommendRequest(user_id=u, k=20), [], opted_out=False)
-        core.append(time.perf_counter() - t)
-    out["recommender_core"] = _pcts(core)
-    # The same calls searching the HNSW index for every shopper, as without the bundle's
-    # offline-ranked candidate table (the baseline of that table, same run, same shoppers).
+    # The recommender alone (no auth, no stores), then the same calls searching the HNSW
+    # index for every shopper, as without the bundle's offline-ranked candidate table (the
+    # baseline of that table, same run, same shoppers).
     from dataclasses import replace
 
     from recsys.recommender import Recommender
+    from recsys.types import RecommendRequest
 
+    rec = holder.require().recommender
     bare = Recommender(
         replace(rec.bundle, als_user_candidates=None, two_tower_user_candidates=None),
         settings.recsys,
     )
-    searched: list[float] = []
-    for u in picks[200:]:
-        t = time.perf_counter()
-        bare.recommend(RecommendRequest(user_id=u, k=20), [], opted_out=False)
-        searched.append(time.perf_counter() - t)
-    out["recommender_index"] = _pcts(searched)
+    for key, recommender in (("recommender_core", rec), ("recommender_index", bare)):
+        spent: list[float] = []
+        for u in picks[200:]:
+            t = time.perf_counter()
+            recommender.recommend(RecommendRequest(user_id=u, k=20), [], opted_out=False)
+            spent.append(time.perf_counter() - t)
+        out[key] = _pcts(spent)
     if service.quotes is not None:
         item_ids = [str(i) for i in holder.require().bundle.item_ids]
         batches = [

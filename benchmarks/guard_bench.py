@@ -122,7 +122,8 @@ def run(
             )
             for i in range(n)
         ]
-        # Steady state on both paths: the epoch warmed at its start, as a server does.
+        # Steady state on both paths: the epoch warmed at its start, as a server's warmer
+        # does for items quoted in the epoch before.
         baseline.warm(PublicContext(at=AT))
         service.warm(PublicContext(at=AT))
         service.quote(ids[:size], PublicContext(at=AT))

@@ -221,10 +221,12 @@ def _pcts(seconds: list[float]) -> tuple[float, float]:
 def bench_latency(n_items: int, requests: int, seed: int, workdir: Path) -> dict[str, Any]:
     """In-process QuotePrices for 20 items through the fairness guard, and the engine alone.
 
-    Both paths get the same requests (3 hourly epochs, random shoppers) and, like a server,
-    have the epoch warmed at its start (``FairQuoteService.warm`` is what the guard's epoch
-    warmer runs; ``PricingEngine.warm`` for the engine alone). The guard is also run without
-    the warm-up, where each epoch's first requests wait for the clean room. Every request is
+    Both paths get the same requests (3 hourly epochs, random shoppers) and have the epoch
+    warmed at its start (``FairQuoteService.warm``; ``PricingEngine.warm`` for the engine
+    alone): the steady state of a server whose shoppers are quoted the same items epoch after
+    epoch, which its epoch warmer pins at each boundary (``warm_demanded``). The guard is also
+    run without the warm-up, where each epoch's first requests wait for the clean room: what
+    a server sees for an item first quoted in the epoch. Every request is
     timed in wall-clock time and in CPU time of the calling thread.
 
     Back to back, the requests make quotes about twice as fast as the quote log's writer

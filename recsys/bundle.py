@@ -68,7 +68,8 @@ class UserCandidatesInfo(BaseModel):
 
     file: str
     length: int = Field(description="item indices per user, best first")
-    method: Literal["exact"] = "exact"
+    # Free text, so that a reader meeting a newer ranking method still serves the rows.
+    method: str = "exact"
 
 
 class AlsInfo(BaseModel):
@@ -269,18 +270,23 @@ def _load_array(root: Path, name: str) -> np.ndarray:
 
 
 def _load_candidates(
-    root: Path, info: UserCandidatesInfo | None, n_users: int, n_items: int
+    root: Path,
+    info: UserCandidatesInfo | None,
+    items: np.ndarray | None,
+    users: np.ndarray | None,
 ) -> np.ndarray | None:
-    if info is None:
+    if info is None or items is None or users is None:
         return None
     # Memory-mapped: worker processes serving the same bundle share one copy in the page cache.
     table = np.load(root / info.file, mmap_mode="r", allow_pickle=False)
-    check_user_candidates(table, n_users, n_items, f"bundle {root}: {info.file}")
-    if table.shape[1] != info.length:
+    if table.ndim == 2 and table.shape[1] != info.length:
         raise ModelUnavailable(
             f"bundle {root}: {info.file} holds {table.shape[1]} items per user, "
             f"manifest says {info.length}"
         )
+    check_user_candidates(
+        table, users.shape[0], items.shape[0], f"bundle {root}: {info.file}", (items, users)
+    )
     # A plain view: indexing a memmap subclass costs a Python-level hook on every slice.
     return table.view(np.ndarray)
 
@@ -333,9 +339,9 @@ def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
     if tt_items is not None and tt_items.shape[0] != n_items:
         raise ModelUnavailable(f"bundle {root}: two-tower item vectors do not match items")
     try:
-        als_cands = _load_candidates(root, manifest.als.user_candidates, n_users, n_items)
+        als_cands = _load_candidates(root, manifest.als.user_candidates, item_f, user_f)
         tt_cands = (
-            _load_candidates(root, manifest.two_tower.user_candidates, n_users, n_items)
+            _load_candidates(root, manifest.two_tower.user_candidates, tt_items, tt_users)
             if manifest.two_tower is not None
             else None
         )

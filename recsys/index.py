@@ -322,11 +322,25 @@ class VectorIndex:
         return cls(index, kind)
 
 
-def _exact_top(mat: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+def exact_top(mat: np.ndarray, queries: np.ndarray, k: int, batch: int = 4096) -> np.ndarray:
+    """Indices of the ``k`` rows of ``mat`` with the highest inner product, per query row.
+
+    Brute force (FAISS ``IndexFlatIP``), ``batch`` queries at a time so that the result arrays
+    of a large query set are filled in place rather than held twice.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_queries, k)`` int64 row indices, best first.
+    """
     exact = faiss.IndexFlatIP(mat.shape[1])
-    exact.add(mat)
-    _, truth = exact.search(queries, k)
-    return truth
+    exact.add(np.ascontiguousarray(mat, dtype=np.float32))
+    q = np.ascontiguousarray(queries, dtype=np.float32)
+    out = np.empty((q.shape[0], k), dtype=np.int64)
+    for lo in range(0, q.shape[0], batch):
+        _, found = exact.search(q[lo : lo + batch], k)
+        out[lo : lo + found.shape[0]] = found
+    return out
 
 
 def _recall(index: VectorIndex, queries: np.ndarray, truth: np.ndarray) -> float:
@@ -361,7 +375,7 @@ def recall_against_exact(
     """
     mat = _as_matrix(vectors, "vectors")
     q = _as_matrix(queries, "queries")
-    return _recall(index, q, _exact_top(mat, q, min(k, mat.shape[0])))
+    return _recall(index, q, exact_top(mat, q, min(k, mat.shape[0])))
 
 
 @dataclass(frozen=True)
@@ -435,7 +449,7 @@ def tune_ef_search(
     q = _as_matrix(queries, "queries")
     top = ceiling if ceiling is not None else EF_LADDER[-1]
     ladder = sorted({ef for ef in EF_LADDER if ef < top} | {top})
-    truth = _exact_top(mat, q, min(k, mat.shape[0]))
+    truth = exact_top(mat, q, min(k, mat.shape[0]))
     # (Typed as Any: the FAISS stubs do not declare ``hnsw`` on the base index type.)
     faiss_index: Any = index.index
     hnsw = faiss_index.hnsw

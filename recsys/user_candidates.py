@@ -9,19 +9,21 @@ its warm CPU time when the process has waited a few milliseconds for the request
 gone cold); a row of this table is one contiguous read. The rows are exact (recall 1.0 against
 brute force), where the graph search is about 0.99.
 
-A shopper with events since training gets a vector computed at request time and still goes
-through the index, as does a request whose filters need more candidates than a row holds.
+A retriever whose query for the shopper is not their trained vector (the ALS fold-in of events
+logged since training, or the session user tower) still goes through the index, as does a
+request whose filters need more candidates than a row holds. Bundles are immutable once
+published, so the table is memory-mapped after its hash is checked.
 """
 
 from __future__ import annotations
 
-import faiss
 import numpy as np
 
 from pricing.errors import InvalidArgument, ModelUnavailable
+from recsys.index import exact_top
 
-# Rows ranked per batch: bounds the (batch x n_items) float32 score block FAISS works on.
-_BATCH = 4096
+# Users whose first item is checked against a brute-force search when a table is loaded.
+_SPOT_CHECKS = 8
 
 
 def rank_user_candidates(
@@ -59,24 +61,37 @@ def rank_user_candidates(
     if not (np.isfinite(items).all() and np.isfinite(users).all()):
         raise InvalidArgument("item or user vectors hold a value that is not finite")
     keep = min(length, items.shape[0])
-    out = np.empty((users.shape[0], keep), dtype=np.int32)
     if keep == 0 or users.shape[0] == 0:
-        return out
-    exact = faiss.IndexFlatIP(items.shape[1])
-    exact.add(items)
-    for lo in range(0, users.shape[0], _BATCH):
-        _, found = exact.search(users[lo : lo + _BATCH], keep)
-        out[lo : lo + found.shape[0]] = found
-    return out
+        return np.empty((users.shape[0], keep), dtype=np.int32)
+    return exact_top(items, users, keep).astype(np.int32)
 
 
-def check_user_candidates(table: np.ndarray, n_users: int, n_items: int, name: str) -> None:
-    """Refuse a candidate table that cannot belong to a bundle of this size.
+def check_user_candidates(
+    table: np.ndarray,
+    n_users: int,
+    n_items: int,
+    name: str,
+    vectors: tuple[np.ndarray, np.ndarray] | None = None,
+) -> None:
+    """Refuse a candidate table that cannot belong to this bundle.
+
+    Parameters
+    ----------
+    table:
+        The loaded table.
+    n_users, n_items:
+        The bundle's sizes.
+    name:
+        What to call the table in an error.
+    vectors:
+        ``(item_vectors, user_vectors)`` it was ranked from: for a few users, spread over the
+        table, the first item must score as high as the best item by brute force (a table
+        from another training run of the same shape fails this).
 
     Raises
     ------
     ModelUnavailable
-        If the shape, dtype or any item index is wrong.
+        If the shape, dtype, an item index or a spot-checked ranking is wrong.
     """
     if table.ndim != 2 or table.shape[0] != n_users or table.dtype != np.int32:
         raise ModelUnavailable(
@@ -86,3 +101,12 @@ def check_user_candidates(table: np.ndarray, n_users: int, n_items: int, name: s
         raise ModelUnavailable(f"{name}: {table.shape[1]} items per user for {n_items} items")
     if table.size and (int(table.min()) < 0 or int(table.max()) >= n_items):
         raise ModelUnavailable(f"{name}: an item index is outside 0..{n_items - 1}")
+    if vectors is None or n_users == 0:
+        return
+    items, users = vectors
+    rows = np.unique(np.linspace(0, n_users - 1, _SPOT_CHECKS).astype(np.int64))
+    scores = np.asarray(users[rows], np.float64) @ np.asarray(items, np.float64).T
+    first = scores[np.arange(rows.size), table[rows, 0]]
+    best = scores.max(axis=1)
+    if np.any(first < best - 1e-4 * np.maximum(1.0, np.abs(best))):
+        raise ModelUnavailable(f"{name}: rows are not these users' best items")

@@ -86,9 +86,10 @@ class UserCandidatesConfig(BaseModel):
     """Each trained shopper's best items, ranked exactly at export (:mod:`recsys.user_candidates`).
 
     ``length`` items are kept per shopper (160 covers k = 20 at the default oversampling with
-    filters that keep half the catalogue, or k = 40 unfiltered; a request needing more goes to
-    the index). The table is skipped when it would exceed ``max_megabytes`` (4 bytes per item
-    per shopper), so very large shopper bases fall back to the index alone.
+    filters that keep half the catalogue; a request needing more, or widening its search
+    because its filters leave too few, goes to the index). A table is skipped when it would
+    exceed ``max_megabytes`` (4 bytes per item per shopper; the limit holds for the ALS and
+    the two-tower table each), so very large shopper bases fall back to the index alone.
     """
 
     model_config = ConfigDict(extra="forbid")

@@ -31,14 +31,17 @@ The service also *seals* its engine with the guard's capability
 presents that object, which only this package holds, so a reference to the serving engine is
 not a way around the guard.
 
-Steady state costs no thread hand-off: :class:`~pricing.fairness.epoch_warmer.EpochWarmer`
-pins, in the clean room just after each epoch starts, the fair prices of the items quoted in
-the epoch before, and a request whose items are all pinned reads them directly.
+Steady state costs no thread hand-off for items shoppers keep being quoted:
+:class:`~pricing.fairness.epoch_warmer.EpochWarmer` pins, in the clean room just after each
+epoch starts, the fair prices of the items quoted in the epoch before, and a request whose
+items are all pinned reads them directly. An item first quoted in an epoch waits once for the
+clean room.
 """
 
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -143,7 +146,9 @@ class FairQuoteService:
         self._starts: dict[int, datetime] = {}
         self._warmer: EpochWarmer | None = None
         # Items quoted since the last warm-up: the next epoch warms these, not the catalogue.
+        # Requests add to it from several threads while the warmer swaps it out.
         self._demanded: set[str] = set()
+        self._demand_lock = threading.Lock()
 
     @classmethod
     def build(
@@ -303,7 +308,8 @@ class FairQuoteService:
         epoch = self.epoch_of(clean_ctx)
         ckey = clean_ctx.key()
         fair = self._book.fair(items, clean_ctx, epoch, ckey)
-        self._demanded.update(items)
+        with self._demand_lock:
+            self._demanded.update(items)
         catalog, guardrails = self._engine.catalog, self._engine.guardrails
         seen = self._shopper_scoped(items, ctx, epoch, who, request_id)
         group = group_of(who)
@@ -455,11 +461,19 @@ class FairQuoteService:
         int
             Number of items newly pinned.
         """
-        demanded, self._demanded = self._demanded, set()
+        with self._demand_lock:
+            demanded, self._demanded = self._demanded, set()
         catalog = self._engine.catalog
         # Items gone with a new bundle would fail the whole warm-up as unknown.
         ids = sorted(i for i in demanded if i in catalog)
-        return self.warm(ctx, ids) if ids else 0
+        try:
+            return self.warm(ctx, ids) if ids else 0
+        except Exception:
+            # Not warmed (the store was down, the catalogue changed under it): try them again
+            # at the next boundary rather than forget what shoppers asked for.
+            with self._demand_lock:
+                self._demanded |= demanded
+            raise
 
     def explain(self, quote_id: str) -> Explanation:
         """Explain a served quote (rule G6): inputs, policy, guardrail, programs.

@@ -3,12 +3,21 @@ the items quoted in one epoch are pinned at the start of the next, and nothing e
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
+import pytest
 from fairness_fixtures import AT, ITEMS, HonestPolicy, ctx_at, make_shop
 
 from pricing.catalog import PricingCatalog
+from pricing.fairness import guard as guard_module
+from pricing.fairness.guard import FairQuoteService
 from pricing.fairness.shopper import Shopper
+from pricing.guardrails import GuardrailSet
+from serving.store.audit_store import AuditStore
+from serving.store.db import Database
+from serving.store.quote_store import QuoteStore
 
 
 def test_the_next_epoch_warms_exactly_the_items_quoted(tmp_path: Path) -> None:
@@ -45,5 +54,62 @@ def test_items_gone_from_the_catalogue_are_not_warmed(tmp_path: Path) -> None:
         shop.service.set_catalog(PricingCatalog(kept))  # a new bundle dropped sku-002
         nxt = ctx_at(clock.start(clock.index(AT) + 1))
         assert shop.service.warm_demanded(nxt) == 2
+    finally:
+        shop.close()
+
+
+def test_the_built_service_warms_the_demand_at_each_boundary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The timer itself is tested in tests/unit/test_fairness_epoch_warmer.py; here, what the
+    # service built for serving hands it to run at a boundary.
+    handed: list[Callable[[datetime], object]] = []
+
+    class Timer:
+        def __init__(self, clock: object, warm: Callable[[datetime], object]) -> None:
+            handed.append(warm)
+
+        def start(self) -> Timer:
+            return self
+
+        def stop(self) -> None:
+            pass
+
+    monkeypatch.setattr(guard_module, "EpochWarmer", Timer)
+    db = Database(str(tmp_path / "b.db"))
+    service = FairQuoteService.build(
+        catalog=PricingCatalog({s.item_id: s for s in ITEMS}),
+        guardrails=GuardrailSet(),
+        policy="static",
+        quote_log=QuoteStore(db),
+        audit=AuditStore(db),
+        buffer_quotes=False,
+    )
+    try:
+        service.quote(["sku-003", "sku-005"], ctx_at())
+        (warm,) = handed
+        clock = service.clock
+        assert warm(clock.start(clock.index(AT) + 1)) == 2
+        assert warm(clock.start(clock.index(AT) + 2)) == 0
+    finally:
+        service.close()
+        db.close()
+
+
+def test_demand_survives_a_failed_warm_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shop = make_shop(tmp_path / "f.db", HonestPolicy())
+    clock = shop.service.clock
+    try:
+        shop.service.quote(["sku-001", "sku-002"], ctx_at())
+        nxt = ctx_at(clock.start(clock.index(AT) + 1))
+
+        def down(*args: object, **kwargs: object) -> int:
+            raise OSError("price history store is down")
+
+        with monkeypatch.context() as m:
+            m.setattr(shop.service, "warm", down)
+            with pytest.raises(OSError):
+                shop.service.warm_demanded(nxt)
+        assert shop.service.warm_demanded(nxt) == 2  # retried at the next boundary
     finally:
         shop.close()

@@ -218,3 +218,42 @@ def test_offline_ranked_candidates_serve_the_lists_the_index_serves(
         np.testing.assert_allclose(
             [i.score for i in got.items], [i.score for i in want.items], rtol=1e-6
         )
+
+
+def test_the_table_answers_trained_vectors_and_nothing_else(bundle: Bundle) -> None:
+    # A deliberately wrong table (every row is the next user's): the lists it answers change,
+    # while fold-in and session-tower lists, whose vectors are new, must not.
+    assert bundle.als_user_candidates is not None
+    assert bundle.two_tower_user_candidates is not None
+    wrong = replace(
+        bundle,
+        als_user_candidates=np.roll(bundle.als_user_candidates, 1, axis=0),
+        two_tower_user_candidates=np.roll(bundle.two_tower_user_candidates, 1, axis=0),
+    )
+    bare = replace(bundle, als_user_candidates=None, two_tower_user_candidates=None)
+    users = [str(u) for u in bundle.user_ids[::19]]
+    now = bundle.manifest.data.reference_time + timedelta(minutes=5)
+    item_ids = [str(i) for i in bundle.item_ids]
+
+    def ids(rec: Recommender, user: str, events: list[RecentEvent]) -> tuple[str, list[str]]:
+        out = rec.recommend(RecommendRequest(user_id=user, k=20), events)
+        return out.strategy, [it.item_id for it in out.items]
+
+    for variant, event_type, fresh in (
+        ("als", "purchase", "fold_in"),
+        ("two_tower", "view", "session_tower"),
+    ):
+        cfg = RecsysConfig(experiment=ExperimentConfig(split={variant: 1.0}))
+        with_wrong, without = Recommender(wrong, cfg), Recommender(bare, cfg)
+        changed = 0
+        for n, user in enumerate(users):
+            strategy, got = ids(with_wrong, user, [])
+            assert strategy == "trained_vector"
+            changed += got != ids(without, user, [])[1]
+            events = [
+                RecentEvent(item_ids[(7 * n + j) % len(item_ids)], event_type, now)
+                for j in range(3)
+            ]
+            assert ids(with_wrong, user, events) == ids(without, user, events)
+            assert ids(without, user, events)[0] == fresh
+        assert changed >= len(users) // 2, (variant, changed)

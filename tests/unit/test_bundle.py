@@ -16,6 +16,12 @@ from recsys import bundle as B
 from recsys.confidence import ConfidenceParams
 from recsys.hybrid import HybridParams
 from recsys.index import VectorIndex
+from recsys.user_candidates import rank_user_candidates
+
+
+def _vectors(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(6, 4)).astype(np.float32), rng.normal(size=(3, 4))
 
 
 def _write(
@@ -25,8 +31,7 @@ def _write(
     candidates: np.ndarray | None = None,
     length: int | None = None,
 ) -> Path:
-    rng = np.random.default_rng(seed)
-    items, users = rng.normal(size=(6, 4)).astype(np.float32), rng.normal(size=(3, 4))
+    items, users = _vectors(seed)
     w = B.BundleWriter(root, bundle_id)
     w.save_frame(B.ITEMS, pd.DataFrame({"item_id": [f"i{k}" for k in range(6)]}))
     w.save_frame(B.USERS, pd.DataFrame({"user_id": ["a", "b", "c"]}))
@@ -91,8 +96,13 @@ def test_round_trip_gives_typed_arrays_and_history(tmp_path: Path) -> None:
     assert set(b.manifest.files) >= {B.ITEMS, B.ALS_INDEX, B.ALS_USER_FACTORS}
 
 
+def _ranked(length: int = 3) -> np.ndarray:
+    items, users = _vectors()
+    return rank_user_candidates(items, users, length)
+
+
 def test_user_candidate_table_round_trips_memory_mapped(tmp_path: Path) -> None:
-    table = np.array([[1, 4, 0], [2, 3, 5], [5, 0, 1]], dtype=np.int32)
+    table = _ranked()
     _write(tmp_path, "b1", candidates=table)
     b = B.load_bundle(tmp_path)
     assert b.als_user_candidates is not None
@@ -107,11 +117,13 @@ def test_user_candidate_table_round_trips_memory_mapped(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("table", "length", "says"),
     [
-        (np.array([[1, 9], [0, 1], [2, 3]], dtype=np.int32), None, "outside 0..5"),
-        (np.array([[1, -1], [0, 1], [2, 3]], dtype=np.int32), None, "outside 0..5"),
+        (np.array([[1, 9], [0, 1], [2, 3]], dtype=np.int32), None, r"outside 0\.\.5"),
+        (np.array([[1, -1], [0, 1], [2, 3]], dtype=np.int32), None, r"outside 0\.\.5"),
         (np.array([[1, 2], [0, 1]], dtype=np.int32), None, "3 users"),
-        (np.array([[1, 2], [0, 1], [2, 3]], dtype=np.int64), None, "int64"),
-        (np.array([[1, 2], [0, 1], [2, 3]], dtype=np.int32), 3, "manifest says 3"),
+        (_ranked().astype(np.int64), None, "int64"),
+        (_ranked(2), 3, "manifest says 3"),
+        # Right shape, sizes and indices, but ranked for other users (another training run).
+        (np.roll(_ranked(), 1, axis=0), None, "not these users' best items"),
     ],
 )
 def test_inconsistent_user_candidate_table_is_refused(

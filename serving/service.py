@@ -53,6 +53,7 @@ from serving.metrics import Metrics
 from serving.reload import LoadedModel, ModelHolder
 from serving.settings import Role, Settings
 from serving.shopper_facts import ShopperFacts, coarse_device
+from serving.store.audit_store import AuditStore
 from serving.store.events_store import Event, EventsStore, make_events
 from serving.store.optouts_store import OptOutsStore
 
@@ -152,7 +153,7 @@ class FairshelfService:
         quotes: FairQuoteService | None = None,
         guardrails: GuardrailsPort | None = None,
         audit_report: AuditReporter | None = None,
-        audit: AuditSink | None = None,
+        audit: AuditStore | None = None,
     ) -> None:
         self.settings = settings
         self.holder = holder
@@ -355,19 +356,21 @@ class FairshelfService:
             check_id(user_id, "user_id")
             if body.enabled is None:
                 raise InvalidArgument("enabled is required (true or false)", field="enabled")
-            before = self.optouts.get(user_id).enabled
-            choice = self.optouts.set(user_id, body.enabled)
-            log.info("personalization_set", enabled=choice.enabled)
-            if self.audit is not None and before != choice.enabled:
+            enabled = body.enabled
+
+            def record(chain: AuditSink) -> None:
                 # Rule G5 / PIPL art. 24: the log proves when the non-personal option took
                 # effect; a repeat of the stored choice changes nothing and is not recorded.
                 audit_optout_change(
-                    self.audit,
+                    chain,
                     shopper_id=user_id,
-                    personalized=choice.enabled,
+                    personalized=enabled,
                     source=f"api:{call.transport}",
                     pseudonym_key=self.pseudonym_key,
                 )
+
+            choice = self.optouts.set(user_id, enabled, audit=self.audit, on_change=record)
+            log.info("personalization_set", enabled=choice.enabled)
             assert choice.updated_at is not None
             return PersonalizationOut(
                 user_id=choice.user_id,

@@ -35,10 +35,13 @@ def _console() -> Console:
 
 
 def _store(db: str) -> Any:
+    from serving.store.audit_store import AuditStore
     from serving.store.db import Database
     from serving.store.guardrails_store import GuardrailStore
 
-    return GuardrailStore(Database(db))
+    # Changes made here are audited like those made over the API (rule G5).
+    database = Database(db)
+    return GuardrailStore(database, audit=AuditStore(database))
 
 
 def simulate_cmd(

@@ -14,8 +14,8 @@ import json
 import random
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     DDL,
@@ -30,12 +30,15 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Row
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from pricing.errors import FailedPrecondition
 from pricing.fairness.audit_chain import Anchor, AuditRecord, next_record
+from pricing.fairness.ports import AuditSink
 from serving.store.db import METADATA, Database
+
+T = TypeVar("T")
 
 audit_log = Table(
     "audit_log",
@@ -115,6 +118,11 @@ class AuditStore:
         self._lock = threading.Lock()
         db.create_tables(audit_log, audit_head)
 
+    @property
+    def db(self) -> Database:
+        """The database the log lives in."""
+        return self._db
+
     def append(self, kind: str, payload: Mapping[str, Any]) -> AuditRecord:
         """Append one event, chained to the current head, in one transaction.
 
@@ -135,42 +143,52 @@ class AuditStore:
         FailedPrecondition
             When concurrent writers kept winning the race for the next sequence number.
         """
-        with self._lock:
-            return self._append(kind, payload)
+        return self.atomically(lambda _conn, chain: chain.append(kind, payload))
 
-    def _append(self, kind: str, payload: Mapping[str, Any]) -> AuditRecord:
-        for attempt in range(_APPEND_ATTEMPTS):
-            try:
-                with self._db.engine.begin() as conn:
-                    row = conn.execute(
-                        select(audit_log).order_by(audit_log.c.seq.desc()).limit(1)
-                    ).first()
-                    record = next_record(_record(row) if row is not None else None, kind, payload)
-                    conn.execute(
-                        insert(audit_log).values(
-                            seq=record.seq,
-                            ts=record.ts,
-                            kind=record.kind,
-                            payload=_payload_text(record.payload),
-                            prev_hash=record.prev_hash,
-                            hash=record.hash,
-                        )
-                    )
-                    moved = conn.execute(
-                        update(audit_head)
-                        .where(audit_head.c.id == 1)
-                        .values(seq=record.seq, hash=record.hash)
-                    ).rowcount
-                    if not moved:
-                        conn.execute(
-                            insert(audit_head).values(id=1, seq=record.seq, hash=record.hash)
-                        )
-                return record
-            except (IntegrityError, OperationalError):
-                # Another process took this seq (or held the lock): back off, re-read, retry.
-                time.sleep(random.uniform(0, 0.01 * (attempt + 1)))
-                continue
+    def atomically(self, work: Callable[[Connection, AuditSink], T]) -> T:
+        """Run ``work(conn, chain)`` in one transaction of this log's database.
+
+        What ``work`` writes through ``conn`` and appends through ``chain`` commits together or
+        not at all, so a change is never in force without its audit record, nor recorded
+        without being in force (the failure the store and the chain written one after the
+        other would allow). When another process appended first (the next sequence number is
+        taken, or the database was locked), the whole of ``work`` is run again on fresh reads.
+
+        Raises
+        ------
+        FailedPrecondition
+            When concurrent writers kept winning the race for the next sequence number.
+        """
+        with self._lock:
+            for attempt in range(_APPEND_ATTEMPTS):
+                try:
+                    with self._db.engine.begin() as conn:
+                        return work(conn, _ChainOn(self, conn))
+                except (IntegrityError, OperationalError):
+                    # Another process took this seq (or held the lock): back off, retry.
+                    time.sleep(random.uniform(0, 0.01 * (attempt + 1)))
+                    continue
         raise FailedPrecondition("could not append to the audit log: too many concurrent writers")
+
+    def _append_on(self, conn: Connection, kind: str, payload: Mapping[str, Any]) -> AuditRecord:
+        row = conn.execute(select(audit_log).order_by(audit_log.c.seq.desc()).limit(1)).first()
+        record = next_record(_record(row) if row is not None else None, kind, payload)
+        conn.execute(
+            insert(audit_log).values(
+                seq=record.seq,
+                ts=record.ts,
+                kind=record.kind,
+                payload=_payload_text(record.payload),
+                prev_hash=record.prev_hash,
+                hash=record.hash,
+            )
+        )
+        moved = conn.execute(
+            update(audit_head).where(audit_head.c.id == 1).values(seq=record.seq, hash=record.hash)
+        ).rowcount
+        if not moved:
+            conn.execute(insert(audit_head).values(id=1, seq=record.seq, hash=record.hash))
+        return record
 
     def records(self) -> Iterator[AuditRecord]:
         """Every record in sequence order."""
@@ -191,3 +209,23 @@ class AuditStore:
             query = query.where(audit_log.c.kind == kind)
         with self._db.engine.connect() as conn:
             return len(conn.execute(query).all())
+
+
+class _ChainOn:
+    """The audit log seen from inside one transaction: appends commit or roll back with it."""
+
+    def __init__(self, store: AuditStore, conn: Connection) -> None:
+        self._store = store
+        self._conn = conn
+
+    def append(self, kind: str, payload: Mapping[str, Any]) -> AuditRecord:
+        """Append one event on the transaction's connection."""
+        return self._store._append_on(self._conn, kind, payload)
+
+    def records(self) -> Iterator[AuditRecord]:
+        """Every committed record in sequence order."""
+        return self._store.records()
+
+    def anchor(self) -> Anchor | None:
+        """The committed head checkpoint."""
+        return self._store.anchor()

@@ -33,6 +33,7 @@ from serving.api_models import (
     PutGuardrailsIn,
     RollbackGuardrailsIn,
 )
+from serving.store.audit_store import AuditStore
 from serving.store.db import METADATA, Database
 
 GUARDRAIL_VERSIONS = Table(
@@ -92,11 +93,21 @@ class GuardrailStore:
     db:
         SQLite (WAL) or PostgreSQL handle; the table is created if missing.
     audit:
-        The fairness audit log (rule G5); when given, every change is also recorded there
-        (who, when, why, the diff), next to the guard's interventions.
+        The fairness audit log (rule G5) in the same database; when given, every change is
+        also recorded there (who, when, why, the diff), next to the guard's interventions,
+        in the transaction that makes the change.
+
+    Raises
+    ------
+    InvalidArgument
+        If ``audit`` lives in another database (the two could not commit together).
     """
 
-    def __init__(self, db: Database, audit: AuditSink | None = None) -> None:
+    def __init__(self, db: Database, audit: AuditStore | None = None) -> None:
+        if audit is not None and audit.db.url != db.url:
+            raise InvalidArgument(
+                "the guardrail store and its audit log must share one database", field="audit"
+            )
         self.db = db
         self.audit = audit
         db.create_tables(GUARDRAIL_VERSIONS)
@@ -228,7 +239,8 @@ class GuardrailStore:
     ) -> GuardrailChange:
         author = _require_text("author", author)
         reason = _require_text("reason", reason)
-        with self.db.engine.begin() as conn:
+
+        def apply(conn: Connection, audit: AuditSink | None) -> GuardrailChange:
             top = conn.execute(select(func.max(GUARDRAIL_VERSIONS.c.version))).scalar()
             cur_version = int(top or 0)
             if expected_version is not None and expected_version != cur_version:
@@ -259,26 +271,30 @@ class GuardrailStore:
                     "a concurrent guardrail change won; read again and retry",
                     field="expected_version",
                 ) from None
-        change = GuardrailChange(
-            version=new.version,
-            at=datetime.fromtimestamp(at / 1_000_000, UTC),
-            author=author,
-            reason=reason,
-            action=action,
-            scope=scope_id,
-            diff=diff,
-        )
-        if self.audit is not None:
-            # After the commit: the chain must never record a change that was rolled back.
-            audit_guardrail_change(
-                self.audit,
-                actor=author,
+            if audit is not None:
+                audit_guardrail_change(
+                    audit,
+                    actor=author,
+                    reason=reason,
+                    scope=scope_id,
+                    version=new.version,
+                    changes=diff,
+                )
+            return GuardrailChange(
+                version=new.version,
+                at=datetime.fromtimestamp(at / 1_000_000, UTC),
+                author=author,
                 reason=reason,
+                action=action,
                 scope=scope_id,
-                version=change.version,
-                changes=diff,
+                diff=diff,
             )
-        return change
+
+        if self.audit is not None:
+            # One transaction: the change is in force exactly when its audit record exists.
+            return self.audit.atomically(apply)
+        with self.db.engine.begin() as conn:
+            return apply(conn, None)
 
     # -- the serving port (serving.service.GuardrailsPort) ---------------------------------
     def get_out(self, scope: str) -> GuardrailsOut:

@@ -6,13 +6,18 @@ switch-off is honoured by the very next call on any replica that shares the data
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, Column, String, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 
+from pricing.errors import InvalidArgument
+from pricing.fairness.ports import AuditSink
+from serving.store.audit_store import AuditStore
 from serving.store.db import METADATA, Database
 from serving.store.events_store import from_us, to_us
 from serving.store.hot_reads import HotReader
@@ -51,8 +56,30 @@ class OptOutsStore:
         db.create_tables(OPTOUTS)
         self._reader = HotReader(db)
 
-    def set(self, user_id: str, enabled: bool) -> PersonalizationChoice:
-        """Store ``enabled`` for ``user_id`` (upsert) and return the stored choice."""
+    def set(
+        self,
+        user_id: str,
+        enabled: bool,
+        *,
+        audit: AuditStore | None = None,
+        on_change: Callable[[AuditSink], object] | None = None,
+    ) -> PersonalizationChoice:
+        """Store ``enabled`` for ``user_id`` (upsert) and return the stored choice.
+
+        Parameters
+        ----------
+        user_id, enabled:
+            The shopper and their choice.
+        audit, on_change:
+            The audit log (same database) and what to record in it: when the stored choice
+            changes, ``on_change`` appends to the chain it is given inside the transaction of
+            the write, so the choice and its record commit together or not at all.
+
+        Raises
+        ------
+        InvalidArgument
+            If ``audit`` lives in another database.
+        """
         now = datetime.now(UTC)
         dialect: Any = postgresql if self.db.engine.dialect.name == "postgresql" else sqlite
         stmt = dialect.insert(OPTOUTS).values(
@@ -62,9 +89,29 @@ class OptOutsStore:
             index_elements=["user_id"],
             set_={"enabled": stmt.excluded.enabled, "updated_us": stmt.excluded.updated_us},
         )
-        with self.db.engine.begin() as conn:
+
+        def apply(conn: Connection, chain: AuditSink | None) -> PersonalizationChoice:
+            row = conn.execute(select(OPTOUTS.c.enabled).where(OPTOUTS.c.user_id == user_id))
+            stored = row.scalar()
             conn.execute(stmt)
-        return PersonalizationChoice(user_id, enabled, now)
+            # No row means personalization on: a first "on" changes nothing.
+            if (
+                chain is not None
+                and on_change is not None
+                and (stored is None or bool(stored)) != enabled
+            ):
+                on_change(chain)
+            return PersonalizationChoice(user_id, enabled, now)
+
+        if audit is not None and on_change is not None:
+            if audit.db.url != self.db.url:
+                raise InvalidArgument(
+                    "personalization choices and their audit log must share one database",
+                    field="audit",
+                )
+            return audit.atomically(apply)
+        with self.db.engine.begin() as conn:
+            return apply(conn, None)
 
     def get(self, user_id: str) -> PersonalizationChoice:
         """The stored choice (personalization on, ``updated_at=None`` when never set)."""

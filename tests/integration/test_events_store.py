@@ -12,7 +12,9 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
-from pricing.errors import InvalidArgument
+from pricing.errors import FailedPrecondition, InvalidArgument
+from pricing.fairness.ports import AuditSink
+from serving.store.audit_store import AuditStore
 from serving.store.db import Database
 from serving.store.events_store import EVENTS, EventsStore, make_event, make_events
 from serving.store.optouts_store import OPTOUTS, OptOutsStore
@@ -146,6 +148,27 @@ def test_personalization_choice_is_durable(db: Database, tmp_path: Path) -> None
     assert other.is_opted_out("u1")
     store.set("u1", True)
     assert not other.is_opted_out("u1")
+
+
+def test_a_choice_and_its_audit_record_commit_together(db: Database) -> None:
+    store, audit = OptOutsStore(db), AuditStore(db)
+
+    def record(chain: AuditSink) -> None:
+        chain.append("optout_changed", {"shopper_ref": "ref-1"})
+
+    store.set("u1", False, audit=audit, on_change=record)
+    store.set("u1", False, audit=audit, on_change=record)  # a repeat: nothing to record
+    assert [r.kind for r in audit.records()] == ["optout_changed"]
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TRIGGER refuse BEFORE INSERT ON audit_log "
+            "BEGIN SELECT RAISE(ABORT, 'audit log unavailable'); END"
+        )
+    with pytest.raises(FailedPrecondition):
+        store.set("u1", True, audit=audit, on_change=record)
+    assert store.is_opted_out("u1")  # not switched back on without its record
+    with pytest.raises(InvalidArgument, match="share one database"):
+        store.set("u1", True, audit=AuditStore(Database(db.url + "-other")), on_change=record)
 
 
 def test_export_events_command_feeds_the_trainer_reader(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import pytest
 from pricing.errors import FailedPrecondition, InvalidArgument, NotFound
 from pricing.guardrail_rules import Guardrail
 from serving.api_models import GuardrailValuesIn, PutGuardrailsIn
+from serving.store.audit_store import AuditStore
 from serving.store.db import Database
 from serving.store.guardrails_store import GuardrailStore
 from serving.store.price_history_store import PriceHistoryStore
@@ -100,3 +101,31 @@ def test_price_history_survives_restart(db: Database) -> None:
     assert list(window) == [10.0, 11.0]
     assert reopened.last("A", now) == 11.0
     assert reopened.last("B", now) is None
+
+
+def test_a_change_and_its_audit_record_commit_together(db: Database) -> None:
+    audit = AuditStore(db)
+    store = GuardrailStore(db, audit=audit)
+    store.put(Guardrail("global", floor=1.0), author="ana", reason="init")
+    assert [r.payload["version"] for r in audit.records()] == [1]
+    # The audit log refuses the next record: the change must not be in force either.
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TRIGGER refuse BEFORE INSERT ON audit_log "
+            "BEGIN SELECT RAISE(ABORT, 'audit log unavailable'); END"
+        )
+    with pytest.raises(FailedPrecondition):
+        store.put(Guardrail("global", floor=5.0), author="bo", reason="raise")
+    assert store.current().version == 1
+    assert store.current().get("global", "").floor == 1.0
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TRIGGER refuse")
+    change = store.put(Guardrail("global", floor=5.0), author="bo", reason="raise")
+    assert change.version == 2
+    assert [r.payload["version"] for r in audit.records()] == [1, 2]
+
+
+def test_the_audit_log_must_live_in_the_same_database(db: Database, tmp_path: Path) -> None:
+    other = AuditStore(Database(str(tmp_path / "other.db")))
+    with pytest.raises(InvalidArgument, match="share one database"):
+        GuardrailStore(db, audit=other)

@@ -8,6 +8,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from serving.cli.main import app
+from serving.store.audit_store import AuditStore
+from serving.store.db import Database
 from training.data.synthetic import SyntheticStore
 
 runner = CliRunner()
@@ -81,6 +83,15 @@ def test_guardrails_set_show_rollback(tmp_path: Path) -> None:
     ]
     r = runner.invoke(app, ["guardrails", "history", "--db", db])
     assert [c["author"] for c in json.loads(r.output)] == ["ana", "bo", "ana"]
+    # Changes made from the command line are in the fairness audit log, like the API's (G5).
+    chain = [r for r in AuditStore(Database(db)).records() if r.kind == "guardrail_changed"]
+    assert [(r.payload["actor"], r.payload["version"]) for r in chain] == [
+        ("ana", 1),
+        ("bo", 2),
+        ("ana", 3),
+    ]
+    r = runner.invoke(app, ["audit", "verify", "--db", db])
+    assert r.exit_code == 0, r.output
 
 
 def test_invalid_guardrail_is_refused(tmp_path: Path) -> None:

@@ -237,15 +237,38 @@ def read_manifest(path: str | Path) -> Manifest:
         raise ModelUnavailable(f"bundle {path}: bad {MANIFEST}: {exc}") from exc
 
 
+def read_files(path: str | Path, manifest: Manifest) -> list[str]:
+    """The files :func:`load_bundle` (and the ONNX user tower's loader) read from a bundle."""
+    names = [ITEMS, USERS, INTERACTIONS, POPULARITY]
+    als = manifest.als
+    names += [als.item_factors, als.user_factors, als.index.file]
+    if als.user_candidates is not None:
+        names.append(als.user_candidates.file)
+    tt = manifest.two_tower
+    if tt is not None:
+        names += [tt.user_tower, tt.item_vectors, tt.user_vectors, tt.index.file]
+        if tt.user_candidates is not None:
+            names.append(tt.user_candidates.file)
+    if (Path(path) / ELASTICITY).is_file():
+        names.append(ELASTICITY)
+    return names
+
+
 def verify_files(path: str | Path, manifest: Manifest) -> None:
-    """Check that every file listed in the manifest exists with the recorded sha256.
+    """Check that every file listed in the manifest exists with the recorded sha256, and that
+    every file the loader reads is among them.
 
     Raises
     ------
     ModelUnavailable
-        On the first missing or altered file.
+        On the first missing, altered or unlisted file.
     """
     root = Path(path)
+    unlisted = [name for name in read_files(root, manifest) if name not in manifest.files]
+    if unlisted:
+        raise ModelUnavailable(
+            f"bundle {root}: {unlisted[0]} is read but has no sha256 in the manifest"
+        )
     for rel, digest in manifest.files.items():
         f = root / rel
         if not f.is_file():

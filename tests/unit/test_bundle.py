@@ -144,6 +144,21 @@ def test_tampered_file_is_refused(tmp_path: Path) -> None:
     assert B.load_bundle(path, verify=False).als_user_factors[0, 0] == pytest.approx(arr[0, 0] + 1)
 
 
+def test_a_file_read_without_a_recorded_hash_is_refused(tmp_path: Path) -> None:
+    # An elasticity table dropped into a published bundle would be loaded, unverified.
+    path = _write(tmp_path, "b1")
+    pd.DataFrame({"item_id": ["i0"], "elasticity": [-9.0]}).to_parquet(path / B.ELASTICITY)
+    with pytest.raises(ModelUnavailable, match=r"elasticity\.parquet is read but has no sha256"):
+        B.load_bundle(path)
+    (path / B.ELASTICITY).unlink()
+    # A manifest edited to point at a file it does not hash.
+    raw = json.loads((path / B.MANIFEST).read_text())
+    raw["files"].pop(B.ALS_INDEX)
+    (path / B.MANIFEST).write_text(json.dumps(raw))
+    with pytest.raises(ModelUnavailable, match=r"als_index\.faiss is read but has no sha256"):
+        B.load_bundle(path)
+
+
 def test_missing_file_and_missing_manifest(tmp_path: Path) -> None:
     path = _write(tmp_path, "b1")
     (path / B.POPULARITY).unlink()

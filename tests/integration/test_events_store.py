@@ -11,10 +11,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import ProgrammingError
 
 from pricing.errors import FailedPrecondition, InvalidArgument
 from pricing.fairness.ports import AuditSink
-from serving.store.audit_store import AuditStore
+from serving.store.audit_store import AuditStore, audit_head, audit_log
 from serving.store.db import Database
 from serving.store.events_store import EVENTS, EventsStore, make_event, make_events
 from serving.store.optouts_store import OPTOUTS, OptOutsStore
@@ -150,7 +151,18 @@ def test_personalization_choice_is_durable(db: Database, tmp_path: Path) -> None
     assert not other.is_opted_out("u1")
 
 
-def test_a_choice_and_its_audit_record_commit_together(db: Database) -> None:
+def test_a_choice_and_its_audit_record_commit_together(db: Database, tmp_path: Path) -> None:
+    # A log of its own: the PostgreSQL database is shared with other test modules.
+    for table in (audit_log, audit_head):
+        table.drop(db.engine, checkfirst=True)
+    try:
+        _choice_and_record_commit_together(db, tmp_path)
+    finally:
+        for table in (audit_log, audit_head):
+            table.drop(db.engine, checkfirst=True)
+
+
+def _choice_and_record_commit_together(db: Database, tmp_path: Path) -> None:
     store, audit = OptOutsStore(db), AuditStore(db)
 
     def record(chain: AuditSink) -> None:
@@ -159,16 +171,16 @@ def test_a_choice_and_its_audit_record_commit_together(db: Database) -> None:
     store.set("u1", False, audit=audit, on_change=record)
     store.set("u1", False, audit=audit, on_change=record)  # a repeat: nothing to record
     assert [r.kind for r in audit.records()] == ["optout_changed"]
+    # The audit log can no longer be written (its head table is gone): SQLite reports it as
+    # an operational error, retried until it gives up; PostgreSQL as a programming error.
     with db.engine.begin() as conn:
-        conn.exec_driver_sql(
-            "CREATE TRIGGER refuse BEFORE INSERT ON audit_log "
-            "BEGIN SELECT RAISE(ABORT, 'audit log unavailable'); END"
-        )
-    with pytest.raises(FailedPrecondition):
+        conn.exec_driver_sql("DROP TABLE audit_head")
+    with pytest.raises((FailedPrecondition, ProgrammingError)):
         store.set("u1", True, audit=audit, on_change=record)
     assert store.is_opted_out("u1")  # not switched back on without its record
+    elsewhere = AuditStore(Database(str(tmp_path / "elsewhere.db")))
     with pytest.raises(InvalidArgument, match="share one database"):
-        store.set("u1", True, audit=AuditStore(Database(db.url + "-other")), on_change=record)
+        store.set("u1", True, audit=elsewhere, on_change=record)
 
 
 def test_export_events_command_feeds_the_trainer_reader(tmp_path: Path) -> None:

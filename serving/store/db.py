@@ -6,6 +6,9 @@ tables on :data:`METADATA` and receives a :class:`Database`.
 
 from __future__ import annotations
 
+import random
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +27,24 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA busy_timeout=5000")
     # WAL lets readers run while the event writer appends; synchronous=NORMAL keeps every
     # committed transaction durable across a process crash (not across power loss of the host).
-    cur.execute("PRAGMA journal_mode=WAL")
+    _set_wal(cur)
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+def _set_wal(cur: Any, attempts: int = 100) -> None:
+    # SQLite can answer "database is locked" at once, without its busy handler, when several
+    # processes open a fresh file together and one is still switching it to WAL or creating
+    # the schema (seen with 8 workers starting at one instant): wait and ask again.
+    for attempt in range(attempts):
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.005 + 0.045 * random.random())
 
 
 class Database:

@@ -8,7 +8,8 @@ channel. The guard must catch each one at quote time (rule G2).
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -272,6 +273,26 @@ def make_shop(
         buffer_quotes=buffer_quotes,
     )
     return GuardedShop(service, engine, db, audit, quotes)
+
+
+@contextmanager
+def built_service(db_path: Path, **kwargs: Any) -> Iterator[FairQuoteService]:
+    """``FairQuoteService.build`` as serving calls it: the static policy, real SQLite logs."""
+    db = Database(str(db_path))
+    service = FairQuoteService.build(
+        catalog=PricingCatalog({s.item_id: s for s in ITEMS}),
+        guardrails=GuardrailSet(),
+        policy="static",
+        quote_log=QuoteStore(db),
+        audit=AuditStore(db),
+        buffer_quotes=False,
+        **kwargs,
+    )
+    try:
+        yield service
+    finally:
+        service.close()
+        db.close()
 
 
 def ctx_at(at: datetime = AT, **kwargs: Any) -> PublicContext:

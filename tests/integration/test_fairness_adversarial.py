@@ -37,7 +37,6 @@ from pricing.context import PublicContext
 from pricing.engine import PricingEngine
 from pricing.errors import InvalidArgument, PolicyRejected
 from pricing.fairness.consistency import audit_quotes
-from pricing.fairness.guard import FairQuoteService
 from pricing.fairness.metrics import violations_seen
 from pricing.fairness.programs import DiscountProgram, Eligibility, ProgramBook
 from pricing.fairness.quotes import GUARD_BLOCKED, GUARD_OK, GUARD_QUARANTINED
@@ -360,29 +359,13 @@ def test_pricing_core_cannot_reach_shopper_data() -> None:
 
 
 def test_built_service_loads_policies_through_the_g1_registry(tmp_path: Path) -> None:
-    from fairness_fixtures import ITEMS
+    from fairness_fixtures import ITEMS, built_service
 
-    from serving.store.audit_store import AuditStore
-    from serving.store.db import Database
-    from serving.store.quote_store import QuoteStore
-
-    db = Database(str(tmp_path / "built.db"))
-    service = FairQuoteService.build(
-        catalog=PricingCatalog({s.item_id: s for s in ITEMS}),
-        guardrails=GuardrailSet(),
-        policy="static",
-        quote_log=QuoteStore(db),
-        audit=AuditStore(db),
-        buffer_quotes=False,
-    )
-    try:
+    with built_service(tmp_path / "built.db") as service:
         [q] = service.quote(["sku-000"], PublicContext(at=AT), LOYAL)
         assert q.policy_name == "static" and q.list_price == ITEMS[0].base_price
         with pytest.raises(PolicyRejected):
             register_policy(DeclaresTenurePolicy)
-    finally:
-        service.close()
-        db.close()
 
 
 class _Unused(HonestPolicy):

@@ -20,6 +20,7 @@ from fairness_fixtures import (
     ITEMS,
     ContextVarSnoopPolicy,
     HonestPolicy,
+    built_service,
     ctx_at,
     make_shop,
 )
@@ -83,25 +84,12 @@ def test_the_guard_engine_refuses_callers_without_the_capability(tmp_path: Path)
 
 
 def test_the_built_service_seals_the_engine_it_builds(tmp_path: Path) -> None:
-    db = Database(str(tmp_path / "built.db"))
-    service = FairQuoteService.build(
-        catalog=PricingCatalog({s.item_id: s for s in ITEMS}),
-        guardrails=GuardrailSet(),
-        policy="static",
-        quote_log=QuoteStore(db),
-        audit=AuditStore(db),
-        buffer_quotes=False,
-        warm_each_epoch=False,
-    )
-    try:
+    with built_service(tmp_path / "built.db", warm_each_epoch=False) as service:
         engine = service._engine  # what code reaching into the service would find
         with pytest.raises(PermissionDenied):
             engine.decide(["sku-000"], PublicContext(at=AT))
         [q] = service.quote(["sku-000"], PublicContext(at=AT), NEWCOMER)
         assert q.list_price == ITEMS[0].base_price
-    finally:
-        service.close()
-        db.close()
 
 
 def test_the_capability_cannot_be_made_copied_or_pickled() -> None:

@@ -8,16 +8,11 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from fairness_fixtures import AT, ITEMS, HonestPolicy, ctx_at, make_shop
+from fairness_fixtures import AT, ITEMS, HonestPolicy, built_service, ctx_at, make_shop
 
 from pricing.catalog import PricingCatalog
 from pricing.fairness import guard as guard_module
-from pricing.fairness.guard import FairQuoteService
 from pricing.fairness.shopper import Shopper
-from pricing.guardrails import GuardrailSet
-from serving.store.audit_store import AuditStore
-from serving.store.db import Database
-from serving.store.quote_store import QuoteStore
 
 
 def test_the_next_epoch_warms_exactly_the_items_quoted(tmp_path: Path) -> None:
@@ -76,24 +71,12 @@ def test_the_built_service_warms_the_demand_at_each_boundary(
             pass
 
     monkeypatch.setattr(guard_module, "EpochWarmer", Timer)
-    db = Database(str(tmp_path / "b.db"))
-    service = FairQuoteService.build(
-        catalog=PricingCatalog({s.item_id: s for s in ITEMS}),
-        guardrails=GuardrailSet(),
-        policy="static",
-        quote_log=QuoteStore(db),
-        audit=AuditStore(db),
-        buffer_quotes=False,
-    )
-    try:
+    with built_service(tmp_path / "b.db") as service:
         service.quote(["sku-003", "sku-005"], ctx_at())
         (warm,) = handed
         clock = service.clock
         assert warm(clock.start(clock.index(AT) + 1)) == 2
         assert warm(clock.start(clock.index(AT) + 2)) == 0
-    finally:
-        service.close()
-        db.close()
 
 
 def test_demand_survives_a_failed_warm_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

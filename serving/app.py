@@ -102,6 +102,8 @@ class FairshelfServer:
             settings.grpc_max_workers,
             settings.grpc_max_concurrent_rpcs,
             reuse_port=settings.reuse_port,
+            max_connection_age=settings.grpc_max_connection_age_seconds,
+            max_connection_age_grace=settings.grpc_max_connection_age_grace_seconds,
         )
         self.holder.listeners.append(lambda _m: self.grpc.update_health())
         self.app = HotRoutes(build_http_app(self.service, self.metrics), self.service)

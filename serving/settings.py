@@ -70,6 +70,13 @@ class Settings(BaseSettings):
         How often the bundle watcher looks at ``bundles_dir/current``.
     grpc_max_workers:
         Threads serving gRPC calls.
+    grpc_max_connection_age_seconds, grpc_max_connection_age_grace_seconds:
+        A gRPC connection is asked to close (GOAWAY) after about this long (grpc adds +-10%
+        jitter), its calls in flight given the grace to finish; clients reconnect at once.
+        A storefront keeps one gRPC channel open for hours, so without this every call of a
+        client would stay on the worker (or replica) its connection first reached, however
+        busy; reconnecting lets the kernel (``SO_REUSEPORT``) or a TCP load balancer spread
+        them again.
     workers:
         Serving processes on this host sharing both ports (``SO_REUSEPORT``); one Python
         process runs requests on one core at a time, so set it to the cores to use.
@@ -107,6 +114,8 @@ class Settings(BaseSettings):
     reload_interval_seconds: float = Field(default=5.0, gt=0)
     grpc_max_workers: int = Field(default=8, ge=1, le=256)
     grpc_max_concurrent_rpcs: int = Field(default=128, ge=1)
+    grpc_max_connection_age_seconds: float = Field(default=60.0, gt=0)
+    grpc_max_connection_age_grace_seconds: float = Field(default=10.0, ge=0)
     workers: int = Field(default=1, ge=1, le=64)
     reuse_port: bool = False
     log_format: Literal["json", "console"] = "json"

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from serving_support import Clients, grpc_error
+from serving_support import Clients, grpc_error, running_server, tiny_bundles
 
-from proto.fairshelf.v1 import admin_pb2, events_pb2, recommendations_pb2, shoppers_pb2
+from proto.fairshelf.v1 import (
+    admin_pb2,
+    events_pb2,
+    recommendations_pb2,
+    recommendations_pb2_grpc,
+    shoppers_pb2,
+)
 from recsys.types import REASON_CODES
 from serving.app import FairshelfServer
 from serving.grpc_server import METHODS, SERVICE_NAMES
@@ -129,3 +138,39 @@ def test_unknown_method_is_unimplemented(clients: Clients) -> None:
     with pytest.raises(grpc.RpcError) as err:
         raw(b"")
     assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED  # type: ignore[attr-defined]
+
+
+def test_long_lived_connections_are_recycled_without_failing_calls(
+    tmp_path: Path, server: FairshelfServer
+) -> None:
+    # A client keeps one channel open; the server asks it to reconnect after the maximum
+    # connection age, so that several workers or replicas share its calls over time.
+    user = str(server.holder.require().bundle.user_ids[1])
+    with running_server(
+        tiny_bundles(tmp_path / "bundles"),
+        tmp_path / "age.db",
+        grpc_max_connection_age_seconds=0.3,
+        grpc_max_connection_age_grace_seconds=1.0,
+    ) as aged:
+        states: list[grpc.ChannelConnectivity] = []
+        with grpc.insecure_channel(f"127.0.0.1:{aged.grpc_port}") as channel:
+            channel.subscribe(states.append, try_to_connect=True)
+            stub = recommendations_pb2_grpc.RecommendationServiceStub(channel)
+            deadline = time.monotonic() + 2.0
+            calls = 0
+            while time.monotonic() < deadline:
+                resp = stub.Recommend(
+                    recommendations_pb2.RecommendRequest(user_id=user, k=5),
+                    metadata=Clients.md(),
+                    timeout=5,
+                )
+                assert len(resp.items) == 5
+                calls += 1
+                time.sleep(0.02)
+            channel.unsubscribe(states.append)
+        ready = grpc.ChannelConnectivity.READY
+        first = states.index(ready)
+        # Sent away at least once after it was ready, and ready again: every call answered.
+        assert any(s != ready for s in states[first:]), states
+        assert states.count(ready) >= 2, states
+        assert calls > 20

@@ -40,7 +40,8 @@ def pg() -> Iterator[Database]:
 
 
 def test_guardrails_versions_and_rollback(pg: Database) -> None:
-    store = guardrails_store.GuardrailStore(pg)
+    audit = audit_store.AuditStore(pg)
+    store = guardrails_store.GuardrailStore(pg, audit=audit)
     store.put(Guardrail("global", floor=1.0), author="ana", reason="init")
     store.put(Guardrail("category", "home", ceiling=50.0), author="bo", reason="cap")
     assert store.effective("I1", "home/kitchen").ceiling == 50.0
@@ -49,6 +50,9 @@ def test_guardrails_versions_and_rollback(pg: Database) -> None:
     fresh = guardrails_store.GuardrailStore(Database(pg.url))
     assert fresh.current().rules == fresh.get_version(1).rules
     assert [h.author for h in fresh.history()] == ["ana", "bo", "ana"]
+    # Each change was committed with its audit record, in one transaction.
+    assert [r.payload["version"] for r in audit.records()] == [1, 2, 3]
+    assert verify_audit_log(audit).ok
 
 
 def test_price_history_survives_a_new_handle(pg: Database) -> None:

@@ -286,6 +286,44 @@ def _scrape(metrics_url: str | None, transport: str) -> dict[str, float] | None:
     return counts
 
 
+_BUCKET_RE = re.compile(r"^fairshelf_request_seconds_bucket\{([^}]*)\}\s+([0-9.eE+-]+)$")
+
+
+def _scrape_buckets(metrics_url: str | None, transport: str) -> dict[float, float] | None:
+    """Cumulative counts of the server's Recommend time histogram (upper bound in s -> calls).
+
+    That time runs from the service receiving the call to its answer being built: no
+    transport, no waiting for the event loop or for a CPU.
+    """
+    if not metrics_url:
+        return None
+    import httpx
+
+    text = httpx.get(metrics_url.rstrip("/") + "/metrics", timeout=10).text
+    buckets: dict[float, float] = {}
+    for line in text.splitlines():
+        m = _BUCKET_RE.match(line)
+        if not m:
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+        if labels.get("operation") == "Recommend" and labels.get("transport") == transport:
+            le = float(labels["le"])  # "+Inf" parses as inf
+            buckets[le] = buckets.get(le, 0.0) + float(m.group(2))
+    return buckets
+
+
+def _service_p99_le_ms(before: dict[float, float], after: dict[float, float]) -> float | None:
+    """The histogram bucket bound (ms) under which 99% of this phase's calls were served."""
+    delta = {le: after.get(le, 0.0) - before.get(le, 0.0) for le in after}
+    total = delta.get(float("inf"), 0.0)
+    if total <= 0:
+        return None
+    for le in sorted(delta):
+        if delta[le] >= 0.99 * total:
+            return le * 1000.0
+    return None
+
+
 def _cpu_s(who: int) -> float:
     usage = resource.getrusage(who)
     return usage.ru_utime + usage.ru_stime
@@ -338,6 +376,7 @@ def run(
             capture_output=True,
         )
         before = _scrape(metrics_url, target.kind)
+        buckets_before = _scrape_buckets(metrics_url, target.kind)
         if concurrency > 0:
             tally, shoppers = _run_lanes(target, users, concurrency, duration, work, None, 1)
             lanes = concurrency
@@ -350,6 +389,7 @@ def run(
                 target, users, lanes, duration, work, rate / lanes, streams
             )
         after = _scrape(metrics_url, target.kind)
+        buckets_after = _scrape_buckets(metrics_url, target.kind)
     rows = np.concatenate(tally.rows) if tally.rows else np.zeros((0, 3), np.int64)
     good = rows[:, 1] == 200
     lat_ms = rows[good, 2] / 1000.0
@@ -375,6 +415,8 @@ def run(
         uncounted = max(0, int(np.count_nonzero(good)) - served_ok - not_ok)
         server_errors = not_ok + (uncounted if target.kind == "grpc" else 0)
         server = {"ok": served_ok, "errors": not_ok, "uncounted_200": uncounted, "codes": delta}
+        if buckets_before is not None and buckets_after is not None:
+            server["service_p99_le_ms"] = _service_p99_le_ms(buckets_before, buckets_after)
     if target.kind == "grpc":
         errors = client_errors + server_errors
     else:

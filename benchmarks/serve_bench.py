@@ -532,7 +532,12 @@ def _errors_note(r: dict[str, Any]) -> str:
             note += f", {server['uncounted_200']} refused before the service"
     else:
         note += "; server-side codes not read"
-    return note + ")"
+    note += ")"
+    if server is not None and server.get("service_p99_le_ms") is not None:
+        # The service's own time, from its histogram: the rest of the client's p99 is the
+        # transport, the event loop's queue and waiting for a CPU.
+        note += f"; service time p99 <= {server['service_p99_le_ms']:g} ms (server histogram)"
+    return note
 
 
 def render(

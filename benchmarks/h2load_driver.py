@@ -266,31 +266,14 @@ def _run_lanes(
     return tally, len(picks)
 
 
-def _scrape(metrics_url: str | None, transport: str) -> dict[str, float] | None:
-    """Recommend calls per status code on the server, or None without a metrics URL."""
-    if not metrics_url:
-        return None
-    import httpx
-
-    text = httpx.get(metrics_url.rstrip("/") + "/metrics", timeout=10).text
-    counts: dict[str, float] = {}
-    for line in text.splitlines():
-        m = _METRIC_RE.match(line)
-        if not m:
-            continue
-        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
-        if labels.get("operation") == "Recommend" and labels.get("transport") == transport:
-            counts[labels.get("code", "?")] = counts.get(labels.get("code", "?"), 0.0) + float(
-                m.group(2)
-            )
-    return counts
-
-
 _BUCKET_RE = re.compile(r"^fairshelf_request_seconds_bucket\{([^}]*)\}\s+([0-9.eE+-]+)$")
 
+Scrape = tuple[dict[str, float], dict[float, float]]
 
-def _scrape_buckets(metrics_url: str | None, transport: str) -> dict[float, float] | None:
-    """Cumulative counts of the server's Recommend time histogram (upper bound in s -> calls).
+
+def _scrape(metrics_url: str | None, transport: str) -> Scrape | None:
+    """The server's Recommend calls per status code, and the cumulative counts of its
+    Recommend time histogram (upper bound in s -> calls); None without a metrics URL.
 
     That time runs from the service receiving the call to its answer being built: no
     transport, no waiting for the event loop or for a CPU.
@@ -300,16 +283,22 @@ def _scrape_buckets(metrics_url: str | None, transport: str) -> dict[float, floa
     import httpx
 
     text = httpx.get(metrics_url.rstrip("/") + "/metrics", timeout=10).text
+    counts: dict[str, float] = {}
     buckets: dict[float, float] = {}
     for line in text.splitlines():
-        m = _BUCKET_RE.match(line)
+        m = _METRIC_RE.match(line) or _BUCKET_RE.match(line)
         if not m:
             continue
         labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
-        if labels.get("operation") == "Recommend" and labels.get("transport") == transport:
+        if labels.get("operation") != "Recommend" or labels.get("transport") != transport:
+            continue
+        if "le" in labels:
             le = float(labels["le"])  # "+Inf" parses as inf
             buckets[le] = buckets.get(le, 0.0) + float(m.group(2))
-    return buckets
+        else:
+            code = labels.get("code", "?")
+            counts[code] = counts.get(code, 0.0) + float(m.group(2))
+    return counts, buckets
 
 
 def _service_p99_le_ms(before: dict[float, float], after: dict[float, float]) -> float | None:
@@ -376,7 +365,6 @@ def run(
             capture_output=True,
         )
         before = _scrape(metrics_url, target.kind)
-        buckets_before = _scrape_buckets(metrics_url, target.kind)
         if concurrency > 0:
             tally, shoppers = _run_lanes(target, users, concurrency, duration, work, None, 1)
             lanes = concurrency
@@ -389,7 +377,6 @@ def run(
                 target, users, lanes, duration, work, rate / lanes, streams
             )
         after = _scrape(metrics_url, target.kind)
-        buckets_after = _scrape_buckets(metrics_url, target.kind)
     rows = np.concatenate(tally.rows) if tally.rows else np.zeros((0, 3), np.int64)
     good = rows[:, 1] == 200
     lat_ms = rows[good, 2] / 1000.0
@@ -408,15 +395,15 @@ def run(
     server: dict[str, Any] | None = None
     server_errors = 0
     if before is not None and after is not None:
-        delta = {c: after.get(c, 0.0) - before.get(c, 0.0) for c in after}
+        (codes0, buckets0), (codes1, buckets1) = before, after
+        delta = {c: codes1.get(c, 0.0) - codes0.get(c, 0.0) for c in codes1}
         served_ok = int(delta.get("OK", 0.0))
         not_ok = int(sum(v for c, v in delta.items() if c != "OK"))
         # 200 answers the service never counted were refused before it (gRPC limits).
         uncounted = max(0, int(np.count_nonzero(good)) - served_ok - not_ok)
         server_errors = not_ok + (uncounted if target.kind == "grpc" else 0)
         server = {"ok": served_ok, "errors": not_ok, "uncounted_200": uncounted, "codes": delta}
-        if buckets_before is not None and buckets_after is not None:
-            server["service_p99_le_ms"] = _service_p99_le_ms(buckets_before, buckets_after)
+        server["service_p99_le_ms"] = _service_p99_le_ms(buckets0, buckets1)
     if target.kind == "grpc":
         errors = client_errors + server_errors
     else:

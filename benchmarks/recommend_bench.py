@@ -34,7 +34,6 @@ import argparse  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
-from dataclasses import replace  # noqa: E402
 from datetime import timedelta  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -212,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     bare = None
     if rec.bundle.als_user_candidates is not None:
         bare = Recommender(
-            replace(rec.bundle, als_user_candidates=None, two_tower_user_candidates=None),
+            rec.bundle.without_user_candidates(),
             rec.config,
         )
     rows = run(rec, args.calls, args.rounds, args.warmup, bare)

@@ -121,14 +121,13 @@ def in_process(bundles: Path, work: Path, users: list[str], calls: int) -> dict[
     # The recommender alone (no auth, no stores), then the same calls searching the HNSW
     # index for every shopper, as without the bundle's offline-ranked candidate table (the
     # baseline of that table, same run, same shoppers).
-    from dataclasses import replace
 
     from recsys.recommender import Recommender
     from recsys.types import RecommendRequest
 
     rec = holder.require().recommender
     bare = Recommender(
-        replace(rec.bundle, als_user_candidates=None, two_tower_user_candidates=None),
+        rec.bundle.without_user_candidates(),
         settings.recsys,
     )
     timed = {"recommender_core": rec, "recommender_index": bare}

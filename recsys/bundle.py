@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -181,6 +181,11 @@ class Bundle:
     # (n_users, length) int32 item indices per trained user, best first; None when not written.
     als_user_candidates: np.ndarray | None = None
     two_tower_user_candidates: np.ndarray | None = None
+
+    def without_user_candidates(self) -> Bundle:
+        """The same bundle answering every shopper through its indices (no candidate tables):
+        the baseline the tables are measured and tested against."""
+        return replace(self, als_user_candidates=None, two_tower_user_candidates=None)
 
     def item_index(self) -> dict[str, int]:
         """Map item_id -> item index."""

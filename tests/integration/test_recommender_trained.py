@@ -200,9 +200,7 @@ def test_offline_ranked_candidates_serve_the_lists_the_index_serves(
     # large catalogue the table is the exact answer the HNSW graph approximates.
     cfg = RecsysConfig(experiment=ExperimentConfig(split={variant: 1.0}))
     with_table = Recommender(bundle, cfg)
-    bare = Recommender(
-        replace(bundle, als_user_candidates=None, two_tower_user_candidates=None), cfg
-    )
+    bare = Recommender(bundle.without_user_candidates(), cfg)
     requests = [
         RecommendRequest(user_id=str(u), k=k, filters=f)
         for u in bundle.user_ids[::19]
@@ -230,7 +228,7 @@ def test_the_table_answers_trained_vectors_and_nothing_else(bundle: Bundle) -> N
         als_user_candidates=np.roll(bundle.als_user_candidates, 1, axis=0),
         two_tower_user_candidates=np.roll(bundle.two_tower_user_candidates, 1, axis=0),
     )
-    bare = replace(bundle, als_user_candidates=None, two_tower_user_candidates=None)
+    bare = bundle.without_user_candidates()
     users = [str(u) for u in bundle.user_ids[::19]]
     now = bundle.manifest.data.reference_time + timedelta(minutes=5)
     item_ids = [str(i) for i in bundle.item_ids]

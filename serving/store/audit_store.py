@@ -33,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from pricing.errors import FailedPrecondition
+from pricing.errors import FailedPrecondition, InvalidArgument
 from pricing.fairness.audit_chain import Anchor, AuditRecord, next_record
 from pricing.fairness.ports import AuditSink
 from serving.store.db import METADATA, Database
@@ -123,6 +123,20 @@ class AuditStore:
         """The database the log lives in."""
         return self._db
 
+    def require_database(self, db: Database, what: str) -> None:
+        """Refuse to audit ``what`` kept in another database: the two could not commit in one
+        transaction (:meth:`atomically`).
+
+        Raises
+        ------
+        InvalidArgument
+            If ``db`` is not this log's database.
+        """
+        if db.url != self._db.url:
+            raise InvalidArgument(
+                f"{what} and the audit log must share one database", field="audit"
+            )
+
     def append(self, kind: str, payload: Mapping[str, Any]) -> AuditRecord:
         """Append one event, chained to the current head, in one transaction.
 
@@ -159,16 +173,20 @@ class AuditStore:
         FailedPrecondition
             When concurrent writers kept winning the race for the next sequence number.
         """
+        last: Exception | None = None
         with self._lock:
             for attempt in range(_APPEND_ATTEMPTS):
                 try:
                     with self._db.engine.begin() as conn:
                         return work(conn, _ChainOn(self, conn))
-                except (IntegrityError, OperationalError):
+                except (IntegrityError, OperationalError) as exc:
                     # Another process took this seq (or held the lock): back off, retry.
+                    last = exc
                     time.sleep(random.uniform(0, 0.01 * (attempt + 1)))
-                    continue
-        raise FailedPrecondition("could not append to the audit log: too many concurrent writers")
+        # The database's own last error rides along, for when it was not a race after all.
+        raise FailedPrecondition(
+            "could not append to the audit log: too many concurrent writers"
+        ) from last
 
     def _append_on(self, conn: Connection, kind: str, payload: Mapping[str, Any]) -> AuditRecord:
         row = conn.execute(select(audit_log).order_by(audit_log.c.seq.desc()).limit(1)).first()

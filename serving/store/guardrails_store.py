@@ -104,10 +104,8 @@ class GuardrailStore:
     """
 
     def __init__(self, db: Database, audit: AuditStore | None = None) -> None:
-        if audit is not None and audit.db.url != db.url:
-            raise InvalidArgument(
-                "the guardrail store and its audit log must share one database", field="audit"
-            )
+        if audit is not None:
+            audit.require_database(db, "guardrails")
         self.db = db
         self.audit = audit
         db.create_tables(GUARDRAIL_VERSIONS)

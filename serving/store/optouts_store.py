@@ -15,7 +15,6 @@ from sqlalchemy import BigInteger, Boolean, Column, String, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from pricing.errors import InvalidArgument
 from pricing.fairness.ports import AuditSink
 from serving.store.audit_store import AuditStore
 from serving.store.db import METADATA, Database
@@ -104,11 +103,7 @@ class OptOutsStore:
             return PersonalizationChoice(user_id, enabled, now)
 
         if audit is not None and on_change is not None:
-            if audit.db.url != self.db.url:
-                raise InvalidArgument(
-                    "personalization choices and their audit log must share one database",
-                    field="audit",
-                )
+            audit.require_database(self.db, "personalization choices")
             return audit.atomically(apply)
         with self.db.engine.begin() as conn:
             return apply(conn, None)

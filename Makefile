@@ -35,7 +35,7 @@ proto: $(STAMP)
 	$(BIN)/python -m serving.proto_gen
 
 demo: $(STAMP)
-	$(BIN)/python -m serving.demo --dir $(DEMO_DIR)
+	$(BIN)/python -m fairshelf.demo --dir $(DEMO_DIR)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py $(if $(DATA),--data $(DATA))

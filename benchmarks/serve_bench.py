@@ -374,7 +374,7 @@ def serve_and_load(
     args = [
         sys.executable,
         "-m",
-        "serving.cli.main",
+        "fairshelf.cli.main",
         "serve",
         "--bundles",
         str(bundles),

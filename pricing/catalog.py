@@ -15,8 +15,8 @@ from typing import Any
 
 import pandas as pd
 
+from fairshelf.errors import InvalidArgument, NotFound
 from pricing.context import ItemState
-from pricing.errors import InvalidArgument, NotFound
 
 _ITEM_COLUMNS = ("item_id", "category", "base_price")
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
 
-from pricing.errors import InvalidArgument
+from fairshelf.errors import InvalidArgument
 
 _EMPTY: Mapping[str, float] = MappingProxyType({})
 

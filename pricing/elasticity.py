@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from pricing.errors import InvalidArgument
+from fairshelf.errors import InvalidArgument
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

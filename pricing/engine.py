@@ -26,10 +26,10 @@ from datetime import datetime, timedelta
 from threading import Lock
 from typing import NamedTuple, Protocol, runtime_checkable
 
+from fairshelf.errors import FailedPrecondition, NotFound, PermissionDenied
 from pricing.catalog import PricingCatalog
 from pricing.context import ItemState, PublicContext
 from pricing.epochs import EpochClock
-from pricing.errors import FailedPrecondition, NotFound, PermissionDenied
 from pricing.guardrails import EffectiveGuardrail, GuardrailSet, ItemBand, enforce, item_band
 from pricing.inputs import check_policy_inputs
 from pricing.policy import PricingPolicy
@@ -175,7 +175,7 @@ class PricingEngine:
         """Reserve this engine for the holder of ``capability`` (the fairness guard).
 
         After sealing, :meth:`decide`, :meth:`warm` and :meth:`policy_for` raise
-        :class:`~pricing.errors.PermissionDenied` unless called with ``capability=`` that very
+        :class:`~fairshelf.errors.PermissionDenied` unless called with ``capability=`` that very
         object (compared by identity, so an equal-looking copy does not pass).
 
         Raises

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from pricing.errors import InvalidArgument
+from fairshelf.errors import InvalidArgument
 
 EPOCH_ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)
 

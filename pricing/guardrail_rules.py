@@ -13,7 +13,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Final, Literal
 
-from pricing.errors import InvalidArgument
+from fairshelf.errors import InvalidArgument
 
 Scope = Literal["global", "category", "item"]
 Objective = Literal["revenue", "margin", "sell_through"]

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
 
-from pricing.errors import InvalidArgument, NotFound
+from fairshelf.errors import InvalidArgument, NotFound
 from pricing.guardrail_rules import RULE_FIELDS, SCOPE_RANK, Guardrail
 
 # Applied underneath the global scope so an empty set still gives a bounded, sane price.

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
-from pricing.errors import PolicyRejected
+from fairshelf.errors import PolicyRejected
 
 PUBLIC_INPUTS: Final[frozenset[str]] = frozenset(
     {

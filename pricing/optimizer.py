@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from typing import Final
 
-from pricing.errors import InvalidArgument
+from fairshelf.errors import InvalidArgument
 
 # A proposal this far from the base price means "as far as the guardrails allow".
 REACH: Final[float] = 100.0

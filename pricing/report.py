@@ -33,12 +33,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from fairshelf.errors import InvalidArgument
 from pricing.elasticity import (
     category_elasticities,
     fit_elasticities,
     observations_from_events,
 )
-from pricing.errors import InvalidArgument
 
 
 @dataclass(frozen=True)

@@ -25,13 +25,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from fairshelf.errors import InvalidArgument
 from pricing.catalog import PricingCatalog
 from pricing.context import PublicContext
 from pricing.demand_curve import conversion
 from pricing.elasticity import fit_elasticities
 from pricing.engine import PricingEngine
 from pricing.epochs import EpochClock
-from pricing.errors import InvalidArgument
 from pricing.guardrail_audit import AuditResult, GuardrailAuditor, ServedPrice
 from pricing.guardrail_rules import Guardrail
 from pricing.guardrails import GuardrailSet

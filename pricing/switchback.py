@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from pricing.errors import InvalidArgument
+from fairshelf.errors import InvalidArgument
 from pricing.inputs import check_policy_inputs
 from pricing.policy import PricingPolicy
 

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pricing.errors import FailedPrecondition, ModelUnavailable, NotFound
+from fairshelf.errors import FailedPrecondition, ModelUnavailable, NotFound
 from recsys.confidence import ConfidenceParams
 from recsys.hybrid import HybridParams
 from recsys.index import VectorIndex

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from pricing.errors import InvalidArgument
+from fairshelf.errors import InvalidArgument
 
 DEFAULT_EVENT_WEIGHTS: dict[str, float] = {
     "impression": 0.0,

@@ -19,7 +19,7 @@ from datetime import datetime
 
 import numpy as np
 
-from pricing.errors import InvalidArgument
+from fairshelf.errors import InvalidArgument
 from recsys.confidence import ConfidenceParams
 
 _DAY_SECONDS = 86400.0

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from pricing.errors import InvalidArgument
+from fairshelf.errors import InvalidArgument
 
 
 class HybridParams(BaseModel):

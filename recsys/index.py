@@ -56,7 +56,7 @@ from typing import Any, Literal
 import faiss
 import numpy as np
 
-from pricing.errors import InvalidArgument
+from fairshelf.errors import InvalidArgument
 
 IndexKind = Literal["flat", "hnsw"]
 

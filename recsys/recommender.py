@@ -14,7 +14,7 @@ from datetime import UTC
 
 import numpy as np
 
-from pricing.errors import NotFound
+from fairshelf.errors import NotFound
 from recsys.bundle import Bundle
 from recsys.candidates import EligibleScan, VectorSource
 from recsys.config import RecsysConfig

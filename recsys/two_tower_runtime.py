@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from pricing.errors import InvalidArgument, ModelUnavailable
+from fairshelf.errors import InvalidArgument, ModelUnavailable
 
 
 class UserTower:

@@ -3,7 +3,7 @@
 These are the boundary of ``recsys``: the service object in ``serving`` builds a
 :class:`RecommendRequest` from a gRPC or HTTP message, passes the shopper's recent events as
 :class:`RecentEvent` rows, and turns the :class:`Recommendation` back into a message. Every
-type validates itself on construction and raises :class:`~pricing.errors.InvalidArgument`
+type validates itself on construction and raises :class:`~fairshelf.errors.InvalidArgument`
 naming the offending field, so both transports reject the same requests with the same text.
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final, Protocol
 
-from pricing.errors import InvalidArgument
+from fairshelf.errors import InvalidArgument
 from recsys.schema import EVENT_TYPES
 
 MAX_K: Final[int] = 1000

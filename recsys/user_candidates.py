@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pricing.errors import InvalidArgument, ModelUnavailable
+from fairshelf.errors import InvalidArgument, ModelUnavailable
 from recsys.index import exact_top
 
 # Users whose first item is checked against a brute-force search when a table is loaded.

@@ -12,7 +12,7 @@ import hmac
 from collections.abc import Mapping
 from typing import Final
 
-from pricing.errors import PermissionDenied, Unauthenticated
+from fairshelf.errors import PermissionDenied, Unauthenticated
 from serving.settings import Role
 
 _STOREFRONT_OPS: Final[frozenset[str]] = frozenset(

@@ -2,7 +2,7 @@
 
 Both transports translate errors only through :func:`status_for` and :func:`error_body`, so a
 bad request gets the same code, message and field over gRPC and HTTP. Errors that are not
-:class:`~pricing.errors.FairshelfError` are bugs: they become ``INTERNAL`` / 500 with a fixed
+:class:`~fairshelf.errors.FairshelfError` are bugs: they become ``INTERNAL`` / 500 with a fixed
 message, so that no internal detail leaks to a caller.
 """
 
@@ -13,7 +13,7 @@ from typing import Any, Final
 
 import grpc
 
-from pricing.errors import (
+from fairshelf.errors import (
     AlreadyExists,
     DataValidationError,
     FailedPrecondition,

@@ -21,7 +21,7 @@ from google.protobuf.message import DecodeError, Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from pricing.errors import InvalidArgument
+from fairshelf.errors import InvalidArgument
 from proto.fairshelf.v1 import (
     admin_pb2,
     events_pb2,

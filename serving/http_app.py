@@ -18,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pricing.errors import FairshelfError, InvalidArgument, NotFound
+from fairshelf.errors import FairshelfError, InvalidArgument, NotFound
 from serving.api_models import (
     AuditReportOut,
     DeleteGuardrailsIn,

@@ -28,7 +28,7 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from pricing.errors import FairshelfError
+from fairshelf.errors import FairshelfError
 from serving.api_models import RecommendIn
 from serving.auth import api_key_from_headers
 from serving.errors import REQUEST_ID_METADATA_KEY

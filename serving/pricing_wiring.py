@@ -18,9 +18,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from fairshelf.errors import InvalidArgument, ModelUnavailable, NotFound, PolicyRejected
 from pricing.catalog import PricingCatalog
 from pricing.epochs import EpochClock
-from pricing.errors import InvalidArgument, ModelUnavailable, NotFound, PolicyRejected
 from pricing.fairness.guard import FairQuoteService
 from pricing.fairness.programs import ProgramBook
 from pricing.fairness.report import report_document

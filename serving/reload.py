@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from pricing.errors import FairshelfError, ModelUnavailable
+from fairshelf.errors import FairshelfError, ModelUnavailable
 from recsys.bundle import Bundle, load_bundle
 from recsys.config import RecsysConfig
 from recsys.recommender import Recommender

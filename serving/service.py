@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
+from fairshelf.errors import InvalidArgument, ModelUnavailable
 from pricing.context import PublicContext
-from pricing.errors import InvalidArgument, ModelUnavailable
 from pricing.fairness.guard import FairQuoteService
 from pricing.fairness.optout_audit import audit_optout_change
 from pricing.fairness.ports import AuditSink

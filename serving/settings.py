@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from pricing.errors import InvalidArgument
+from fairshelf.errors import InvalidArgument
 from recsys.config import RecsysConfig
 
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import multiprocess
 
-from pricing.errors import FailedPrecondition, InvalidArgument
+from fairshelf.errors import FailedPrecondition, InvalidArgument
 from serving.logging import get_logger
 from serving.settings import Settings
 
@@ -210,7 +210,7 @@ class Supervisor:
         args = [
             sys.executable,
             "-m",
-            "serving.cli.main",
+            "fairshelf.cli.main",
             "serve",
             *self.worker_args,
             "--http-port",

@@ -6,7 +6,6 @@ import importlib.metadata
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -19,10 +18,8 @@ from training.config import TrainConfig
 from training.elasticity_input import elasticity_table
 from training.fit import Catalog, Fitted
 from training.onnx_export import export_user_tower
+from training.prepare import PreparedData
 from training.report import write_report
-
-if TYPE_CHECKING:
-    from training.trainer import PreparedData
 
 LIBRARIES = ("numpy", "pandas", "scipy", "implicit", "torch", "faiss-cpu", "onnx", "onnxruntime")
 

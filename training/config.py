@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pricing.errors import InvalidArgument
+from fairshelf.errors import InvalidArgument
 from recsys.confidence import DEFAULT_EVENT_WEIGHTS
 from recsys.index import IndexSettings
 from training.two_tower_train import TwoTowerConfig

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pricing.errors import FairshelfError
+from fairshelf.errors import FairshelfError
 from training.fit import Catalog
 
 # Everything the aggregation needs; nothing that identifies a shopper.

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pricing.errors import FailedPrecondition
+from fairshelf.errors import FailedPrecondition
 from recsys.two_tower_runtime import UserTower
 from training.two_tower_model import TwoTower
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pricing.errors import FailedPrecondition
+from fairshelf.errors import FailedPrecondition
 from recsys.bundle import load_bundle
 from training.config import TrainConfig
 from training.fit import fit_window

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pricing.errors import InvalidArgument
+from fairshelf.errors import InvalidArgument
 from pricing.fairness.audit_chain import (
     Anchor,
     AuditRecord,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pricing.errors import InvalidArgument
+from fairshelf.errors import InvalidArgument
 from pricing.fairness.audit_chain import AuditRecord
 from pricing.fairness.ports import AuditSink
 

@@ -9,8 +9,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 
+from fairshelf.errors import FailedPrecondition, InvalidArgument, PolicyRejected
 from pricing.context import PublicContext
-from pricing.errors import FailedPrecondition, InvalidArgument, PolicyRejected
 from pricing.fairness.decisions import FairDecision
 from pricing.inputs import PUBLIC_INPUTS
 

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from fairshelf.errors import FairshelfError
 from pricing.engine import PriceDecision
-from pricing.errors import FairshelfError
 
 
 @dataclass(frozen=True)

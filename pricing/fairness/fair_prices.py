@@ -25,9 +25,9 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from fairshelf.errors import FailedPrecondition
 from pricing.context import PublicContext
 from pricing.engine import PriceDecision, PricingEngine
-from pricing.errors import FailedPrecondition
 from pricing.fairness.capability import _GUARD_CAPABILITY
 from pricing.fairness.clean_room import admit, quarantined
 from pricing.fairness.decisions import FairDecision, read_decisions

@@ -47,11 +47,11 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from fairshelf.errors import PolicyRejected
 from pricing.catalog import PricingCatalog
 from pricing.context import PublicContext
 from pricing.engine import PricingEngine
 from pricing.epochs import EpochClock
-from pricing.errors import PolicyRejected
 from pricing.fairness.capability import _GUARD_CAPABILITY
 from pricing.fairness.change_audit import audit_policy_rejected
 from pricing.fairness.clean_room import (

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from pricing.errors import InvalidArgument
+from fairshelf.errors import InvalidArgument
 from pricing.fairness.audit_chain import AuditRecord
 from pricing.fairness.ports import AuditSink
 

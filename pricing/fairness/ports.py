@@ -37,7 +37,7 @@ class QuoteLog(Protocol):
         ...
 
     def get(self, quote_id: str) -> Quote:
-        """The quote with ``quote_id``; raises :class:`~pricing.errors.NotFound`."""
+        """The quote with ``quote_id``; raises :class:`~fairshelf.errors.NotFound`."""
         ...
 
     def iter_quotes(self) -> Iterator[Quote]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from pricing.errors import PolicyRejected
+from fairshelf.errors import PolicyRejected
 from pricing.fairness.shopper import Shopper
 
 # Smallest price a discount may bring an item to: a program never makes an item free or negative.

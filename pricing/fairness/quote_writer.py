@@ -6,7 +6,7 @@ queue; a single writer thread drains the queue and stores whatever has gathered 
 transaction (or a few, of ``max_batch`` quotes each). A quote that is still on its way is
 served from memory by :meth:`get`, so ExplainQuote works the moment a quote exists. When the
 queue is full the guard waits (back pressure) rather than lose a quote, and when the store
-stays down past ``max_wait`` the request is refused (:class:`~pricing.errors.Unavailable`)
+stays down past ``max_wait`` the request is refused (:class:`~fairshelf.errors.Unavailable`)
 instead of hanging: a quote that cannot be logged is never served, and every quote already
 handed in is kept until the store is back. :meth:`flush` waits until everything handed in is
 stored.
@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator, Sequence
 from operator import itemgetter
 
-from pricing.errors import Unavailable
+from fairshelf.errors import Unavailable
 from pricing.fairness.ports import QuoteLog
 from pricing.fairness.quotes import Quote
 

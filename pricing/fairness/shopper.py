@@ -21,7 +21,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Final
 
-from pricing.errors import InvalidArgument
+from fairshelf.errors import InvalidArgument
 
 # Tenure and frequency bands used by the audits; coarse on purpose (data minimisation).
 NEW_CUSTOMER_MAX_DAYS: Final[float] = 30.0

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from fairshelf.errors import InvalidArgument
 from pricing.context import ItemState, PublicContext
-from pricing.errors import InvalidArgument
 from pricing.policy import PricingPolicy, Proposal
 
 

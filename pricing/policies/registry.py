@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pricing.errors import InvalidArgument, NotFound
+from fairshelf.errors import InvalidArgument, NotFound
 from pricing.inputs import check_policy_inputs
 from pricing.policies.competitor_match import CompetitorMatchPolicy
 from pricing.policies.elasticity_optimal import ElasticityOptimalPolicy

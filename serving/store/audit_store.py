@@ -33,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from pricing.errors import FailedPrecondition, InvalidArgument
+from fairshelf.errors import FailedPrecondition, InvalidArgument
 from pricing.fairness.audit_chain import Anchor, AuditRecord, next_record
 from pricing.fairness.ports import AuditSink
 from serving.store.db import METADATA, Database

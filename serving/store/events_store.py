@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from pricing.errors import InvalidArgument
+from fairshelf.errors import InvalidArgument
 from recsys.schema import EVENT_COLUMNS, EVENT_TYPES
 from serving.store.db import METADATA, Database
 from serving.store.hot_reads import HotReader

@@ -18,7 +18,7 @@ from sqlalchemy import BigInteger, Column, Integer, String, Table, Text, func, s
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from pricing.errors import FailedPrecondition, InvalidArgument, NotFound
+from fairshelf.errors import FailedPrecondition, InvalidArgument, NotFound
 from pricing.fairness.change_audit import audit_guardrail_change
 from pricing.fairness.ports import AuditSink
 from pricing.guardrail_rules import Guardrail, parse_scope_id

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Column, Float, String, Table, Text, select
 from sqlalchemy.engine import Row
 
-from pricing.errors import NotFound
+from fairshelf.errors import NotFound
 from pricing.fairness.programs import DiscountLine
 from pricing.fairness.quotes import Quote
 from pricing.fairness.shopper import ShopperGroup

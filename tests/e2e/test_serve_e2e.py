@@ -123,7 +123,7 @@ def test_serve_command_serves_until_sigterm(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "serving.cli.main",
+            "fairshelf.cli.main",
             "serve",
             "--bundles",
             str(bundles),

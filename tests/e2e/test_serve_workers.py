@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _serve_argv(tmp_path: Path, bundles: Path, config: Path | None = None) -> list[str]:
     """``fairshelf serve --workers 2`` on free ports over ``bundles``, as an operator types it."""
-    argv = [sys.executable, "-m", "serving.cli.main", "serve", "--workers", "2"]
+    argv = [sys.executable, "-m", "fairshelf.cli.main", "serve", "--workers", "2"]
     argv += ["--bundles", str(bundles), "--db", f"sqlite:///{tmp_path / 'serve.db'}"]
     argv += ["--http-port", "0", "--grpc-port", "0"]
     return argv + (["--config", str(config)] if config is not None else [])

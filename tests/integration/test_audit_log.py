@@ -16,10 +16,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import DatabaseError
 from typer.testing import CliRunner
 
+from fairshelf.cli.main import app
 from pricing.fairness.audit_export import verify_export, write_export
 from pricing.fairness.optout_audit import audit_optout_change
 from pricing.fairness.report import verify_audit_log
-from serving.cli.main import app
 from serving.store.audit_store import AuditStore
 from serving.store.db import Database
 

@@ -1,4 +1,4 @@
-"""Integration tests for serving.cli.data_cmd: ``fairshelf data ...`` and ``fairshelf generate``.
+"""Integration tests for fairshelf.cli.data_cmd: ``fairshelf data ...`` and ``fairshelf generate``.
 
 Error cases run the real console script in a subprocess, to prove that the user sees one clear
 line and exit code 2, never a traceback. Success cases call the same entry point in-process.
@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from serving.cli.main import main
+from fairshelf.cli.main import main
 from training.data.synthetic import SyntheticStore
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 def run_subprocess(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "200"}
     return subprocess.run(
-        [sys.executable, "-m", "serving.cli.main", *args],
+        [sys.executable, "-m", "fairshelf.cli.main", *args],
         capture_output=True,
         text=True,
         cwd=REPO,

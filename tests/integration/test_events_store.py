@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import ProgrammingError
 
-from pricing.errors import FailedPrecondition, InvalidArgument
+from fairshelf.errors import FailedPrecondition, InvalidArgument
 from pricing.fairness.ports import AuditSink
 from serving.store.audit_store import AuditStore, audit_head, audit_log
 from serving.store.db import Database
@@ -186,7 +186,7 @@ def _choice_and_record_commit_together(db: Database, tmp_path: Path) -> None:
 def test_export_events_command_feeds_the_trainer_reader(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from serving.cli.main import app
+    from fairshelf.cli.main import app
     from training.data.readers import read_events
 
     url = f"sqlite:///{tmp_path / 'log.db'}"

@@ -32,10 +32,10 @@ from fairness_fixtures import (
     make_shop,
 )
 
+from fairshelf.errors import InvalidArgument, PolicyRejected
 from pricing.catalog import PricingCatalog
 from pricing.context import PublicContext
 from pricing.engine import PricingEngine
-from pricing.errors import InvalidArgument, PolicyRejected
 from pricing.fairness.consistency import audit_quotes
 from pricing.fairness.metrics import violations_seen
 from pricing.fairness.programs import DiscountProgram, Eligibility, ProgramBook

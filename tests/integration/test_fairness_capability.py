@@ -25,10 +25,10 @@ from fairness_fixtures import (
     make_shop,
 )
 
+from fairshelf.errors import FailedPrecondition, PermissionDenied
 from pricing.catalog import PricingCatalog
 from pricing.context import ItemState, PublicContext
 from pricing.engine import PricingEngine
-from pricing.errors import FailedPrecondition, PermissionDenied
 from pricing.fairness.capability import GuardCapability
 from pricing.fairness.guard import FairQuoteService
 from pricing.fairness.quotes import GUARD_BLOCKED, GUARD_OK

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from fairness_fixtures import ContextVarSnoopPolicy, HonestPolicy, ctx_at, make_shop
 
-from pricing.errors import InvalidArgument, NotFound
+from fairshelf.errors import InvalidArgument, NotFound
 from pricing.fairness.shopper import Shopper
 
 LOYAL = Shopper("l", tenure_days=800, orders=12, device="android", member=True)
@@ -123,7 +123,7 @@ class _Mutable(HonestPolicy):
 def test_refused_policy_swap_is_audited_and_guardrail_changes_are_chained(
     tmp_path: Path,
 ) -> None:
-    from pricing.errors import PolicyRejected
+    from fairshelf.errors import PolicyRejected
     from pricing.fairness.change_audit import audit_guardrail_change
     from pricing.fairness.report import verify_audit_log
     from pricing.policies.registry import register_policy

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fairness_fixtures import HonestPolicy, ctx_at, make_shop
 
-from pricing.errors import NotFound, Unavailable
+from fairshelf.errors import NotFound, Unavailable
 from pricing.fairness.quote_writer import BufferedQuoteLog
 from pricing.fairness.quotes import Quote
 from pricing.fairness.shopper import Shopper

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pricing.errors import FailedPrecondition, InvalidArgument, NotFound
+from fairshelf.errors import FailedPrecondition, InvalidArgument, NotFound
 from pricing.guardrail_rules import Guardrail
 from serving.api_models import GuardrailValuesIn, PutGuardrailsIn
 from serving.store.audit_store import AuditStore

@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from fairshelf.errors import NotFound
 from pricing.catalog import PricingCatalog
 from pricing.context import PublicContext
 from pricing.engine import PricingEngine
-from pricing.errors import NotFound
 from pricing.guardrail_rules import Guardrail
 from pricing.policies.registry import load_policy
 from serving.store.db import Database

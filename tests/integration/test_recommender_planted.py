@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pricing.errors import InvalidArgument, NotFound
+from fairshelf.errors import InvalidArgument, NotFound
 from recsys.bundle import (
     ALS_INDEX,
     ALS_ITEM_FACTORS,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from serving_support import Clients, running_server, tiny_bundles
 
-from pricing.errors import InvalidArgument
+from fairshelf.errors import InvalidArgument
 from pricing.fairness.optout_audit import OPTOUT_KIND, pseudonym
 from proto.fairshelf.v1 import shoppers_pb2
 from serving.app import FairshelfServer

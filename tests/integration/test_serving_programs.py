@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from serving_support import KEYS, Clients, running_server, tiny_bundles
 
-from pricing.errors import InvalidArgument, PolicyRejected
+from fairshelf.errors import InvalidArgument, PolicyRejected
 from serving.api_models import QuotePricesOut
 from serving.app import FairshelfServer
 from serving.settings import load_settings

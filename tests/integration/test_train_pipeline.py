@@ -13,9 +13,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from fairshelf.cli.main import app
 from recsys.bundle import CURRENT_LINK, load_bundle
 from recsys.two_tower_runtime import UserTower
-from serving.cli.main import app
 from training.data.synthetic import SyntheticStore
 from training.trainer import train
 
@@ -158,7 +158,7 @@ def test_cli_reports_a_bad_cut_in_one_line(tiny_store: SyntheticStore, tmp_path:
     cmd = [
         sys.executable,
         "-m",
-        "serving.cli.main",
+        "fairshelf.cli.main",
         "train",
         "--events",
         str(tiny_store.paths.events),

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pricing.errors import FailedPrecondition, ModelUnavailable, NotFound
+from fairshelf.errors import FailedPrecondition, ModelUnavailable, NotFound
 from recsys import bundle as B
 from recsys.confidence import ConfidenceParams
 from recsys.hybrid import HybridParams

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pricing.errors import DataValidationError, NotFound
+from fairshelf.errors import DataValidationError, NotFound
 from training.data.adapters.movielens import (
     GENRES,
     PLACEHOLDER_PRICE,

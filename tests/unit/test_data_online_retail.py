@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pricing.errors import DataValidationError
+from fairshelf.errors import DataValidationError
 from training.data.adapters.online_retail import (
     REASON_ADJUSTMENT,
     REASON_BAD_DEBT,

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pricing.errors import DataValidationError, NotFound
+from fairshelf.errors import DataValidationError, NotFound
 from recsys.schema import EVENT_COLUMNS, EVENT_TYPES, ITEM_COLUMNS
 from training.data.canonical import EVENT_DTYPES
 from training.data.readers import find_table, read_dataset, read_events, read_items

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fairshelf.errors import InvalidArgument
 from pricing.demand_curve import conversion
-from pricing.errors import InvalidArgument
 from recsys.schema import EVENT_COLUMNS, EVENT_TYPES, ITEM_COLUMNS
 from training.data.canonical import EVENT_DTYPES
 from training.data.synthetic import SyntheticStore, generate_store, load_store

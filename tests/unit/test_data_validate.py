@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pricing.errors import DataValidationError
+from fairshelf.errors import DataValidationError
 from training.data.readers import read_events, read_items, read_users
 
 GOOD_EVENTS = [

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fairshelf.errors import InvalidArgument
 from pricing.demand_curve import expected_units
 from pricing.elasticity import category_elasticities, fit_elasticities, observations_from_events
-from pricing.errors import InvalidArgument
 
 
 def _observations(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pricing.errors import PolicyRejected
+from fairshelf.errors import PolicyRejected
 from pricing.fairness.programs import DiscountProgram, Eligibility, ProgramBook
 from pricing.fairness.shopper import Shopper, group_of
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pricing.errors import InvalidArgument, NotFound
+from fairshelf.errors import InvalidArgument, NotFound
 from pricing.guardrail_rules import Guardrail
 from pricing.guardrails import GuardrailSet, diff_sets, enforce, item_band
 

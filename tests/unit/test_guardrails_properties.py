@@ -14,10 +14,10 @@ import pandas as pd
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from fairshelf.errors import InvalidArgument
 from pricing.catalog import PricingCatalog
 from pricing.context import ItemState, PublicContext
 from pricing.engine import PricingEngine
-from pricing.errors import InvalidArgument
 from pricing.guardrail_audit import GuardrailAuditor, ServedPrice
 from pricing.guardrail_rules import Guardrail
 from pricing.guardrails import GuardrailSet

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from pricing.errors import InvalidArgument
+from fairshelf.errors import InvalidArgument
 from recsys.hybrid import HybridParams, blend_scores, repeat_score_from_ages, top_k
 
 finite = st.floats(-10, 10, allow_nan=False, width=32)

@@ -1,4 +1,4 @@
-"""Tests of serving.cli.pricing_cmd: guardrails set/show/rollback, simulate and the report."""
+"""Tests of fairshelf.cli.pricing_cmd: guardrails set/show/rollback, simulate and the report."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from serving.cli.main import app
+from fairshelf.cli.main import app
 from serving.store.audit_store import AuditStore
 from serving.store.db import Database
 from training.data.synthetic import SyntheticStore

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fairshelf.errors import InvalidArgument, NotFound, PolicyRejected
 from pricing.catalog import PricingCatalog
 from pricing.context import PublicContext
 from pricing.engine import PricingEngine, item_context_key
 from pricing.epochs import EpochClock
-from pricing.errors import InvalidArgument, NotFound, PolicyRejected
 from pricing.guardrail_rules import Guardrail
 from pricing.guardrails import GuardrailSet, item_band
 from pricing.policies.competitor_match import CompetitorMatchPolicy

@@ -7,8 +7,8 @@ from typing import ClassVar
 
 import pytest
 
+from fairshelf.errors import NotFound, PolicyRejected
 from pricing.context import ItemState, PublicContext
-from pricing.errors import NotFound, PolicyRejected
 from pricing.optimizer import best_price_in_band
 from pricing.policies.registry import load_policy, policy_names, register_policy
 from pricing.policy import PricingPolicy, Proposal

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pricing.errors import InvalidArgument
+from fairshelf.errors import InvalidArgument
 from pricing.policies.elasticity_optimal import ElasticityOptimalPolicy
 from pricing.policies.static import StaticPolicy
 from pricing.switchback import Switchback, analyze_switchback

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from implicit.cpu.als import AlternatingLeastSquares
 
-from pricing.errors import InvalidArgument
+from fairshelf.errors import InvalidArgument
 from recsys.confidence import (
     ConfidenceParams,
     bm25_idf,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pricing.errors import InvalidArgument
+from fairshelf.errors import InvalidArgument
 from recsys.types import Filters, RecentEvent, RecommendRequest, RequestContext
 
 

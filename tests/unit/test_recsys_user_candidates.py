@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pricing.errors import InvalidArgument, ModelUnavailable
+from fairshelf.errors import InvalidArgument, ModelUnavailable
 from recsys.candidates import VectorSource, search_candidates
 from recsys.index import VectorIndex
 from recsys.user_candidates import check_user_candidates, rank_user_candidates

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pricing.errors import PermissionDenied, Unauthenticated
+from fairshelf.errors import PermissionDenied, Unauthenticated
 from serving.auth import OPERATIONS, Authenticator, api_key_from_headers
 from serving.settings import Role
 

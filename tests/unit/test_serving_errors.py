@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from pricing import errors as e
+from fairshelf import errors as e
 from serving.errors import (
     ERROR_TABLE,
     INTERNAL_MESSAGE,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pricing.errors import InvalidArgument
+from fairshelf.errors import InvalidArgument
 from serving.settings import Role, load_settings
 
 KEY = "sk-test-0123456789abcdef"

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from pricing.errors import InvalidArgument
+from fairshelf.errors import InvalidArgument
 from serving.workers import reserve_port
 
 

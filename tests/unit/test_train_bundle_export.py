@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pricing.errors import InvalidArgument
+from fairshelf.errors import InvalidArgument
 from recsys import bundle as B
 from recsys.index import VectorIndex, recall_against_exact, split_queries
 from training.bundle_export import build_index, recall_note

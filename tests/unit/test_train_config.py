@@ -7,10 +7,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pricing.errors import DataValidationError, InvalidArgument
+from fairshelf.errors import DataValidationError, InvalidArgument
 from training.config import TrainConfig, load_config
 from training.data.synthetic import SyntheticStore
-from training.trainer import data_fingerprint, parse_cut, prepare
+from training.prepare import data_fingerprint, prepare
+from training.trainer import parse_cut
 
 
 def test_json_and_toml_configs(tmp_path: Path) -> None:

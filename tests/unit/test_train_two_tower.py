@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from pricing.errors import InvalidArgument
+from fairshelf.errors import InvalidArgument
 from recsys.two_tower_runtime import UserTower
 from training.onnx_export import PARITY_TOLERANCE, export_user_tower
 from training.two_tower_model import TwoTower, in_batch_logq_loss

@@ -13,7 +13,7 @@ from typing import Any, Final
 
 import pandas as pd
 
-from pricing.errors import DataValidationError
+from fairshelf.errors import DataValidationError
 
 REPORT_FILE: Final[str] = "import_report.json"
 

@@ -3,7 +3,7 @@
 A dataset directory holds ``events.<ext>``, ``items.<ext>`` and optionally ``users.<ext>``
 where ``<ext>`` is ``parquet`` or ``csv`` (``csv.gz`` works too). Every reader validates what
 it reads (see :mod:`training.data.validate`), so a caller either gets clean data or a
-:class:`~pricing.errors.DataValidationError` naming the file, row and column.
+:class:`~fairshelf.errors.DataValidationError` naming the file, row and column.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Final
 import pandas as pd
 import pyarrow as pa
 
-from pricing.errors import DataValidationError, NotFound
+from fairshelf.errors import DataValidationError, NotFound
 from training.data.validate import validate_events, validate_items, validate_users
 
 SUFFIXES: Final[tuple[str, ...]] = (".parquet", ".csv", ".csv.gz")

@@ -24,7 +24,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from pricing.errors import InvalidArgument
+from fairshelf.errors import InvalidArgument
 from training.data.canonical import EVENT_DTYPES
 from training.data.synthetic_catalog import (
     CATEGORIES,

@@ -1,7 +1,7 @@
 """Check a raw table against the data contract and convert it to canonical dtypes.
 
 Each ``validate_*`` function either returns a clean, canonically typed DataFrame or raises
-:class:`~pricing.errors.DataValidationError` naming the file, the first bad row and the column,
+:class:`~fairshelf.errors.DataValidationError` naming the file, the first bad row and the column,
 so that a person can open the file and fix it. Rows are counted from 1 over the data rows; for
 CSV files the message also gives the line number, which counts the header.
 """
@@ -13,7 +13,7 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from pricing.errors import DataValidationError
+from fairshelf.errors import DataValidationError
 from recsys.schema import EVENT_COLUMNS, EVENT_TYPES, ITEM_COLUMNS, USER_COLUMNS
 from training.data.canonical import EVENT_DTYPES, ITEM_DTYPES, TIMESTAMP_DTYPE, USER_DTYPES
 

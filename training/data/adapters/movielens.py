@@ -22,7 +22,7 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from pricing.errors import DataValidationError, NotFound
+from fairshelf.errors import DataValidationError, NotFound
 from training.data.canonical import EVENT_DTYPES, ITEM_DTYPES
 from training.data.import_report import ImportedData, ImportReport
 from training.data.readers import read_raw

@@ -24,7 +24,7 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from pricing.errors import DataValidationError
+from fairshelf.errors import DataValidationError
 from training.data.adapters.retail_categories import categories_for
 from training.data.canonical import EVENT_DTYPES, ITEM_DTYPES, TIMESTAMP_DTYPE
 from training.data.import_report import ImportedData, ImportReport

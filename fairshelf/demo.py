@@ -7,7 +7,7 @@ API. The server is then stopped.
 
 Usage::
 
-    python -m serving.demo --dir demo
+    python -m fairshelf.demo --dir demo
 """
 
 from __future__ import annotations

@@ -132,7 +132,7 @@ def export_events(
     """Write the logged events as a canonical events file for `fairshelf train --events`."""
     from datetime import UTC, datetime
 
-    from pricing.errors import InvalidArgument
+    from fairshelf.errors import InvalidArgument
     from serving.store.db import Database
     from serving.store.events_store import EventsStore
 

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from pricing.errors import InvalidArgument
+from fairshelf.errors import InvalidArgument
 from pricing.fairness.audit_chain import ChainReport
 from pricing.fairness.audit_export import verify_export, write_export
 from pricing.fairness.report import build_report, verify_audit_log

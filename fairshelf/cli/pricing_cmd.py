@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pricing.errors import InvalidArgument
+from fairshelf.errors import InvalidArgument
 
 pricing_app = typer.Typer(help="Pricing reports.", no_args_is_help=True)
 guardrails_app = typer.Typer(

@@ -13,8 +13,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from pricing.errors import FairshelfError
-from serving.cli import audit_cmd, data_cmd, pricing_cmd, serve_cmd, train_cmd
+from fairshelf.cli import audit_cmd, data_cmd, pricing_cmd, serve_cmd, train_cmd
+from fairshelf.errors import FairshelfError
 
 app = typer.Typer(
     name="fairshelf",

@@ -1,7 +1,7 @@
 """``fairshelf data ...`` (import, summary, validate) and ``fairshelf generate``.
 
 The commands only parse arguments and print; the work is done by ``training.data``. Domain
-errors (bad files, bad arguments) propagate to ``serving.cli.main``, which prints one line and
+errors (bad files, bad arguments) propagate to ``fairshelf.cli.main``, which prints one line and
 exits with code 2.
 """
 
@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pricing.errors import InvalidArgument
+from fairshelf.errors import InvalidArgument
 
 data_app = typer.Typer(help="Import, validate and summarise event data.", no_args_is_help=True)
 import_app = typer.Typer(

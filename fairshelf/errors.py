@@ -1,9 +1,8 @@
 """The domain error tree shared by every core package.
 
-It lives in ``pricing`` because pricing is the innermost core package: it imports no other
-core package (the fairness guard forbids it), so recsys, training and serving can all depend
-on it without creating a cycle. ``serving/errors.py`` maps each class to exactly one gRPC
-status code and one HTTP status, so both transports always agree.
+It lives in the shared kernel, which imports no part, so recsys, pricing, training and
+serving all depend on it without depending on each other. ``serving/errors.py`` maps each
+class to exactly one gRPC status code and one HTTP status, so both transports always agree.
 """
 
 from __future__ import annotations

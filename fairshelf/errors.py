@@ -62,6 +62,23 @@ class NotFound(FairshelfError):
     """A named thing (item, quote, scope, bundle) does not exist."""
 
 
+class MethodNotAllowed(FairshelfError):
+    """The resource exists but does not answer to this method (HTTP only: gRPC has no methods
+    on a path).
+
+    Parameters
+    ----------
+    message:
+        What was asked and what is allowed.
+    allow:
+        The methods the resource does answer to (the ``Allow`` header of RFC 9110).
+    """
+
+    def __init__(self, message: str, *, allow: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.allow = allow
+
+
 class AlreadyExists(FairshelfError):
     """A create collided with an existing record."""
 

@@ -10,6 +10,7 @@ field named, before anything is stored.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Final, Literal
 
@@ -19,6 +20,13 @@ Scope = Literal["global", "category", "item"]
 Objective = Literal["revenue", "margin", "sell_through"]
 
 SCOPES: Final[tuple[str, ...]] = ("global", "category", "item")
+# ``global``, ``category:<path>`` or ``item:<id>``, the key holding a non-blank character.
+# Published as is in the OpenAPI document, so it keeps to what ECMA-262 and Python agree on.
+SCOPE_ID_PATTERN: Final[str] = r"^(global|(category|item):[\s\S]*\S[\s\S]*)$"
+SCOPE_ID_RE: Final[re.Pattern[str]] = re.compile(SCOPE_ID_PATTERN)
+# A price ending written as text: whole cents from 0 to 0.99 ("0.99", ".5", "0").
+PRICE_ENDING_PATTERN: Final[str] = r"^(0|0?\.[0-9]{1,2})$"
+_PRICE_ENDING_RE: Final[re.Pattern[str]] = re.compile(PRICE_ENDING_PATTERN)
 OBJECTIVES: Final[frozenset[str]] = frozenset({"revenue", "margin", "sell_through"})
 # Scope breadth: a narrower scope has a larger rank and wins.
 SCOPE_RANK: Final[dict[str, int]] = {"global": 0, "category": 1, "item": 2}
@@ -112,6 +120,11 @@ class Guardrail:
 def _number(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise InvalidArgument(f"{name} must be a number, got {value!r}", field=name)
+    if name == "price_ending" and isinstance(value, str) and not _PRICE_ENDING_RE.match(value):
+        raise InvalidArgument(
+            f"price_ending must be whole cents from 0 to 0.99 such as '0.99', got {value!r}",
+            field=name,
+        )
     try:
         return float(value)
     except ValueError:
@@ -192,13 +205,11 @@ def parse_scope_id(scope_id: str) -> tuple[Scope, str]:
     InvalidArgument
         Anything else (field ``scope``).
     """
-    if scope_id == "global":
-        return "global", ""
-    kind, sep, key = scope_id.partition(":")
-    if sep and key.strip() and kind == "category":
-        return "category", key
-    if sep and key.strip() and kind == "item":
-        return "item", key
+    if isinstance(scope_id, str) and SCOPE_ID_RE.fullmatch(scope_id):
+        if scope_id == "global":
+            return "global", ""
+        kind, _, key = scope_id.partition(":")
+        return ("category" if kind == "category" else "item"), key
     raise InvalidArgument(
         f"scope must be 'global', 'category:<path>' or 'item:<id>', got {scope_id!r}",
         field="scope",

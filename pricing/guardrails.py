@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
 
-from fairshelf.errors import InvalidArgument, NotFound
+from fairshelf.errors import FailedPrecondition, NotFound
 from pricing.guardrail_rules import RULE_FIELDS, SCOPE_RANK, Guardrail
 
 # Applied underneath the global scope so an empty set still gives a bounded, sane price.
@@ -171,7 +171,7 @@ class GuardrailSet:
 
         Raises
         ------
-        InvalidArgument
+        FailedPrecondition
             ``floor`` above ``ceiling`` or ``min_ratio`` above ``max_ratio`` after inheritance.
         """
         for scope_id, rule in self.rules.items():
@@ -183,7 +183,9 @@ class GuardrailSet:
             for lo, hi in (("floor", "ceiling"), ("min_ratio", "max_ratio")):
                 lo_v, hi_v = merged.get(lo), merged.get(hi)
                 if lo_v is not None and hi_v is not None and lo_v > hi_v:
-                    raise InvalidArgument(
+                    # Valid on its own, refused for what another scope holds: a conflict
+                    # with the stored set (409), not a malformed request.
+                    raise FailedPrecondition(
                         f"guardrail {scope_id}: {lo} {lo_v} is above the inherited {hi} {hi_v}",
                         field=lo if getattr(rule, lo) is not None else hi,
                     )

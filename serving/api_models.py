@@ -4,31 +4,45 @@ The HTTP app parses JSON bodies into these models (and publishes them in the Ope
 document); the gRPC server builds the same models from proto messages. Models are lenient on
 purpose: types only, no range rules. Every semantic check (``k`` in 1..1000, a non-empty
 ``user_id``, known item ids) happens once, in :mod:`serving.service` and the core, so both
-transports reject the same requests with the same code, message and field.
+transports reject the same requests with the same code, message and field; the OpenAPI
+document states the same rules, from :mod:`serving.contract`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from pricing.fairness.quotes import Quote
 from recsys.types import RecommendedItem
+from serving import contract as C
+
+
+def _json_integer(value: Any) -> Any:
+    # JSON Schema's integer: 3 and 3.0 alike (a client may send either), never "3" or true.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_integer)]
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: a string is not a number and "yes" is not a boolean, as the schema says.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class RecommendContextIn(_In):
     """Where the list will be shown."""
 
-    surface: str = "home"
-    category: str | None = None
-    item_id: str | None = None
+    # Empty means absent, as over gRPC.
+    surface: str = Field(default="home", json_schema_extra=C.OPTIONAL_ID)
+    category: str | None = Field(default=None, json_schema_extra=C.OPTIONAL_ID)
+    item_id: str | None = Field(default=None, json_schema_extra=C.OPTIONAL_ID)
 
 
 class RecommendFiltersIn(_In):
@@ -36,17 +50,23 @@ class RecommendFiltersIn(_In):
 
     exclude_purchased: bool = True
     in_stock_only: bool = True
-    include_categories: list[str] = Field(default_factory=list)
-    exclude_categories: list[str] = Field(default_factory=list)
-    min_price: float | None = None
-    max_price: float | None = None
+    include_categories: list[str] = Field(default_factory=list, json_schema_extra=C.ID_LIST)
+    exclude_categories: list[str] = Field(default_factory=list, json_schema_extra=C.ID_LIST)
+    min_price: float | None = Field(
+        default=None, description="at most max_price", json_schema_extra=C.NON_NEGATIVE
+    )
+    max_price: float | None = Field(default=None, json_schema_extra=C.NON_NEGATIVE)
 
 
 class RecommendIn(_In):
     """``POST /v1/recommend`` / ``Recommend``."""
 
-    user_id: str = ""
-    k: int | None = Field(default=None, description="1..1000, default 20")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=C.required("user_id"))
+
+    user_id: str = Field(default="", json_schema_extra=C.ID)
+    k: JsonInt | None = Field(
+        default=None, description="1..1000, default 20", json_schema_extra=C.K
+    )
     context: RecommendContextIn = Field(default_factory=RecommendContextIn)
     filters: RecommendFiltersIn = Field(default_factory=RecommendFiltersIn)
     personalized: bool | None = Field(
@@ -205,17 +225,19 @@ class ShopperIn(_In):
     user_id: str = ""
     member: bool = False
     coupon_codes: list[str] = Field(default_factory=list)
-    orders: int = 0
-    tenure_days: float = 0.0
+    orders: JsonInt = Field(default=0, json_schema_extra=C.NON_NEGATIVE)
+    tenure_days: float = Field(default=0.0, json_schema_extra=C.NON_NEGATIVE)
     device: str = ""
 
 
 class QuotePricesIn(_In):
     """``POST /v1/prices/quote`` / ``QuotePrices``."""
 
-    item_ids: list[str] = Field(default_factory=list)
+    model_config = ConfigDict(extra="forbid", json_schema_extra=C.required("item_ids"))
+
+    item_ids: list[str] = Field(default_factory=list, json_schema_extra=C.QUOTE_ITEMS)
     shopper: ShopperIn | None = None
-    region: str | None = None
+    region: str | None = Field(default=None, json_schema_extra=C.REGION)
     promotions: list[str] = Field(default_factory=list)
 
 
@@ -236,22 +258,33 @@ class ExplainQuoteOut(BaseModel):
 class EventIn(_In):
     """One event of the data contract (SPEC §3)."""
 
-    event_id: str | None = None
-    user_id: str | None = None
-    item_id: str | None = None
-    event_type: str | None = None
-    timestamp: str | None = Field(default=None, description="RFC 3339; default: now")
-    quantity: int | None = None
-    unit_price: float | None = None
-    session_id: str | None = None
-    channel: str | None = None
-    region: str | None = None
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=C.required("user_id", "item_id", "event_type", "unit_price"),
+    )
+
+    event_id: str | None = Field(default=None, json_schema_extra=C.OPTIONAL_ID)
+    user_id: str | None = Field(default=None, json_schema_extra=C.REQUIRED_ID)
+    item_id: str | None = Field(default=None, json_schema_extra=C.REQUIRED_ID)
+    event_type: str | None = Field(default=None, json_schema_extra=C.EVENT_TYPE)
+    timestamp: str | None = Field(
+        default=None,
+        description="RFC 3339; default: now; at most a few minutes ahead of the server's clock",
+        json_schema_extra=C.TIMESTAMP,
+    )
+    quantity: JsonInt | None = Field(default=None, json_schema_extra=C.QUANTITY)
+    unit_price: float | None = Field(default=None, json_schema_extra=C.REQUIRED_PRICE)
+    session_id: str | None = Field(default=None, json_schema_extra=C.OPTIONAL_ID)
+    channel: str | None = Field(default=None, json_schema_extra=C.OPTIONAL_LABEL)
+    region: str | None = Field(default=None, json_schema_extra=C.OPTIONAL_LABEL)
 
 
 class LogEventsIn(_In):
     """``POST /v1/events`` / ``LogEvents``: 1..1000 events, written all or none."""
 
-    events: list[EventIn] = Field(default_factory=list)
+    model_config = ConfigDict(extra="forbid", json_schema_extra=C.required("events"))
+
+    events: list[EventIn] = Field(default_factory=list, json_schema_extra=C.EVENTS)
 
 
 class LogEventsOut(BaseModel):
@@ -265,7 +298,9 @@ class LogEventsOut(BaseModel):
 class PersonalizationIn(_In):
     """``PUT /v1/shoppers/{user_id}/personalization``."""
 
-    enabled: bool | None = None
+    model_config = ConfigDict(extra="forbid", json_schema_extra=C.required("enabled"))
+
+    enabled: bool | None = Field(default=None, json_schema_extra=C.REQUIRED_BOOL)
 
 
 class PersonalizationOut(BaseModel):
@@ -279,20 +314,26 @@ class PersonalizationOut(BaseModel):
 class GuardrailValuesIn(_In):
     """Guardrail fields; unset fields inherit from the enclosing scope."""
 
-    floor: float | None = None
-    ceiling: float | None = None
-    min_margin: float | None = None
-    max_change_pct: float | None = None
-    price_ending: str | None = None
-    objective: str | None = None
+    floor: float | None = Field(default=None, json_schema_extra=C.POSITIVE)
+    ceiling: float | None = Field(default=None, json_schema_extra=C.POSITIVE)
+    min_margin: float | None = Field(default=None, json_schema_extra=C.NON_NEGATIVE)
+    max_change_pct: float | None = Field(default=None, json_schema_extra=C.FRACTION)
+    price_ending: str | None = Field(
+        default=None,
+        description="cents every price ends in, e.g. '0.99'",
+        json_schema_extra=C.PRICE_ENDING,
+    )
+    objective: str | None = Field(default=None, json_schema_extra=C.OBJECTIVE)
 
 
 class PutGuardrailsIn(_In):
     """``PUT /v1/guardrails/{scope}``."""
 
+    model_config = ConfigDict(extra="forbid", json_schema_extra=C.required("reason"))
+
     values: GuardrailValuesIn = Field(default_factory=GuardrailValuesIn)
-    reason: str = ""
-    expected_version: int | None = None
+    reason: str = Field(default="", json_schema_extra=C.REASON)
+    expected_version: JsonInt | None = None
 
 
 class GuardrailsOut(BaseModel):
@@ -309,16 +350,18 @@ class GuardrailsOut(BaseModel):
 class RollbackGuardrailsIn(_In):
     """``POST /v1/guardrails/rollback``: restore an older version as a new one."""
 
-    version: int | None = None
-    reason: str = ""
-    expected_version: int | None = None
+    model_config = ConfigDict(extra="forbid", json_schema_extra=C.required("version", "reason"))
+
+    version: JsonInt | None = Field(default=None, json_schema_extra=C.VERSION)
+    reason: str = Field(default="", json_schema_extra=C.REASON)
+    expected_version: JsonInt | None = None
 
 
 class DeleteGuardrailsIn(_In):
     """``DELETE /v1/guardrails/{scope}`` (query parameters): remove the rule of one scope."""
 
     reason: str = ""
-    expected_version: int | None = None
+    expected_version: JsonInt | None = None
 
 
 class GuardrailChangeOut(BaseModel):

@@ -19,6 +19,7 @@ from fairshelf.errors import (
     FailedPrecondition,
     FairshelfError,
     InvalidArgument,
+    MethodNotAllowed,
     ModelUnavailable,
     NotFound,
     PermissionDenied,
@@ -38,11 +39,14 @@ class ErrorStatus:
 
     grpc_code: grpc.StatusCode
     http_status: int
+    # The code of HTTP error bodies when it differs from the gRPC code name.
+    http_code: str | None = None
 
     @property
     def code_name(self) -> str:
-        """The gRPC code name (``"INVALID_ARGUMENT"``), also used in HTTP error bodies."""
-        return self.grpc_code.name
+        """The code of HTTP error bodies: the gRPC code name (``"INVALID_ARGUMENT"``) unless
+        the error has no gRPC counterpart of its own."""
+        return self.http_code or self.grpc_code.name
 
 
 INTERNAL: Final[ErrorStatus] = ErrorStatus(grpc.StatusCode.INTERNAL, 500)
@@ -54,6 +58,8 @@ ERROR_TABLE: Final[dict[type[FairshelfError], ErrorStatus]] = {
     Unauthenticated: ErrorStatus(grpc.StatusCode.UNAUTHENTICATED, 401),
     PermissionDenied: ErrorStatus(grpc.StatusCode.PERMISSION_DENIED, 403),
     NotFound: ErrorStatus(grpc.StatusCode.NOT_FOUND, 404),
+    # A wrong HTTP method on a known path; the body's code says so rather than a gRPC name.
+    MethodNotAllowed: ErrorStatus(grpc.StatusCode.UNIMPLEMENTED, 405, "METHOD_NOT_ALLOWED"),
     AlreadyExists: ErrorStatus(grpc.StatusCode.ALREADY_EXISTS, 409),
     FailedPrecondition: ErrorStatus(grpc.StatusCode.FAILED_PRECONDITION, 409),
     # A fairness rule refused the request: well-formed but not allowed to take effect.

@@ -11,14 +11,16 @@ the wrong shape and an unknown route, answers with the same envelope
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
-from fairshelf.errors import FairshelfError, InvalidArgument, NotFound
+from fairshelf.errors import FairshelfError, InvalidArgument, MethodNotAllowed, NotFound
+from serving import contract as C
 from serving.api_models import (
     AuditReportOut,
     DeleteGuardrailsIn,
@@ -50,8 +52,19 @@ from serving.service import CallContext, FairshelfService
 
 log = get_logger("fairshelf.http")
 
+# Path and query parameters, with the rules the service checks published in the schema.
+ItemId = Annotated[str, Path(json_schema_extra=C.ID)]
+UserId = Annotated[str, Path(json_schema_extra=C.ID)]
+QuoteId = Annotated[str, Path(json_schema_extra=C.ID)]
+ScopeId = Annotated[str, Path(json_schema_extra=C.SCOPE)]
+K = Annotated[int | None, Query(json_schema_extra=C.K)]
+HistoryLimit = Annotated[int | None, Query(json_schema_extra=C.HISTORY_LIMIT)]
+Timestamp = Annotated[str | None, Query(json_schema_extra=C.TIMESTAMP)]
+
+_METHODS = ("GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "OPTIONS", "TRACE")
+
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 422, 500, 503)
+    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 405, 409, 422, 500, 503)
 }
 
 
@@ -85,7 +98,32 @@ def _error_response(request: Request, exc: BaseException) -> JSONResponse:
     request_id = getattr(request.state, "request_id", None) or bind_request(
         request.headers.get(REQUEST_ID_METADATA_KEY)
     )
-    return error_response(exc, request_id)
+    resp = error_response(exc, request_id)
+    if isinstance(exc, MethodNotAllowed):
+        resp.headers["Allow"] = ", ".join(exc.allow)
+    return resp
+
+
+def _method_not_allowed(
+    app: FastAPI, request: Request, allowed: Sequence[str] = ()
+) -> MethodNotAllowed:
+    """405 for ``request``, allowing ``allowed`` or else every method of every published
+    route whose path matches (Starlette's own 405 names only the first such route's)."""
+    methods = set(allowed)
+    if not methods:
+        for route in app.router.routes:
+            if not getattr(route, "include_in_schema", False):
+                continue
+            match, _ = route.matches({**request.scope, "method": "GET"})
+            if match != Match.NONE:
+                methods |= set(getattr(route, "methods", None) or ())
+    if "GET" in methods:
+        methods.add("HEAD")
+    allow = tuple(sorted(methods))
+    return MethodNotAllowed(
+        f"{request.method} is not allowed on {request.url.path}; allowed: {', '.join(allow)}",
+        allow=allow,
+    )
 
 
 def build_http_app(service: FairshelfService, metrics: Metrics) -> FastAPI:
@@ -113,6 +151,16 @@ def build_http_app(service: FairshelfService, metrics: Metrics) -> FastAPI:
     async def _domain_error(request: Request, exc: FairshelfError) -> JSONResponse:
         return _error_response(request, exc)
 
+    def _only(path: str, *allowed: str) -> None:
+        # A fixed path under a ``{scope:path}`` route: without this, PUT /v1/guardrails/history
+        # would reach the scope route and fail on its body instead of answering 405.
+        answered = {*allowed, "HEAD"} if "GET" in allowed else set(allowed)
+        others = [m for m in _METHODS if m not in answered]
+
+        @app.api_route(path, methods=others, include_in_schema=False)
+        def wrong_method(request: Request) -> Response:
+            raise _method_not_allowed(app, request, allowed)
+
     @app.exception_handler(RequestValidationError)
     async def _bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         err = _validation_error(exc)
@@ -123,8 +171,12 @@ def build_http_app(service: FairshelfService, metrics: Metrics) -> FastAPI:
         if exc.status_code == 404:
             err: FairshelfError = NotFound(f"no route {request.method} {request.url.path}")
             return _error_response(request, err)
+        if exc.status_code == 405:
+            return _error_response(request, _method_not_allowed(app, request))
         resp = _error_response(request, InvalidArgument(str(exc.detail)))
         resp.status_code = exc.status_code
+        for name, value in (exc.headers or {}).items():
+            resp.headers[name] = value
         return resp
 
     @app.exception_handler(Exception)
@@ -145,7 +197,7 @@ def build_http_app(service: FairshelfService, metrics: Metrics) -> FastAPI:
         "/v1/items/{item_id}/similar", response_model=SimilarItemsOut, tags=["recommendations"]
     )
     def similar(
-        request: Request, response: Response, item_id: str, k: int | None = None
+        request: Request, response: Response, item_id: ItemId, k: K = None
     ) -> SimilarItemsOut:
         """Items similar to one item (product page)."""
         return service.similar_items(_call(request, response), item_id, k)
@@ -158,7 +210,7 @@ def build_http_app(service: FairshelfService, metrics: Metrics) -> FastAPI:
         return json_response(result.to_json(), call.request_id)
 
     @app.get("/v1/prices/quotes/{quote_id}", response_model=ExplainQuoteOut, tags=["pricing"])
-    def explain(request: Request, response: Response, quote_id: str) -> ExplainQuoteOut:
+    def explain(request: Request, response: Response, quote_id: QuoteId) -> ExplainQuoteOut:
         """Explain a quote: inputs, rule, guardrail, programs."""
         return service.explain_quote(_call(request, response), quote_id)
 
@@ -173,16 +225,19 @@ def build_http_app(service: FairshelfService, metrics: Metrics) -> FastAPI:
         tags=["shoppers"],
     )
     def personalization(
-        request: Request, response: Response, user_id: str, body: PersonalizationIn
+        request: Request, response: Response, user_id: UserId, body: PersonalizationIn
     ) -> PersonalizationOut:
         """Switch a shopper's personalization on or off (stored durably)."""
         return service.set_personalization(_call(request, response), user_id, body)
 
     # Registered before the ``{scope:path}`` routes, which would otherwise swallow them
     # ("history" and "rollback" are not scope ids, so nothing is shadowed).
+    _only("/v1/guardrails/history", "GET")
+    _only("/v1/guardrails/rollback", "POST")
+
     @app.get("/v1/guardrails/history", response_model=GuardrailHistoryOut, tags=["admin"])
     def guardrail_history(
-        request: Request, response: Response, limit: int | None = None
+        request: Request, response: Response, limit: HistoryLimit = None
     ) -> GuardrailHistoryOut:
         """Guardrail changes, newest first: who, when, why and the field-level diff."""
         return service.guardrail_history(_call(request, response), limit)
@@ -196,19 +251,19 @@ def build_http_app(service: FairshelfService, metrics: Metrics) -> FastAPI:
 
     @app.get("/v1/items/{item_id}/guardrail", response_model=EffectiveGuardrailOut, tags=["admin"])
     def effective_guardrail(
-        request: Request, response: Response, item_id: str
+        request: Request, response: Response, item_id: ItemId
     ) -> EffectiveGuardrailOut:
         """The guardrail in force for one item, with the scope each field came from."""
         return service.effective_guardrail(_call(request, response), item_id)
 
     @app.get("/v1/guardrails/{scope:path}", response_model=GuardrailsOut, tags=["admin"])
-    def get_guardrails(request: Request, response: Response, scope: str) -> GuardrailsOut:
+    def get_guardrails(request: Request, response: Response, scope: ScopeId) -> GuardrailsOut:
         """Guardrails of a scope: ``global``, ``category:<path>`` or ``item:<id>``."""
         return service.get_guardrails(_call(request, response), scope)
 
     @app.put("/v1/guardrails/{scope:path}", response_model=GuardrailsOut, tags=["admin"])
     def put_guardrails(
-        request: Request, response: Response, scope: str, body: PutGuardrailsIn
+        request: Request, response: Response, scope: ScopeId, body: PutGuardrailsIn
     ) -> GuardrailsOut:
         """Replace the guardrails of a scope (pricing role; versioned and audited)."""
         return service.put_guardrails(_call(request, response), scope, body)
@@ -217,8 +272,8 @@ def build_http_app(service: FairshelfService, metrics: Metrics) -> FastAPI:
     def delete_guardrails(
         request: Request,
         response: Response,
-        scope: str,
-        reason: str = "",
+        scope: ScopeId,
+        reason: Annotated[str, Query(json_schema_extra=C.REASON)],
         expected_version: int | None = None,
     ) -> GuardrailChangeOut:
         """Remove the rule of a scope; its fields inherit from broader scopes again (pricing
@@ -228,7 +283,7 @@ def build_http_app(service: FairshelfService, metrics: Metrics) -> FastAPI:
 
     @app.get("/v1/audit/report", response_model=AuditReportOut, tags=["admin"])
     def audit(
-        request: Request, response: Response, since: str | None = None, until: str | None = None
+        request: Request, response: Response, since: Timestamp = None, until: Timestamp = None
     ) -> AuditReportOut:
         """The fairness audit (G3 consistency, G4 discounts, G5 chain) for a window."""
         return service.audit_report(_call(request, response), since, until)
@@ -252,9 +307,15 @@ def build_http_app(service: FairshelfService, metrics: Metrics) -> FastAPI:
             status_code=200 if ready else 503,
         )
 
-    @app.get("/metrics", tags=["operations"])
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     def prometheus() -> Response:
-        """Prometheus metrics."""
+        """Prometheus metrics in the Prometheus text exposition format (version 0.0.4), for a
+        Prometheus server to scrape; not JSON."""
         return PlainTextResponse(metrics.render(), media_type=metrics.content_type)
 
     return app

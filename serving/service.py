@@ -51,6 +51,7 @@ from serving.errors import INTERNAL, status_for
 from serving.logging import bind_request, get_logger
 from serving.metrics import Metrics
 from serving.reload import LoadedModel, ModelHolder
+from serving.rfc3339 import parse_rfc3339
 from serving.settings import Role, Settings
 from serving.shopper_facts import ShopperFacts, coarse_device
 from serving.store.audit_store import AuditStore
@@ -106,13 +107,7 @@ AuditReporter = Callable[[datetime | None, datetime | None], dict[str, Any]]
 def _parse_time(value: str | None, field: str) -> datetime | None:
     if not value:
         return None
-    try:
-        ts = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidArgument(
-            f"{field} is not an RFC 3339 timestamp: {value!r}", field=field
-        ) from None
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts
+    return parse_rfc3339(value, field)
 
 
 class FairshelfService:

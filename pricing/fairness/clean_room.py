@@ -21,7 +21,8 @@ _PUBLIC_FIELDS = frozenset(f.name for f in dataclasses.fields(PublicContext))
 
 # A country (ISO 3166-1 alpha-2) or a state/province (ISO 3166-2): coarse, public markets. A
 # postcode, a city district or coordinates passed as a "region" would be precise location.
-_COARSE_REGION = re.compile(r"[A-Za-z]{2}(?:-[A-Za-z0-9]{1,3})?")
+COARSE_REGION_PATTERN = r"^[A-Za-z]{2}(-[A-Za-z0-9]{1,3})?$"
+_COARSE_REGION = re.compile(COARSE_REGION_PATTERN)
 
 
 def check_region(region: str | None) -> None:

@@ -32,12 +32,17 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from fairshelf.errors import InvalidArgument
 from recsys.schema import EVENT_COLUMNS, EVENT_TYPES
+from serving.rfc3339 import parse_rfc3339
 from serving.store.db import METADATA, Database
 from serving.store.hot_reads import HotReader
 
 MAX_BATCH: Final[int] = 1000
 MAX_ID_LENGTH: Final[int] = 256
 # Clock skew tolerated on client-supplied timestamps.
+# channel and region are short labels (a column of this width on PostgreSQL).
+MAX_LABEL_LENGTH: Final[int] = 64
+# A 32-bit column on PostgreSQL.
+MAX_QUANTITY: Final[int] = 2**31 - 1
 MAX_FUTURE: Final[timedelta] = timedelta(minutes=5)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -53,8 +58,8 @@ EVENTS = Table(
     Column("quantity", Integer, nullable=False),
     Column("unit_price", Float, nullable=False),
     Column("session_id", String(MAX_ID_LENGTH), nullable=True),
-    Column("channel", String(64), nullable=True),
-    Column("region", String(64), nullable=True),
+    Column("channel", String(MAX_LABEL_LENGTH), nullable=True),
+    Column("region", String(MAX_LABEL_LENGTH), nullable=True),
     Column("received_us", BigInteger, nullable=False),
 )
 Index("ix_events_user_ts", EVENTS.c.user_id, EVENTS.c.ts_us)
@@ -103,7 +108,14 @@ class AppendResult:
     duplicates: int
 
 
-def _text(raw: Mapping[str, Any], name: str, where: str, *, required: bool) -> str | None:
+def _text(
+    raw: Mapping[str, Any],
+    name: str,
+    where: str,
+    *,
+    required: bool,
+    max_length: int = MAX_ID_LENGTH,
+) -> str | None:
     value = raw.get(name)
     if value is None or value == "":
         if required:
@@ -111,9 +123,9 @@ def _text(raw: Mapping[str, Any], name: str, where: str, *, required: bool) -> s
         return None
     if not isinstance(value, str) or not value.strip():
         raise InvalidArgument(f"{where}.{name} must be a non-empty string", field=f"{where}.{name}")
-    if len(value) > MAX_ID_LENGTH:
+    if len(value) > max_length:
         raise InvalidArgument(
-            f"{where}.{name} is longer than {MAX_ID_LENGTH} characters", field=f"{where}.{name}"
+            f"{where}.{name} is longer than {max_length} characters", field=f"{where}.{name}"
         )
     return value
 
@@ -126,12 +138,7 @@ def _timestamp(raw: Mapping[str, Any], where: str, now: datetime) -> datetime:
     if isinstance(value, datetime):
         ts = value
     elif isinstance(value, str):
-        try:
-            ts = datetime.fromisoformat(value)
-        except ValueError:
-            raise InvalidArgument(
-                f"{field} is not an RFC 3339 timestamp: {value!r}", field=field
-            ) from None
+        ts = parse_rfc3339(value, field)
     else:
         raise InvalidArgument(f"{field} must be an RFC 3339 string", field=field)
     # A timestamp without offset is read as UTC, the contract's time zone.
@@ -178,9 +185,13 @@ def make_event(raw: Mapping[str, Any], index: int = 0, now: datetime | None = No
         )
     quantity = raw.get("quantity")
     quantity = 1 if quantity is None else quantity
-    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+    if (
+        isinstance(quantity, bool)
+        or not isinstance(quantity, int)
+        or not 1 <= quantity <= MAX_QUANTITY
+    ):
         raise InvalidArgument(
-            f"{where}.quantity must be an integer >= 1, got {quantity!r}",
+            f"{where}.quantity must be an integer in 1..{MAX_QUANTITY}, got {quantity!r}",
             field=f"{where}.quantity",
         )
     price = raw.get("unit_price")
@@ -207,8 +218,8 @@ def make_event(raw: Mapping[str, Any], index: int = 0, now: datetime | None = No
         quantity=quantity,
         unit_price=float(price),
         session_id=_text(raw, "session_id", where, required=False),
-        channel=_text(raw, "channel", where, required=False),
-        region=_text(raw, "region", where, required=False),
+        channel=_text(raw, "channel", where, required=False, max_length=MAX_LABEL_LENGTH),
+        region=_text(raw, "region", where, required=False, max_length=MAX_LABEL_LENGTH),
     )
 
 

@@ -33,6 +33,7 @@ from serving.api_models import (
     PutGuardrailsIn,
     RollbackGuardrailsIn,
 )
+from serving.contract import MAX_HISTORY, MAX_VERSION
 from serving.store.audit_store import AuditStore
 from serving.store.db import METADATA, Database
 
@@ -326,9 +327,10 @@ class GuardrailStore:
 
     def rollback_out(self, body: RollbackGuardrailsIn, actor: str) -> GuardrailChangeOut:
         """Restore the content of ``body.version`` as a new version (API model)."""
-        if body.version is None or body.version < 0:
+        if body.version is None or not 0 <= body.version <= MAX_VERSION:
             raise InvalidArgument(
-                f"version must be a stored guardrail version >= 0, got {body.version!r}",
+                f"version must be a stored guardrail version in 0..{MAX_VERSION}, "
+                f"got {body.version!r}",
                 field="version",
             )
         change = self.rollback(
@@ -355,8 +357,10 @@ class GuardrailStore:
     def history_out(self, limit: int | None) -> GuardrailHistoryOut:
         """The latest changes, newest first (API model)."""
         n = 100 if limit is None else limit
-        if not 1 <= n <= 1000:
-            raise InvalidArgument(f"limit must be between 1 and 1000, got {n}", field="limit")
+        if not 1 <= n <= MAX_HISTORY:
+            raise InvalidArgument(
+                f"limit must be between 1 and {MAX_HISTORY}, got {n}", field="limit"
+            )
         changes = self.history(limit=n)
         version = changes[0].version if changes else 0
         return GuardrailHistoryOut(changes=[change_out(c) for c in changes], version=version)
@@ -366,7 +370,7 @@ class GuardrailStore:
         return effective_out(self.effective(item_id, category))
 
     def _last_change_of(self, scope: str) -> GuardrailChange | None:
-        for change in self.history(limit=1000):
+        for change in self.history(limit=MAX_HISTORY):
             if change.scope in (scope, "*"):
                 return change
         return None

@@ -51,7 +51,7 @@ def test_set_read_change_and_roll_back(db: Database) -> None:
 def test_invalid_and_conflicting_changes_write_nothing(db: Database) -> None:
     store = GuardrailStore(db)
     store.put(Guardrail("global", ceiling=50.0), author="ana", reason="cap")
-    with pytest.raises(InvalidArgument) as err:
+    with pytest.raises(FailedPrecondition) as err:
         store.put(Guardrail("category", "toys", floor=60.0), author="ana", reason="x")
     assert err.value.field == "floor"
     with pytest.raises(InvalidArgument) as err:

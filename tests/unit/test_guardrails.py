@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fairshelf.errors import InvalidArgument, NotFound
+from fairshelf.errors import FailedPrecondition, InvalidArgument, NotFound
 from pricing.guardrail_rules import Guardrail
 from pricing.guardrails import GuardrailSet, diff_sets, enforce, item_band
 
@@ -75,7 +75,7 @@ def test_narrowest_scope_wins_field_by_field() -> None:
 
 def test_inherited_bounds_that_cross_are_refused_at_put() -> None:
     gs = GuardrailSet().with_rule(Guardrail("global", ceiling=50.0))
-    with pytest.raises(InvalidArgument) as err:
+    with pytest.raises(FailedPrecondition) as err:
         gs.with_rule(Guardrail("category", "home", floor=60.0))
     assert err.value.field == "floor"
     assert "category:home" in str(err.value)

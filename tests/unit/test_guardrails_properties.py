@@ -14,7 +14,7 @@ import pandas as pd
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from fairshelf.errors import InvalidArgument
+from fairshelf.errors import FailedPrecondition, InvalidArgument
 from pricing.catalog import PricingCatalog
 from pricing.context import ItemState, PublicContext
 from pricing.engine import PricingEngine
@@ -82,7 +82,7 @@ def guardrail_sets(draw: st.DrawFn) -> GuardrailSet:
         fields = draw(rule_fields)
         try:
             gs = gs.with_rule(Guardrail(scope, key, **fields))  # type: ignore[arg-type]
-        except InvalidArgument:
+        except (InvalidArgument, FailedPrecondition):
             continue  # refused sets are the validation's business, not this property's
     return gs
 

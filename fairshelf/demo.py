@@ -43,6 +43,39 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return "\n".join([line, rule, *body])
 
 
+RANKING_COLUMNS = ["rank", "item_id", "relevance", "reason", "moved"]
+
+
+def ranking_rows(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The recommendation table as a reader can follow it.
+
+    ``score`` is each item's relevance before re-ranking; the list's order also weighs
+    category diversity (and boosts, fatigue), so an item can sit above one with a higher
+    score. The table shows the final rank, the relevance with its own rank, and why an item
+    moved, instead of a score column that seems out of order.
+    """
+    by_relevance = sorted(range(len(items)), key=lambda i: -float(items[i]["score"]))
+    relevance_rank = {i: r + 1 for r, i in enumerate(by_relevance)}
+    rows = []
+    for i, it in enumerate(items):
+        shift = relevance_rank[i] - (i + 1)
+        moved = ""
+        if shift > 0:
+            moved = f"up {shift} (re-ranked for variety)"
+        elif shift < 0:
+            moved = f"down {-shift} (re-ranked for variety)"
+        rows.append(
+            {
+                "rank": i + 1,
+                "item_id": it["item_id"],
+                "relevance": f"{float(it['score']):.2f} (#{relevance_rank[i]})",
+                "reason": it.get("reason", ""),
+                "moved": moved,
+            }
+        )
+    return rows
+
+
 def prepare(root: Path) -> Path:
     """Generate the store and train a bundle under ``root`` (reused when already there)."""
     from training.data.synthetic import generate_store
@@ -101,8 +134,7 @@ def run(root: Path) -> None:
                 f"\nPOST /v1/recommend  user_id={user}  strategy={body['strategy']}  "
                 f"variant={body['variant']}"
             )
-            rows = [it | {"score": f"{it['score']:.4f}"} for it in body["items"]]
-            _say(_table(rows, ["item_id", "score", "reason"]))
+            _say(_table(ranking_rows(body["items"]), RANKING_COLUMNS))
             ids = [it["item_id"] for it in body["items"]]
             rail = {"max_change_pct": 0.15, "min_margin": 0.1, "price_ending": ".99"}
             put = http.put(

@@ -79,6 +79,11 @@ class MethodNotAllowed(FairshelfError):
         self.allow = allow
 
 
+class PortInUse(InvalidArgument):
+    """A port in the settings cannot be listened on (taken by another process, or not
+    permitted); names the port and the setting."""
+
+
 class AlreadyExists(FairshelfError):
     """A create collided with an existing record."""
 

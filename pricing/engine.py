@@ -36,6 +36,8 @@ from pricing.policy import PricingPolicy
 from pricing.price_history import InMemoryPriceHistory, PriceHistory
 
 CHANGE_WINDOW = timedelta(hours=24)
+# Reason code: the change limit was measured from the shelf price (no dynamic price yet).
+CHANGE_FROM_BASE_PRICE = "CHANGE_FROM_BASE_PRICE"
 _JUST_BEFORE = timedelta(microseconds=1)
 
 
@@ -456,9 +458,16 @@ class PricingEngine:
             fresh = object.__new__(ItemState)
             fresh.__dict__.update(state.__dict__, current_price=last)
             state = fresh
+        # SPEC §6: before its first dynamic quote an item's shelf price is the price in force,
+        # so the 24 h change limit binds from the first quote after dynamic pricing starts.
+        from_base = last is None and not recent and state.base_price > 0
+        if from_base:
+            recent = (state.base_price,)
         policy = f.policy
         proposal = policy.propose(state, f.ctx, band.objective)
         price, codes = enforce(proposal.price, band, recent)
+        if from_base and "CHANGE_LIMITED" in codes:
+            codes.append(CHANGE_FROM_BASE_PRICE)
         # The text of repr((item_id, epoch, ctx_key, guardrail_version, policy name, policy
         # version, price)), built from the parts that vary: the tuple's repr costs twice that.
         text = "(" + repr(item_id) + f.id_head + repr(ctx_key) + f.id_tail + repr(price) + ")"

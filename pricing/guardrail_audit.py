@@ -142,9 +142,11 @@ class GuardrailAuditor:
         # Keep the last price at or before t - 24 h (still in force then) and all later ones.
         while len(window) >= 2 and window[1][0] <= served.start - _DAY:
             window.popleft()
-        if change is not None and window:
+        # Before an item's first served price its shelf price is the one in force (SPEC §6).
+        prior = [q for _, q in window] or ([served.base_price] if served.base_price > 0 else [])
+        if change is not None and prior:
             c = float(change)
-            prices = [q for _, q in window]
+            prices = prior
             c_lo = max(prices) * (1 - c)
             c_hi = min(prices) * (1 + c)
             band_ok = max(lo_v, c_lo) <= min(hi_v, c_hi)

@@ -8,6 +8,7 @@ and ``fairshelf serve`` all start the server through this class.
 
 from __future__ import annotations
 
+import errno
 import socket
 import threading
 import time
@@ -15,6 +16,7 @@ from typing import Any
 
 import uvicorn
 
+from fairshelf.errors import PortInUse
 from serving.grpc_server import GrpcServer
 from serving.http_app import build_http_app
 from serving.http_hot import HotRoutes
@@ -46,6 +48,40 @@ class _NotifyingHolder(ModelHolder):
                 listener(model)
             except Exception as exc:  # a listener must not undo or block the swap
                 log.error("swap_listener_failed", bundle=model.bundle_id, error=repr(exc))
+
+
+def _bind_http(settings: Settings) -> socket.socket:
+    # IPPROTO_TCP named: asyncio sets TCP_NODELAY on accepted connections only for such a
+    # socket, and without it a response written in two parts waits for a delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if settings.reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((settings.host, settings.http_port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            raise PortInUse(
+                f"cannot listen for HTTP on {settings.host}:{settings.http_port} "
+                f"({exc.strerror}); choose another with --http-port or FAIRSHELF_HTTP_PORT",
+                field="http_port",
+            ) from None
+        raise
+    return sock
+
+
+def _warn_if_nobody_can_call(settings: Settings) -> None:
+    if settings.auth_enabled and not settings.api_keys:
+        log.warning(
+            "no_api_keys",
+            message=(
+                "no API key is configured, so every call will be refused with 401 "
+                'UNAUTHENTICATED; set keys with FAIRSHELF_API_KEYS=\'{"<key>": "admin"}\' '
+                "(roles: storefront, pricing, admin) or api_keys in --config, or run with "
+                "FAIRSHELF_AUTH_ENABLED=false for local development only"
+            ),
+        )
 
 
 class FairshelfServer:
@@ -95,25 +131,32 @@ class FairshelfServer:
             # and re-priced on every later swap.
             self.pricing.listeners.append(self._set_quotes)
             self.holder.listeners.append(self.pricing.on_model)
-        self.grpc = GrpcServer(
-            self.service,
-            settings.host,
-            settings.grpc_port,
-            settings.grpc_max_workers,
-            settings.grpc_max_concurrent_rpcs,
-            reuse_port=settings.reuse_port,
-            max_connection_age=settings.grpc_max_connection_age_seconds,
-            max_connection_age_grace=settings.grpc_max_connection_age_grace_seconds,
-        )
+        try:
+            self.grpc = GrpcServer(
+                self.service,
+                settings.host,
+                settings.grpc_port,
+                settings.grpc_max_workers,
+                settings.grpc_max_concurrent_rpcs,
+                reuse_port=settings.reuse_port,
+                max_connection_age=settings.grpc_max_connection_age_seconds,
+                max_connection_age_grace=settings.grpc_max_connection_age_grace_seconds,
+            )
+        except PortInUse:
+            if self.pricing is not None:
+                self.pricing.close()
+            self.db.close()
+            raise
         self.holder.listeners.append(lambda _m: self.grpc.update_health())
         self.app = HotRoutes(build_http_app(self.service, self.metrics), self.service)
-        # IPPROTO_TCP named: asyncio sets TCP_NODELAY on accepted connections only for such a
-        # socket, and without it a response written in two parts waits for a delayed ACK.
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if settings.reuse_port:
-            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        self._sock.bind((settings.host, settings.http_port))
+        try:
+            self._sock = _bind_http(settings)
+        except PortInUse:
+            self.grpc.stop()
+            if self.pricing is not None:
+                self.pricing.close()
+            self.db.close()
+            raise
         self._uvicorn = uvicorn.Server(
             uvicorn.Config(
                 self.app,
@@ -149,6 +192,7 @@ class FairshelfServer:
         wait_ready:
             Seconds to wait for uvicorn to start accepting connections.
         """
+        _warn_if_nobody_can_call(self.settings)
         if self.watcher is not None:
             outcome = self.watcher.check_once()
             if outcome != "loaded":

@@ -21,7 +21,7 @@ from google.protobuf.message import DecodeError, Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from fairshelf.errors import InvalidArgument
+from fairshelf.errors import InvalidArgument, PortInUse
 from proto.fairshelf.v1 import (
     admin_pb2,
     events_pb2,
@@ -262,7 +262,13 @@ class GrpcServer:
         self._thread.start()
         self.health = health.aio.HealthServicer()  # type: ignore[attr-defined]
         self.max_concurrent_rpcs = max_concurrent_rpcs
-        self.server, self.port = self._run(self._build(host, port))
+        try:
+            self.server, self.port = self._run(self._build(host, port))
+        except PortInUse:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+            self.executor.shutdown(wait=False)
+            raise
         self.update_health()
 
     def _run(self, coro: Coroutine[Any, Any, R]) -> R:
@@ -278,9 +284,16 @@ class GrpcServer:
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
-        bound = server.add_insecure_port(f"{host}:{port}")
+        try:
+            bound = server.add_insecure_port(f"{host}:{port}")
+        except RuntimeError:  # grpcio's "Failed to bind"
+            bound = 0
         if bound == 0:
-            raise OSError(f"cannot bind gRPC to {host}:{port}")
+            raise PortInUse(
+                f"cannot listen for gRPC on {host}:{port} (address already in use or not "
+                "permitted); choose another with --grpc-port or FAIRSHELF_GRPC_PORT",
+                field="grpc_port",
+            )
         return server, bound
 
     def update_health(self) -> None:

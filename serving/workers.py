@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import multiprocess
 
-from fairshelf.errors import FailedPrecondition, InvalidArgument
+from fairshelf.errors import FailedPrecondition, InvalidArgument, PortInUse
 from serving.logging import get_logger
 from serving.settings import Settings
 
@@ -45,13 +45,13 @@ _STABLE_SECONDS = 30.0
 _MAX_BACKOFF_SECONDS = 30.0
 
 
-def reserve_port(host: str, port: int) -> socket.socket:
+def reserve_port(host: str, port: int, setting: str = "port") -> socket.socket:
     """A bound, never listening ``SO_REUSEPORT`` socket holding ``port`` (0: a free one).
 
     Raises
     ------
     InvalidArgument
-        The port cannot be bound (field ``port``), e.g. another server holds it.
+        The port cannot be bound (field ``setting``), e.g. another server holds it.
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -60,7 +60,12 @@ def reserve_port(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise InvalidArgument(f"cannot bind {host}:{port}: {exc.strerror}", field="port") from None
+        flag = setting.replace("_", "-")
+        raise PortInUse(
+            f"cannot listen on {host}:{port} ({exc.strerror}); choose another with --{flag} "
+            f"or FAIRSHELF_{setting.upper()}",
+            field=setting,
+        ) from None
     return sock
 
 
@@ -132,10 +137,10 @@ class Supervisor:
             worker's own error is on the shared stderr above).
         """
         host = self.settings.host
-        http = reserve_port(host, self.settings.http_port)
+        http = reserve_port(host, self.settings.http_port, "http_port")
         self._held.append(http)
         try:
-            grpc = reserve_port(host, self.settings.grpc_port)
+            grpc = reserve_port(host, self.settings.grpc_port, "grpc_port")
         except InvalidArgument:
             self.stop()
             raise

@@ -30,7 +30,8 @@ for module in (data_cmd, train_cmd, serve_cmd, pricing_cmd, audit_cmd):
 
 def main() -> None:
     """Run the CLI, turning domain and I/O errors into a clear message and exit code 2."""
-    err = Console(stderr=True)
+    # soft_wrap: a message stays one line however narrow the terminal (scripts grep it).
+    err = Console(stderr=True, soft_wrap=True)
     try:
         app()
     except FairshelfError as exc:

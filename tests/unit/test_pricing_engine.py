@@ -60,8 +60,18 @@ def test_same_epoch_same_price_and_epoch_fields() -> None:
     # Elastic item A goes down, inelastic item B goes up; the lower bound is the cost-based
     # margin (default min_margin 0) or the default 0.5 ratio, whichever is higher.
     assert a.final_price < 20.0 and first[1].final_price > 50.0
-    # No history yet: the 24 h limit has nothing to bind against.
+    # No dynamic price yet: the shelf price (20) is the price in force, so the 10% limit binds
+    # from the first quote (SPEC §6) and says so.
+    assert a.final_price == 18.0 and "CHANGE_LIMITED" in a.reason_codes
+    assert "CHANGE_FROM_BASE_PRICE" in a.reason_codes
+    assert first[1].final_price == pytest.approx(first[1].base_price * 1.1)
+
+
+def test_first_dynamic_price_without_a_change_limit_is_free_within_the_band() -> None:
+    engine = PricingEngine(_catalog(), GuardrailSet(), ElasticityOptimalPolicy())
+    a = engine.decide(["A"], PublicContext(at=T0))[0]
     assert a.final_price == 10.0 and "RAISED_TO_LOWER_BOUND" in a.reason_codes
+    assert "CHANGE_FROM_BASE_PRICE" not in a.reason_codes
 
 
 def test_change_limit_binds_across_epochs() -> None:

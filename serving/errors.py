@@ -24,6 +24,7 @@ from fairshelf.errors import (
     NotFound,
     PermissionDenied,
     PolicyRejected,
+    PortInUse,
     Unauthenticated,
     Unavailable,
 )
@@ -54,6 +55,8 @@ INTERNAL: Final[ErrorStatus] = ErrorStatus(grpc.StatusCode.INTERNAL, 500)
 # Most specific class first is not needed: lookup walks the exception's MRO.
 ERROR_TABLE: Final[dict[type[FairshelfError], ErrorStatus]] = {
     InvalidArgument: ErrorStatus(grpc.StatusCode.INVALID_ARGUMENT, 400),
+    # Raised at start, not by a call; a bad setting is an invalid argument.
+    PortInUse: ErrorStatus(grpc.StatusCode.INVALID_ARGUMENT, 400),
     DataValidationError: ErrorStatus(grpc.StatusCode.INVALID_ARGUMENT, 400),
     Unauthenticated: ErrorStatus(grpc.StatusCode.UNAUTHENTICATED, 401),
     PermissionDenied: ErrorStatus(grpc.StatusCode.PERMISSION_DENIED, 403),

@@ -33,8 +33,8 @@ def test_a_port_held_by_another_server_is_refused_with_the_field_named() -> None
     other.bind(("127.0.0.1", 0))
     other.listen()
     try:
-        with pytest.raises(InvalidArgument, match=r"cannot bind 127\.0\.0\.1") as err:
-            reserve_port("127.0.0.1", other.getsockname()[1])
-        assert err.value.field == "port"
+        with pytest.raises(InvalidArgument, match=r"cannot listen on 127\.0\.0\.1") as err:
+            reserve_port("127.0.0.1", other.getsockname()[1], "http_port")
+        assert err.value.field == "http_port" and "--http-port" in str(err.value)
     finally:
         other.close()

@@ -109,7 +109,7 @@ def verify(
 
 
 def _print_evidence(report: EvidenceReport) -> None:
-    out = Console()
+    out = Console(soft_wrap=True)  # paths and hashes stay on one line for scripts
     chain = report.chain
     out.print(
         f"audit log: {chain.records} records, chain {'intact' if chain.ok else 'BROKEN'}; "

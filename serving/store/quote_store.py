@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import DBAPIError
 
 from fairshelf.errors import NotFound
-from pricing.fairness.merkle import LEAF_COLUMNS, leaf_hash, quote_leaf
+from pricing.fairness.merkle import LEAF_COLUMNS, QuoteLeafEncoder, leaf_hash, quote_leaf
 from pricing.fairness.programs import DiscountLine
 from pricing.fairness.quote_batches import BATCH_KIND, batch_payload
 from pricing.fairness.quotes import Quote
@@ -136,6 +136,7 @@ class QuoteStore:
         self._insert = f"INSERT INTO quote_log ({', '.join(_COLUMNS)}) VALUES ({marks})"
         self._details: dict[DetailKey, str] = {}
         self._lines: dict[tuple[DiscountLine, ...], str] = {(): "[]"}
+        self._leaf = QuoteLeafEncoder()
 
     def _detail(self, q: Quote) -> str:
         key = _detail_key(q)
@@ -231,6 +232,7 @@ class QuoteStore:
         seq = chain.next_seq()
         hashes: list[bytes] = []
         keep = hashes.append
+        encode = self._leaf.encode
 
         def rows() -> Iterator[tuple[Any, ...]]:
             # Each leaf is hashed as its row goes to the driver, so the batch is walked once
@@ -253,7 +255,7 @@ class QuoteStore:
                     self._detail(q),
                     seq,
                 )
-                keep(leaf_hash(quote_leaf(row)))
+                keep(leaf_hash(encode(row)))
                 yield row
 
         self._insert_rows(conn, rows())

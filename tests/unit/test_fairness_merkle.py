@@ -5,8 +5,11 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pricing.fairness.merkle import (
+    QuoteLeafEncoder,
     inclusion_proof,
     leaf_hash,
     quote_leaf,
@@ -62,3 +65,25 @@ def test_quote_leaf_is_canonical_over_stored_types() -> None:
     assert quote_leaf(row).startswith(b'["q1","sku-1",42,')
     assert b",10.0,9.0," in quote_leaf(row)
     assert quote_leaf([*stored[:5], 10.01, *stored[6:]]) != quote_leaf(stored)
+
+
+_text = st.text(max_size=40)
+_price = st.one_of(st.integers(0, 10**6), st.floats(0, 1e6, allow_nan=False))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    strings=st.lists(_text, min_size=11, max_size=11),
+    epoch=st.integers(0, 2**40),
+    prices=st.lists(_price, min_size=2, max_size=2),
+    blocked=st.one_of(st.none(), _price),
+)
+def test_the_writers_fast_encoder_gives_the_canonical_bytes(
+    strings: list[str], epoch: int, prices: list[float], blocked: float | None
+) -> None:
+    s = strings
+    row = [s[0], s[1], epoch, s[2], s[3], prices[0], prices[1], s[4], s[5], s[6], s[7], blocked,
+           s[8], s[9]]  # fmt: skip
+    encoder = QuoteLeafEncoder(limit=4)
+    assert encoder.encode(row) == quote_leaf(row)
+    assert encoder.encode(row) == quote_leaf(row)  # from its cache too

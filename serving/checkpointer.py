@@ -30,7 +30,7 @@ from pricing.fairness.quote_batches import BATCH_KIND
 from serving.logging import get_logger
 from serving.settings import Settings
 from serving.store.audit_store import AuditStore
-from serving.store.checkpoint_sinks import CheckpointSink, CheckpointTaken, open_sink
+from serving.store.checkpoint_sinks import LOG_SINK, CheckpointSink, CheckpointTaken, open_sink
 
 log = get_logger("fairshelf.checkpoints")
 
@@ -199,6 +199,14 @@ def build_checkpointer(settings: Settings, audit: AuditStore) -> Checkpointer | 
         raise InvalidArgument(
             "checkpoint_sinks need a signing key (checkpoint_key or checkpoint_key_file)",
             field="checkpoint_key",
+        )
+    if settings.checkpoint_sinks[0] == LOG_SINK:
+        # The first sink numbers checkpoints across processes and restarts; a log stream
+        # cannot be read back to do so.
+        raise InvalidArgument(
+            "the first checkpoint sink must be a directory or a database URL; 'log' can only "
+            "follow one",
+            field="checkpoint_sinks",
         )
     return Checkpointer(
         audit,

@@ -11,8 +11,8 @@ Three kinds, named in ``Settings.checkpoint_sinks`` (and in ``audit verify --che
 
 The first sink numbers the checkpoints: :meth:`CheckpointSink.append` refuses a number already
 taken (:class:`CheckpointTaken`), so several serving processes sign one chain of checkpoints.
-The log stream cannot refuse, so it is only a copy unless it is the only sink of a single
-process.
+The log stream can neither refuse nor be read back, so it is only ever a copy after a
+directory or a database.
 """
 
 from __future__ import annotations

@@ -196,28 +196,29 @@ class QuoteStore:
         # before its insert, and every insert releases the interpreter lock. Built as a list
         # first, a batch of 5,000 quotes was about 15 ms of pure Python on the writer thread,
         # and a request arriving meanwhile waited for the interpreter's 5 ms switch interval.
-        rows = (
-            (
-                q.quote_id,
-                q.item_id,
-                q.epoch,
-                q.context_key,
-                q.quoted_at,
-                q.list_price,
-                q.final_price,
-                q.group.tenure,
-                q.group.frequency,
-                q.group.device,
-                q.guard_status,
-                q.blocked_price,
-                self._lines_text(q.discount_lines),
-                self._detail(q),
-                None,
-            )
-            for q in quotes
-        )
+        rows = (self._row(q, None) for q in quotes)
         with self._db.engine.begin() as conn:
             self._insert_rows(conn, rows)
+
+    def _row(self, q: Quote, batch_seq: int | None) -> tuple[Any, ...]:
+        """The stored row of ``q``: ``_COLUMNS`` order, the leaf columns first."""
+        return (
+            q.quote_id,
+            q.item_id,
+            q.epoch,
+            q.context_key,
+            q.quoted_at,
+            q.list_price,
+            q.final_price,
+            q.group.tenure,
+            q.group.frequency,
+            q.group.device,
+            q.guard_status,
+            q.blocked_price,
+            self._lines_text(q.discount_lines),
+            self._detail(q),
+            batch_seq,
+        )
 
     def _insert_rows(self, conn: Connection, rows: Iterable[tuple[Any, ...]]) -> None:
         cursor = conn.connection.cursor()
@@ -233,28 +234,13 @@ class QuoteStore:
         hashes: list[bytes] = []
         keep = hashes.append
         encode = self._leaf.encode
+        make = self._row
 
         def rows() -> Iterator[tuple[Any, ...]]:
             # Each leaf is hashed as its row goes to the driver, so the batch is walked once
             # and the interpreter lock is still released between inserts.
             for q in quotes:
-                row = (
-                    q.quote_id,
-                    q.item_id,
-                    q.epoch,
-                    q.context_key,
-                    q.quoted_at,
-                    q.list_price,
-                    q.final_price,
-                    q.group.tenure,
-                    q.group.frequency,
-                    q.group.device,
-                    q.guard_status,
-                    q.blocked_price,
-                    self._lines_text(q.discount_lines),
-                    self._detail(q),
-                    seq,
-                )
+                row = make(q, seq)
                 keep(leaf_hash(encode(row)))
                 yield row
 

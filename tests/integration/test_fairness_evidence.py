@@ -34,8 +34,9 @@ from pricing.fairness.programs import ProgramBook
 from pricing.fairness.shopper import Shopper
 from pricing.guardrail_rules import Guardrail
 from serving.checkpointer import Checkpointer
+from serving.logging import configure_logging
 from serving.store.audit_store import AuditStore
-from serving.store.checkpoint_sinks import DatabaseSink, DirectorySink
+from serving.store.checkpoint_sinks import DatabaseSink, DirectorySink, LogSink
 from serving.store.db import METADATA, Database
 from serving.store.guardrails_store import GuardrailStore
 from serving.store.quote_store import QuoteStore
@@ -368,6 +369,30 @@ def test_checkpoints_in_a_second_database_and_key_rotation(tmp_path: Path) -> No
         copy.close()
     finally:
         shop.close()
+
+
+def test_checkpoints_copied_to_the_log_stream_are_read_back_from_a_log_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging("json", "info")  # to the captured stderr, as a server's JSON log
+    shop = _shop(tmp_path)
+    try:
+        shop.checkpointer.sinks.append(LogSink())
+        _history(shop)
+        log_file = tmp_path / "server.log"
+        lines = capsys.readouterr().err.splitlines()
+        log_file.write_text("\n".join(lines) + "\n")
+        code, out = _verify(shop, checkpoints=[shop.sinks[0], log_file])
+        assert code == 0, out
+        assert f"{log_file}: checkpoints 1..2 verified" in out
+        kept = [line for line in lines if '"n":2' not in line.replace(" ", "")]
+        log_file.write_text("\n".join(kept) + "\n")
+        code, out = _verify(shop, checkpoints=[shop.sinks[0], log_file])
+        assert code == 1 and f"{log_file} lost its last checkpoint(s) 2..2" in out
+    finally:
+        shop.close()
+        with capsys.disabled():  # back to the real stderr, which outlives this test
+            configure_logging("console", "info")
 
 
 def test_the_server_never_signs_a_rewritten_log(shop: Shop) -> None:

@@ -175,6 +175,7 @@ def test_checkpoint_settings_are_checked_and_the_key_is_never_shown(
         ({"checkpoint_key_file": keys[0]}, "checkpoint_sinks"),
         ({"checkpoint_sinks": ["log"], "checkpoint_key": "not a key"}, "checkpoint_key"),
         ({"checkpoint_sinks": ["log"], "checkpoint_key_file": keys[1]}, "checkpoint_key"),
+        ({"checkpoint_sinks": ["log", str(tmp_path)], "checkpoint_key": pem}, "checkpoint_sinks"),
     ]:
         with pytest.raises(InvalidArgument) as caught:
             build_checkpointer(load_settings(None, **overrides), audit)

@@ -145,6 +145,7 @@ class PricingParts:
                     history=self.history,
                     clock=self.clock,
                     programs=self.programs,
+                    quote_batch_seconds=self.settings.quote_batch_seconds,
                 )
                 log.info(
                     "pricing_ready",

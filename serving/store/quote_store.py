@@ -24,7 +24,7 @@ from pricing.fairness.programs import DiscountLine
 from pricing.fairness.quote_batches import BATCH_KIND, batch_payload
 from pricing.fairness.quotes import Quote
 from pricing.fairness.shopper import ShopperGroup
-from serving.store.audit_store import AuditStore, audit_log
+from serving.store.audit_store import AuditStore, ChainMoved, audit_log
 from serving.store.db import METADATA, Database
 
 quote_log = Table(
@@ -261,10 +261,12 @@ class QuoteStore:
             Rows sealed (0 when there was nothing to do or sealing had begun already).
         """
         audit = self._audit
-        if audit is None or audit.count(BATCH_KIND):
+        if audit is None:
             return 0
+        # Once any batch is sealed there is nothing to do: looked up first, as it stops at the
+        # first hit, where finding no unsealed row would read the whole quote log.
         with self._db.engine.connect() as conn:
-            if (
+            if _sealing_began(conn) or (
                 conn.execute(
                     select(quote_log.c.quote_id).where(quote_log.c.batch_seq.is_(None)).limit(1)
                 ).first()
@@ -274,12 +276,20 @@ class QuoteStore:
 
         def seal(conn: Connection, chain: Any) -> int:
             seq = chain.next_seq()
+            # Another process starting at the same time may have sealed them first (its
+            # record then takes ``seq`` too, and one of the two transactions runs again).
+            if _sealing_began(conn):
+                return 0
             query = select(*_LEAF).where(quote_log.c.batch_seq.is_(None))
             found = sorted((tuple(r) for r in conn.execute(query)), key=_quote_id)
+            if not found:
+                return 0
             hashes = [leaf_hash(quote_leaf(r)) for r in found]
-            conn.execute(
+            moved = conn.execute(
                 quote_log.update().where(quote_log.c.batch_seq.is_(None)).values(batch_seq=seq)
-            )
+            ).rowcount
+            if moved != len(found):  # a row came or went meanwhile: read them again
+                raise ChainMoved(f"{moved} rows to seal, {len(found)} hashed")
             payload = batch_payload(hashes, found[0][0], found[-1][0])
             chain.append(BATCH_KIND, {**payload, "sealed_late": True}, seq=seq)
             return len(found)
@@ -359,3 +369,8 @@ class QuoteStore:
                 )
             rows = [tuple(r) for r in conn.execute(query)]
         return seq, sorted(rows, key=_quote_id)
+
+
+def _sealing_began(conn: Connection) -> bool:
+    query = select(audit_log.c.seq).where(audit_log.c.kind == BATCH_KIND).limit(1)
+    return conn.execute(query).first() is not None

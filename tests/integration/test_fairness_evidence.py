@@ -410,6 +410,29 @@ def test_the_server_never_signs_a_rewritten_log(shop: Shop) -> None:
     assert code == 1 and "first break: rewritten" in out
 
 
+def test_a_quote_log_from_before_sealing_is_sealed_once_at_upgrade(tmp_path: Path) -> None:
+    url = str(tmp_path / "old.db")
+    db = Database(url)
+    plain = QuoteStore(db)  # a log written before sealing: rows in no batch
+    plain.add(_quotes_for(1, 1))
+    with db.engine.begin() as conn:  # and the column itself missing, as in such a file
+        conn.execute(text("ALTER TABLE quote_log DROP COLUMN batch_seq"))
+    audit = AuditStore(db)
+    upgraded = QuoteStore(db, audit=audit)
+    assert upgraded.seal_unbatched() == len(_quotes_for(1, 1))
+    assert upgraded.seal_unbatched() == 0  # once only
+    upgraded.add(_quotes_for(2, 2))
+    [late, sealed] = [r for r in audit.records() if r.kind == "quote_batch"]
+    assert late.payload["sealed_late"] is True and "sealed_late" not in sealed.payload
+    args = ["audit", "verify", "--db", url]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    QuoteStore(db).add(_quotes_for(3, 3))  # a writer that does not seal, after the upgrade
+    assert upgraded.seal_unbatched() == 0  # is not sealed after the fact ...
+    result = CliRunner().invoke(app, args)  # ... but reported
+    assert result.exit_code == 1 and "first break: quote_inserted" in result.output
+    db.close()
+
+
 # -- honest concurrency -------------------------------------------------------------------
 
 

@@ -213,7 +213,7 @@ def build_http_app(service: FairshelfService, metrics: Metrics) -> FastAPI:
     @app.get(
         "/v1/prices/quotes/{quote_id}/receipt", response_model=QuoteReceiptOut, tags=["pricing"]
     )
-    def receipt(request: Request, response: Response, quote_id: str) -> QuoteReceiptOut:
+    def receipt(request: Request, response: Response, quote_id: QuoteId) -> QuoteReceiptOut:
         """A quote's receipt, checkable offline with the log's public key."""
         return service.quote_receipt(_call(request, response), quote_id)
 

@@ -20,6 +20,7 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from fairshelf.cli.main import app
+from fairshelf.errors import InvalidArgument
 from pricing.fairness.audit_chain import record_hash
 from pricing.fairness.checkpoints import (
     Checkpoint,
@@ -406,3 +407,20 @@ def test_the_server_never_signs_a_rewritten_log(shop: Shop) -> None:
     assert shop.checkpointer.checkpoint(force=True) is None  # but signs none of it
     code, out = _verify(shop)
     assert code == 1 and "first break: rewritten" in out
+
+
+def test_bad_verify_arguments_are_named(shop: Shop, tmp_path: Path) -> None:
+    runner = CliRunner()
+    base = ["audit", "verify", "--db", shop.url]
+    cases = [
+        (["--checkpoints", str(shop.sinks[0])], "--checkpoints needs --public-key"),
+        (["--checkpoints", str(tmp_path / "nowhere"), "--public-key", str(shop.public_key)],
+         "no such directory, file or database URL"),
+        (["--checkpoints", str(shop.sinks[0]), "--public-key", str(shop.sinks[0].parent / "x")],
+         "is not a PEM public key"),
+    ]  # fmt: skip
+    (shop.sinks[0].parent / "x").write_text("not a key")
+    for extra, message in cases:
+        result = runner.invoke(app, [*base, *extra])
+        assert isinstance(result.exception, InvalidArgument), result.output
+        assert message in str(result.exception)

@@ -10,7 +10,11 @@ measures, on the same catalogue, guardrails, requests and contexts:
   epoch start): pinned fair price, the policy re-asked in the shopper's scope, comparison,
   published programs, quote records handed to the quote log (request path);
 - ``guard + log``: the same, plus the time the writer thread needed to store every quote in
-  SQLite (measured until the log is flushed).
+  SQLite (measured until the log is flushed);
+- ``guard + sealed log``: the same on a second guard whose quote log seals each batch it
+  commits (Merkle root over the batch's rows, one ``quote_batch`` audit record in the same
+  transaction), the evidence ``fairshelf audit verify`` checks: the "before" and "after" of
+  sealing, measured in the same run.
 
 The two paths take turns in rounds (engine requests back to back, then the guard's). The
 overhead column is ``guard - engine`` per item (means over all requests); the bar is
@@ -109,6 +113,14 @@ def run(
             audit=AuditStore(db),
             programs=_programs(),
         )
+        sealed_db = Database(str(workdir / f"guard_bench_{size}_sealed.db"))
+        sealed_audit = AuditStore(sealed_db)
+        sealed = FairQuoteService(
+            PricingEngine(catalog, _guardrails(), load_policy("elasticity_optimal")),
+            quote_log=QuoteStore(sealed_db, audit=sealed_audit),
+            audit=sealed_audit,
+            programs=_programs(),
+        )
         n = max(200, requests // size)
         batches = [rng.sample(ids, size) for _ in range(n)]
         ctxs = [PublicContext(at=AT + timedelta(minutes=rng.randrange(60))) for _ in range(n)]
@@ -125,15 +137,17 @@ def run(
         # Steady state on both paths: the epoch warmed at its start, as a server's warmer
         # does for items quoted in the epoch before.
         baseline.warm(PublicContext(at=AT))
-        service.warm(PublicContext(at=AT))
-        service.quote(ids[:size], PublicContext(at=AT))
-        service.flush()
+        for guarded in (service, sealed):
+            guarded.warm(PublicContext(at=AT))
+            guarded.quote(ids[:size], PublicContext(at=AT))
+            guarded.flush()
 
         engine_cpu: list[float] = []
         engine_wall: list[float] = []
         guard_cpu: list[float] = []
         guard_wall: list[float] = []
         logged_s = 0.0
+        sealed_s = 0.0
         # Rounds alternate the two paths, so that a burst of load from other work on a shared
         # host falls on both; each path runs its requests back to back, as a server would.
         for _ in range(rounds):
@@ -150,6 +164,11 @@ def run(
                 guard_wall.append(time.perf_counter() - w0)
             service.flush()
             logged_s += time.process_time() - p0
+            p0 = time.process_time()
+            for batch, ctx, shopper in zip(batches, ctxs, shoppers, strict=True):
+                sealed.quote(batch, ctx, shopper)
+            sealed.flush()
+            sealed_s += time.process_time() - p0
 
         items = n * size * rounds
         engine_s, guard_s = sum(engine_cpu), sum(guard_cpu)
@@ -160,6 +179,8 @@ def run(
                 "engine_us": engine_s / items * 1e6,
                 "guard_us": guard_s / items * 1e6,
                 "logged_us": logged_s / items * 1e6,
+                "sealed_us": sealed_s / items * 1e6,
+                "batches": sealed_audit.count("quote_batch"),
                 "overhead_us": (guard_s - engine_s) / items * 1e6,
                 "wall_us": sum(guard_wall) / items * 1e6,
                 "engine_p50_us": _pct(engine_wall, 50) * 1e6,
@@ -173,7 +194,9 @@ def run(
             }
         )
         service.close()
+        sealed.close()
         db.close()
+        sealed_db.close()
     return rows
 
 
@@ -196,6 +219,19 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"| {r['size']} | {r['requests']} | {r['engine_us']:.1f} | {r['guard_us']:.1f} | "
             f"{r['logged_us']:.1f} | {r['overhead_us']:.1f} | {r['wall_us']:.1f} |"
+        )
+    print()
+    print(
+        "| items/request | guard + quote log µs/item (before) | guard + sealed quote log "
+        "µs/item (after) | sealing µs/item | sealed batches | guard + sealed log - engine "
+        "µs/item |"
+    )
+    print("| ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        print(
+            f"| {r['size']} | {r['logged_us']:.1f} | {r['sealed_us']:.1f} | "
+            f"{r['sealed_us'] - r['logged_us']:.1f} | {r['batches']} | "
+            f"{r['sealed_us'] - r['engine_us']:.1f} |"
         )
     print()
     print(

@@ -255,6 +255,13 @@ class ExplainQuoteOut(BaseModel):
     explanation: dict[str, Any]
 
 
+class QuoteReceiptOut(BaseModel):
+    """A quote's receipt: leaf, inclusion proof, batch record, chain, checkpoint (rule G5)."""
+
+    quote_id: str
+    receipt: dict[str, Any]
+
+
 class EventIn(_In):
     """One event of the data contract (SPEC §3)."""
 

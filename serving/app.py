@@ -123,6 +123,7 @@ class FairshelfServer:
             audit_report=self.pricing.audit_report if self.pricing else None,
             # One chain per database: the pricing side's log when pricing is on.
             audit=self.pricing.audit if self.pricing is not None else AuditStore(self.db),
+            receipts=self.pricing.receipt if self.pricing is not None else None,
         )
         # Summarise each bundle's shopper history in the watcher thread, not on a quote.
         self.holder.listeners.append(self.service.shopper_facts.on_model)

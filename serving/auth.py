@@ -17,12 +17,12 @@ from serving.settings import Role
 
 _STOREFRONT_OPS: Final[frozenset[str]] = frozenset(
     {"Recommend", "SimilarItems", "QuotePrices", "ExplainQuote", "LogEvents",
-     "SetPersonalization", "GetModelInfo"}
+     "SetPersonalization", "GetModelInfo", "GetQuoteReceipt"}
 )  # fmt: skip
 _PRICING_OPS: Final[frozenset[str]] = frozenset(
     {"QuotePrices", "ExplainQuote", "GetGuardrails", "PutGuardrails", "RollbackGuardrails",
      "DeleteGuardrails", "GetGuardrailHistory", "GetEffectiveGuardrail", "GetAuditReport",
-     "GetModelInfo", "SimilarItems"}
+     "GetModelInfo", "SimilarItems", "GetQuoteReceipt"}
 )  # fmt: skip
 
 #: Operation name -> roles allowed to call it. Admin may call everything.

@@ -6,6 +6,7 @@ equivalent JSON body reach the service as equal models (and fail identically).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from google.protobuf import struct_pb2
@@ -36,6 +37,7 @@ from serving.api_models import (
     PersonalizationOut,
     PutGuardrailsIn,
     QuotePricesIn,
+    QuoteReceiptOut,
     QuotesResult,
     RecommendedItemOut,
     RecommendIn,
@@ -221,6 +223,14 @@ def explain_pb(out: ExplainQuoteOut) -> pricing_pb2.ExplainQuoteResponse:
     """:class:`ExplainQuoteOut` -> ``ExplainQuoteResponse``."""
     return pricing_pb2.ExplainQuoteResponse(
         quote_id=out.quote_id, explanation=_struct(out.explanation)
+    )
+
+
+def receipt_pb(out: QuoteReceiptOut) -> pricing_pb2.QuoteReceiptResponse:
+    """:class:`QuoteReceiptOut` -> ``QuoteReceiptResponse`` (the receipt as exact JSON text)."""
+    return pricing_pb2.QuoteReceiptResponse(
+        quote_id=out.quote_id,
+        receipt_json=json.dumps(out.receipt, sort_keys=True, ensure_ascii=False),
     )
 
 

@@ -133,6 +133,10 @@ METHODS: dict[str, dict[str, tuple[type[Message], Handler]]] = {
             pricing_pb2.ExplainQuoteRequest,
             lambda s, c, r: conv.explain_pb(s.explain_quote(c, r.quote_id)),
         ),
+        "GetQuoteReceipt": (
+            pricing_pb2.QuoteReceiptRequest,
+            lambda s, c, r: conv.receipt_pb(s.quote_receipt(c, r.quote_id)),
+        ),
     },
     "fairshelf.v1.EventService": {
         "LogEvents": (

@@ -38,6 +38,7 @@ from serving.api_models import (
     PutGuardrailsIn,
     QuotePricesIn,
     QuotePricesOut,
+    QuoteReceiptOut,
     RecommendIn,
     RecommendOut,
     RollbackGuardrailsIn,
@@ -208,6 +209,13 @@ def build_http_app(service: FairshelfService, metrics: Metrics) -> FastAPI:
         call = _call(request, response)
         result = service.quote_prices(call, body)
         return json_response(result.to_json(), call.request_id)
+
+    @app.get(
+        "/v1/prices/quotes/{quote_id}/receipt", response_model=QuoteReceiptOut, tags=["pricing"]
+    )
+    def receipt(request: Request, response: Response, quote_id: QuoteId) -> QuoteReceiptOut:
+        """A quote's receipt, checkable offline with the log's public key."""
+        return service.quote_receipt(_call(request, response), quote_id)
 
     @app.get("/v1/prices/quotes/{quote_id}", response_model=ExplainQuoteOut, tags=["pricing"])
     def explain(request: Request, response: Response, quote_id: QuoteId) -> ExplainQuoteOut:

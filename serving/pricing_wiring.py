@@ -33,7 +33,9 @@ from serving.api_models import (
     PutGuardrailsIn,
     RollbackGuardrailsIn,
 )
+from serving.checkpointer import build_checkpointer
 from serving.logging import get_logger
+from serving.receipts import quote_receipt
 from serving.reload import LoadedModel
 from serving.settings import Settings
 from serving.store.audit_store import AuditStore
@@ -114,7 +116,10 @@ class PricingParts:
         self.audit = AuditStore(db)
         # Every guardrail change is also chained into the fairness audit log (rule G5).
         self.store = GuardrailStore(db, audit=self.audit)
-        self.quote_log = QuoteStore(db)
+        # Each batch the quote writer commits is sealed in the audit log (Merkle root).
+        self.quote_log = QuoteStore(db, audit=self.audit)
+        self.quote_log.seal_unbatched()
+        self.checkpointer = build_checkpointer(settings, self.audit)
         self.history = PriceHistoryStore(db)
         self.clock = EpochClock(length=timedelta(seconds=settings.price_epoch_seconds))
         self.quotes: FairQuoteService | None = None
@@ -140,6 +145,7 @@ class PricingParts:
                     history=self.history,
                     clock=self.clock,
                     programs=self.programs,
+                    quote_batch_seconds=self.settings.quote_batch_seconds,
                 )
                 log.info(
                     "pricing_ready",
@@ -222,6 +228,8 @@ class PricingParts:
         self._stop.clear()
         self._poller = threading.Thread(target=self._poll, name="fairshelf-guardrails", daemon=True)
         self._poller.start()
+        if self.checkpointer is not None:
+            self.checkpointer.start()
 
     # -- audit --------------------------------------------------------------------------------
 
@@ -244,6 +252,15 @@ class PricingParts:
             self._poller.join(timeout=5)
         if self.quotes is not None:
             self.quotes.close()
+        if self.checkpointer is not None:
+            self.checkpointer.close()  # signs what the last quotes sealed
+
+    def receipt(self, quote_id: str) -> dict[str, Any]:
+        """The receipt of a quote: its inclusion proof, batch record and first checkpoint."""
+        if self.quotes is not None:
+            self.quotes.flush()  # a quote still on its way to the log has no batch yet
+        sinks = self.checkpointer.sinks if self.checkpointer is not None else []
+        return quote_receipt(quote_id, self.quote_log, self.audit, sinks)
 
 
 def build_pricing(settings: Settings, db: Database) -> PricingParts | None:

@@ -39,6 +39,7 @@ from serving.api_models import (
     PersonalizationOut,
     PutGuardrailsIn,
     QuotePricesIn,
+    QuoteReceiptOut,
     QuotesResult,
     RecommendedItemOut,
     RecommendIn,
@@ -132,6 +133,8 @@ class FairshelfService:
         The guardrail store adapter, or ``None``.
     audit_report:
         Builds the fairness audit report for a time window, or ``None``.
+    receipts:
+        Builds a quote's receipt (inclusion proof, batch record, checkpoint), or ``None``.
     audit:
         The hash-chained audit log: personalization changes are recorded there (under a keyed
         pseudonym of the shopper), or ``None`` to record nothing (benchmarks).
@@ -149,6 +152,7 @@ class FairshelfService:
         guardrails: GuardrailsPort | None = None,
         audit_report: AuditReporter | None = None,
         audit: AuditStore | None = None,
+        receipts: Callable[[str], dict[str, Any]] | None = None,
     ) -> None:
         self.settings = settings
         self.holder = holder
@@ -159,6 +163,7 @@ class FairshelfService:
         self.guardrails = guardrails
         self.audit_report_fn = audit_report
         self.audit = audit
+        self.receipts_fn = receipts
         self.shopper_facts = ShopperFacts()
         self.auth = Authenticator(settings.api_keys, enabled=settings.auth_enabled)
         if settings.pseudonym_key is not None:
@@ -408,6 +413,17 @@ class FairshelfService:
             return ExplainQuoteOut(quote_id=quote_id, explanation=explanation.to_json())
 
         return self._call("ExplainQuote", call, run)
+
+    def quote_receipt(self, call: CallContext, quote_id: str) -> QuoteReceiptOut:
+        """The evidence that a quote is in the log (rule G5), checkable offline."""
+
+        def run(_role: Role) -> QuoteReceiptOut:
+            check_id(quote_id, "quote_id")
+            if self.receipts_fn is None:
+                raise ModelUnavailable("quote receipts are not configured on this server")
+            return QuoteReceiptOut(quote_id=quote_id, receipt=self.receipts_fn(quote_id))
+
+        return self._call("GetQuoteReceipt", call, run)
 
     # -- admin ------------------------------------------------------------------------------
 

@@ -86,6 +86,19 @@ class Settings(BaseSettings):
         port fails to start instead of silently sharing it).
     log_format, log_level:
         ``json`` for production, ``console`` for a terminal.
+    quote_batch_seconds:
+        How long the quote writer gathers quotes before committing them as one batch, sealed by
+        one audit record: longer means fewer audit records under light traffic, and more
+        quote-log rows a process crash can lose.
+    checkpoint_sinks:
+        Where signed checkpoints of the audit log go, outside its database: directories,
+        database URLs, or ``log`` (the log stream); the first one numbers them. Empty: none.
+    checkpoint_key, checkpoint_key_file:
+        The Ed25519 private key (PKCS#8 PEM) signing checkpoints, as text (best from the
+        environment, ``FAIRSHELF_CHECKPOINT_KEY``) or a secret file; never logged.
+    checkpoint_every_records, checkpoint_every_seconds:
+        A checkpoint is signed once the log grew by this many records, or this long after the
+        last one when it grew at all.
     recsys:
         Retrieval, filter and re-ranking tuning passed to the recommender.
     """
@@ -121,6 +134,12 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     recsys: RecsysConfig = Field(default_factory=RecsysConfig)
+    quote_batch_seconds: float = Field(default=1.0, gt=0, le=60)
+    checkpoint_sinks: list[str] = Field(default_factory=list)
+    checkpoint_key: SecretStr | None = Field(default=None, repr=False)
+    checkpoint_key_file: Path | None = None
+    checkpoint_every_records: int = Field(default=1000, ge=1)
+    checkpoint_every_seconds: float = Field(default=60.0, gt=0)
 
     @field_validator("api_keys")
     @classmethod

@@ -114,6 +114,9 @@ class FairQuoteService:
         Store quotes through a writer thread with group commit (see
         :mod:`pricing.fairness.quote_writer`); False stores each request's quotes before
         returning them.
+    quote_batch_seconds:
+        How long the writer gathers quotes before committing a small batch (its ``linger``):
+        a sealed quote log adds one audit record per batch.
 
     Raises
     ------
@@ -130,11 +133,14 @@ class FairQuoteService:
         programs: ProgramBook | None = None,
         category_of: Callable[[str], str] | None = None,
         buffer_quotes: bool = True,
+        quote_batch_seconds: float = 0.02,
     ) -> None:
         engine.seal(_GUARD_CAPABILITY)
         self._engine = engine
         self._detector = ShopperScopedDetector(engine)
-        self._buffer = BufferedQuoteLog(quote_log) if buffer_quotes else None
+        self._buffer = (
+            BufferedQuoteLog(quote_log, linger=quote_batch_seconds) if buffer_quotes else None
+        )
         self._quotes: QuoteLog = self._buffer or quote_log
         self._audit = audit
         self._programs = programs or ProgramBook()
@@ -165,6 +171,7 @@ class FairQuoteService:
         programs: ProgramBook | None = None,
         buffer_quotes: bool = True,
         warm_each_epoch: bool = True,
+        quote_batch_seconds: float = 0.02,
     ) -> FairQuoteService:
         """Build the engine and its guard together: the serving layer's only entry to pricing.
 
@@ -175,7 +182,7 @@ class FairQuoteService:
         policy, policy_params:
             A registered policy name (``pricing.policies.registry``) and its parameters; the
             registry refuses shopper-level inputs (rule G1).
-        quote_log, audit, programs, buffer_quotes:
+        quote_log, audit, programs, buffer_quotes, quote_batch_seconds:
             As for the constructor.
         warm_each_epoch:
             Start an :class:`~pricing.fairness.epoch_warmer.EpochWarmer` that pins, just after
@@ -202,6 +209,7 @@ class FairQuoteService:
             audit=audit,
             programs=programs,
             buffer_quotes=buffer_quotes,
+            quote_batch_seconds=quote_batch_seconds,
         )
         if warm_each_epoch:
             service._warmer = EpochWarmer(

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Table,
     Text,
     event,
+    func,
     insert,
     select,
     update,
@@ -86,6 +87,13 @@ event.listen(
 )
 
 _APPEND_ATTEMPTS = 20
+
+
+class ChainMoved(Exception):
+    """Another writer appended after a transaction reserved its sequence number.
+
+    Raised inside :meth:`AuditStore.atomically`, which then runs the transaction again.
+    """
 
 
 def _payload_text(payload: Mapping[str, Any]) -> str:
@@ -179,7 +187,7 @@ class AuditStore:
                 try:
                     with self._db.engine.begin() as conn:
                         return work(conn, _ChainOn(self, conn))
-                except (IntegrityError, OperationalError) as exc:
+                except (IntegrityError, OperationalError, ChainMoved) as exc:
                     # Another process took this seq (or held the lock): back off, retry.
                     last = exc
                     time.sleep(random.uniform(0, 0.01 * (attempt + 1)))
@@ -188,9 +196,13 @@ class AuditStore:
             "could not append to the audit log: too many concurrent writers"
         ) from last
 
-    def _append_on(self, conn: Connection, kind: str, payload: Mapping[str, Any]) -> AuditRecord:
+    def _append_on(
+        self, conn: Connection, kind: str, payload: Mapping[str, Any], seq: int | None = None
+    ) -> AuditRecord:
         row = conn.execute(select(audit_log).order_by(audit_log.c.seq.desc()).limit(1)).first()
         record = next_record(_record(row) if row is not None else None, kind, payload)
+        if seq is not None and record.seq != seq:
+            raise ChainMoved(f"seq {seq} was reserved but the next free one is {record.seq}")
         conn.execute(
             insert(audit_log).values(
                 seq=record.seq,
@@ -214,6 +226,14 @@ class AuditStore:
             for row in conn.execute(select(audit_log).order_by(audit_log.c.seq)):
                 yield _record(row)
 
+    def records_between(self, after: int, upto: int | None = None) -> list[AuditRecord]:
+        """The records with ``after < seq <= upto`` (``upto`` None: to the end), in order."""
+        query = select(audit_log).where(audit_log.c.seq > after)
+        if upto is not None:
+            query = query.where(audit_log.c.seq <= upto)
+        with self._db.engine.connect() as conn:
+            return [_record(row) for row in conn.execute(query.order_by(audit_log.c.seq))]
+
     def anchor(self) -> Anchor | None:
         """The head checkpoint kept in ``audit_head``, or None for an empty log."""
         with self._db.engine.connect() as conn:
@@ -236,9 +256,22 @@ class _ChainOn:
         self._store = store
         self._conn = conn
 
-    def append(self, kind: str, payload: Mapping[str, Any]) -> AuditRecord:
-        """Append one event on the transaction's connection."""
-        return self._store._append_on(self._conn, kind, payload)
+    def append(
+        self, kind: str, payload: Mapping[str, Any], *, seq: int | None = None
+    ) -> AuditRecord:
+        """Append one event on the transaction's connection.
+
+        ``seq``, when given, is the number :meth:`next_seq` reserved: rows written under it
+        earlier in the transaction name this record, so if it is no longer free the whole
+        transaction is run again (:class:`ChainMoved`).
+        """
+        return self._store._append_on(self._conn, kind, payload, seq)
+
+    def next_seq(self) -> int:
+        """The sequence number the next append of this transaction will get, if no other
+        writer appends first."""
+        last = self._conn.execute(select(func.max(audit_log.c.seq))).scalar()
+        return 1 if last is None else int(last) + 1
 
     def records(self) -> Iterator[AuditRecord]:
         """Every committed record in sequence order."""

@@ -10,16 +10,21 @@ id is stored: only the coarse audit groups (tenure band, order-frequency band, d
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Float, String, Table, Text, select
-from sqlalchemy.engine import Row
+from sqlalchemy import BigInteger, Column, Float, String, Table, Text, inspect, select
+from sqlalchemy.engine import Connection, Row
+from sqlalchemy.exc import DBAPIError
 
 from fairshelf.errors import NotFound
+from pricing.fairness.merkle import LEAF_COLUMNS, QuoteLeafEncoder, leaf_hash, quote_leaf
 from pricing.fairness.programs import DiscountLine
+from pricing.fairness.quote_batches import BATCH_KIND, batch_payload
 from pricing.fairness.quotes import Quote
 from pricing.fairness.shopper import ShopperGroup
+from serving.store.audit_store import AuditStore, ChainMoved, audit_log
 from serving.store.db import METADATA, Database
 
 quote_log = Table(
@@ -39,6 +44,8 @@ quote_log = Table(
     Column("blocked_price", Float, nullable=True),
     Column("lines", Text, nullable=False),
     Column("detail", Text, nullable=False),
+    # The seq of the ``quote_batch`` audit record that sealed the row (None: not sealed).
+    Column("batch_seq", BigInteger, nullable=True),
 )
 
 # Dropped: an (item, epoch) index took 40% of the cost of logging a quote (one random B-tree
@@ -47,7 +54,10 @@ quote_log = Table(
 _RETIRED_INDEX = "ix_quote_log_item_epoch"
 
 _COLUMNS = [c.name for c in quote_log.columns]
+_LEAF = [quote_log.c[name] for name in LEAF_COLUMNS]
 _CACHE_LIMIT = 20_000
+
+_quote_id = itemgetter(0)
 
 DetailKey = tuple[tuple[str, ...], tuple[str, ...], float, float, str, str, str, str]
 
@@ -97,13 +107,26 @@ class QuoteStore:
     ----------
     db:
         The database; the table is created if missing.
+    audit:
+        The audit log of the same database. When given, every batch :meth:`add` stores is
+        sealed in it (a ``quote_batch`` record with the batch's Merkle root, committed in the
+        same transaction as the rows); see :mod:`pricing.fairness.quote_batches`.
+
+    Raises
+    ------
+    InvalidArgument
+        ``audit`` keeps its log in another database.
     """
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, audit: AuditStore | None = None) -> None:
         self._db = db
+        self._audit = audit
+        if audit is not None:
+            audit.require_database(db, "the quote log")
         db.create_tables(quote_log)
         with db.engine.begin() as conn:
             conn.exec_driver_sql(f"DROP INDEX IF EXISTS {_RETIRED_INDEX}")
+        self._add_batch_column()
         marks = (
             ", ".join("?" for _ in _COLUMNS)
             if db.engine.dialect.paramstyle == "qmark"
@@ -113,6 +136,7 @@ class QuoteStore:
         self._insert = f"INSERT INTO quote_log ({', '.join(_COLUMNS)}) VALUES ({marks})"
         self._details: dict[DetailKey, str] = {}
         self._lines: dict[tuple[DiscountLine, ...], str] = {(): "[]"}
+        self._leaf = QuoteLeafEncoder()
 
     def _detail(self, q: Quote) -> str:
         key = _detail_key(q)
@@ -145,40 +169,132 @@ class QuoteStore:
             )
         return text
 
+    def _add_batch_column(self) -> None:
+        # Logs made before batches were sealed lack the column; another process starting at
+        # the same time may add it first.
+        with self._db.engine.connect() as conn:
+            names = {c["name"] for c in inspect(conn).get_columns("quote_log")}
+        if "batch_seq" in names:
+            return
+        try:
+            with self._db.engine.begin() as conn:
+                conn.exec_driver_sql("ALTER TABLE quote_log ADD COLUMN batch_seq BIGINT")
+        except DBAPIError:
+            with self._db.engine.connect() as conn:
+                if "batch_seq" not in {c["name"] for c in inspect(conn).get_columns("quote_log")}:
+                    raise
+
     def add(self, quotes: Sequence[Quote]) -> None:
-        """Store ``quotes`` in one transaction (all or nothing)."""
+        """Store ``quotes`` in one transaction (all or nothing), sealed when auditing."""
         if not quotes:
+            return
+        if self._audit is not None:
+            ordered = sorted(quotes, key=_quote_id)
+            self._audit.atomically(lambda conn, chain: self._add_sealed(conn, chain, ordered))
             return
         # A generator, not a list, handed to the driver's executemany: each row is built just
         # before its insert, and every insert releases the interpreter lock. Built as a list
         # first, a batch of 5,000 quotes was about 15 ms of pure Python on the writer thread,
         # and a request arriving meanwhile waited for the interpreter's 5 ms switch interval.
-        rows = (
-            (
-                q.quote_id,
-                q.item_id,
-                q.epoch,
-                q.context_key,
-                q.quoted_at,
-                q.list_price,
-                q.final_price,
-                q.group.tenure,
-                q.group.frequency,
-                q.group.device,
-                q.guard_status,
-                q.blocked_price,
-                self._lines_text(q.discount_lines),
-                self._detail(q),
-            )
-            for q in quotes
-        )
+        rows = (self._row(q, None) for q in quotes)
         with self._db.engine.begin() as conn:
-            cursor = conn.connection.cursor()
-            try:
-                # PEP 249 says a sequence; sqlite3 and psycopg both iterate any iterable.
-                cursor.executemany(self._insert, rows)  # type: ignore[arg-type]
-            finally:
-                cursor.close()
+            self._insert_rows(conn, rows)
+
+    def _row(self, q: Quote, batch_seq: int | None) -> tuple[Any, ...]:
+        """The stored row of ``q``: ``_COLUMNS`` order, the leaf columns first."""
+        return (
+            q.quote_id,
+            q.item_id,
+            q.epoch,
+            q.context_key,
+            q.quoted_at,
+            q.list_price,
+            q.final_price,
+            q.group.tenure,
+            q.group.frequency,
+            q.group.device,
+            q.guard_status,
+            q.blocked_price,
+            self._lines_text(q.discount_lines),
+            self._detail(q),
+            batch_seq,
+        )
+
+    def _insert_rows(self, conn: Connection, rows: Iterable[tuple[Any, ...]]) -> None:
+        cursor = conn.connection.cursor()
+        try:
+            # PEP 249 says a sequence; sqlite3 and psycopg both iterate any iterable.
+            cursor.executemany(self._insert, rows)  # type: ignore[arg-type]
+        finally:
+            cursor.close()
+
+    def _add_sealed(self, conn: Connection, chain: Any, quotes: list[Quote]) -> None:
+        """Insert ``quotes`` (in quote_id order) under the next audit seq, then seal them."""
+        seq = chain.next_seq()
+        hashes: list[bytes] = []
+        keep = hashes.append
+        encode = self._leaf.encode
+        make = self._row
+
+        def rows() -> Iterator[tuple[Any, ...]]:
+            # Each leaf is hashed as its row goes to the driver, so the batch is walked once
+            # and the interpreter lock is still released between inserts.
+            for q in quotes:
+                row = make(q, seq)
+                keep(leaf_hash(encode(row)))
+                yield row
+
+        self._insert_rows(conn, rows())
+        payload = batch_payload(hashes, quotes[0].quote_id, quotes[-1].quote_id)
+        chain.append(BATCH_KIND, payload, seq=seq)
+
+    def seal_unbatched(self) -> int:
+        """Seal rows logged before batches were sealed, once, as one batch.
+
+        Only while the audit log holds no ``quote_batch`` record yet: after that, a row in no
+        batch was put there behind the quote writer's back, and :func:`audit verify` must say
+        so rather than have it sealed.
+
+        Returns
+        -------
+        int
+            Rows sealed (0 when there was nothing to do or sealing had begun already).
+        """
+        audit = self._audit
+        if audit is None:
+            return 0
+        # Once any batch is sealed there is nothing to do: looked up first, as it stops at the
+        # first hit, where finding no unsealed row would read the whole quote log.
+        with self._db.engine.connect() as conn:
+            if _sealing_began(conn) or (
+                conn.execute(
+                    select(quote_log.c.quote_id).where(quote_log.c.batch_seq.is_(None)).limit(1)
+                ).first()
+                is None
+            ):
+                return 0
+
+        def seal(conn: Connection, chain: Any) -> int:
+            seq = chain.next_seq()
+            # Another process starting at the same time may have sealed them first (its
+            # record then takes ``seq`` too, and one of the two transactions runs again).
+            if _sealing_began(conn):
+                return 0
+            query = select(*_LEAF).where(quote_log.c.batch_seq.is_(None))
+            found = sorted((tuple(r) for r in conn.execute(query)), key=_quote_id)
+            if not found:
+                return 0
+            hashes = [leaf_hash(quote_leaf(r)) for r in found]
+            moved = conn.execute(
+                quote_log.update().where(quote_log.c.batch_seq.is_(None)).values(batch_seq=seq)
+            ).rowcount
+            if moved != len(found):  # a row came or went meanwhile: read them again
+                raise ChainMoved(f"{moved} rows to seal, {len(found)} hashed")
+            payload = batch_payload(hashes, found[0][0], found[-1][0])
+            chain.append(BATCH_KIND, {**payload, "sealed_late": True}, seq=seq)
+            return len(found)
+
+        return audit.atomically(seal)
 
     def get(self, quote_id: str) -> Quote:
         """The quote with ``quote_id``.
@@ -205,3 +321,56 @@ class QuoteStore:
         """Number of logged quotes."""
         with self._db.engine.connect() as conn:
             return len(conn.execute(select(quote_log.c.quote_id)).all())
+
+    def batch_rows(self) -> Iterator[tuple[int | None, tuple[Any, ...]]]:
+        """``(batch_seq, leaf columns)`` of every row, grouped by batch (streamed).
+
+        Rows within a batch come in the database's order: sort them by ``quote_id`` in Python,
+        as the writer did, since a PostgreSQL collation may order text otherwise.
+        """
+        query = select(quote_log.c.batch_seq, *_LEAF).order_by(quote_log.c.batch_seq)
+        with self._db.engine.connect().execution_options(yield_per=5000) as conn:
+            for row in conn.execute(query):
+                yield (None if row[0] is None else int(row[0])), tuple(row[1:])
+
+    def batch_of(self, quote_id: str) -> tuple[int, list[tuple[Any, ...]]] | None:
+        """The batch seq of ``quote_id`` and the leaf columns of its batch's rows, in order.
+
+        Returns
+        -------
+        tuple[int, list[tuple[Any, ...]]] | None
+            None when the quote is stored in no batch.
+
+        Raises
+        ------
+        NotFound
+            When no quote has ``quote_id``.
+        """
+        with self._db.engine.connect() as conn:
+            found = conn.execute(
+                select(quote_log.c.batch_seq).where(quote_log.c.quote_id == quote_id)
+            ).first()
+            if found is None:
+                raise NotFound(f"no quote with id {quote_id!r}", field="quote_id")
+            if found.batch_seq is None:
+                return None
+            seq = int(found.batch_seq)
+            sealed = conn.execute(
+                select(audit_log.c.payload).where(audit_log.c.seq == seq)
+            ).scalar()
+            query = select(*_LEAF).where(quote_log.c.batch_seq == seq)
+            if sealed is not None:
+                # The sealed range narrows the search to the primary key's index.
+                span = json.loads(sealed)
+                query = query.where(
+                    quote_log.c.quote_id.between(
+                        str(span.get("first_quote_id", "")), str(span.get("last_quote_id", ""))
+                    )
+                )
+            rows = [tuple(r) for r in conn.execute(query)]
+        return seq, sorted(rows, key=_quote_id)
+
+
+def _sealing_began(conn: Connection) -> bool:
+    query = select(audit_log.c.seq).where(audit_log.c.kind == BATCH_KIND).limit(1)
+    return conn.execute(query).first() is not None

@@ -26,7 +26,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from proto.fairshelf.v1 import common_pb2 as proto_dot_fairshelf_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n proto/fairshelf/v1/pricing.proto\x12\x0c\x66\x61irshelf.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fproto/fairshelf/v1/common.proto\"y\n\x0bShopperInfo\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0e\n\x06member\x18\x02 \x01(\x08\x12\x14\n\x0c\x63oupon_codes\x18\x03 \x03(\t\x12\x0e\n\x06orders\x18\x04 \x01(\x05\x12\x13\n\x0btenure_days\x18\x05 \x01(\x01\x12\x0e\n\x06\x64\x65vice\x18\x06 \x01(\t\"v\n\x12QuotePricesRequest\x12\x10\n\x08item_ids\x18\x01 \x03(\t\x12*\n\x07shopper\x18\x02 \x01(\x0b\x32\x19.fairshelf.v1.ShopperInfo\x12\x0e\n\x06region\x18\x03 \x01(\t\x12\x12\n\npromotions\x18\x04 \x03(\t\"S\n\x13QuotePricesResponse\x12(\n\x06quotes\x18\x01 \x03(\x0b\x32\x18.fairshelf.v1.PriceQuote\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"\'\n\x13\x45xplainQuoteRequest\x12\x10\n\x08quote_id\x18\x01 \x01(\t\"V\n\x14\x45xplainQuoteResponse\x12\x10\n\x08quote_id\x18\x01 \x01(\t\x12,\n\x0b\x65xplanation\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct2\xbb\x01\n\x0ePricingService\x12R\n\x0bQuotePrices\x12 .fairshelf.v1.QuotePricesRequest\x1a!.fairshelf.v1.QuotePricesResponse\x12U\n\x0c\x45xplainQuote\x12!.fairshelf.v1.ExplainQuoteRequest\x1a\".fairshelf.v1.ExplainQuoteResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n proto/fairshelf/v1/pricing.proto\x12\x0c\x66\x61irshelf.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fproto/fairshelf/v1/common.proto\"y\n\x0bShopperInfo\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0e\n\x06member\x18\x02 \x01(\x08\x12\x14\n\x0c\x63oupon_codes\x18\x03 \x03(\t\x12\x0e\n\x06orders\x18\x04 \x01(\x05\x12\x13\n\x0btenure_days\x18\x05 \x01(\x01\x12\x0e\n\x06\x64\x65vice\x18\x06 \x01(\t\"v\n\x12QuotePricesRequest\x12\x10\n\x08item_ids\x18\x01 \x03(\t\x12*\n\x07shopper\x18\x02 \x01(\x0b\x32\x19.fairshelf.v1.ShopperInfo\x12\x0e\n\x06region\x18\x03 \x01(\t\x12\x12\n\npromotions\x18\x04 \x03(\t\"S\n\x13QuotePricesResponse\x12(\n\x06quotes\x18\x01 \x03(\x0b\x32\x18.fairshelf.v1.PriceQuote\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"\'\n\x13\x45xplainQuoteRequest\x12\x10\n\x08quote_id\x18\x01 \x01(\t\"V\n\x14\x45xplainQuoteResponse\x12\x10\n\x08quote_id\x18\x01 \x01(\t\x12,\n\x0b\x65xplanation\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"\'\n\x13QuoteReceiptRequest\x12\x10\n\x08quote_id\x18\x01 \x01(\t\">\n\x14QuoteReceiptResponse\x12\x10\n\x08quote_id\x18\x01 \x01(\t\x12\x14\n\x0creceipt_json\x18\x02 \x01(\t2\x95\x02\n\x0ePricingService\x12R\n\x0bQuotePrices\x12 .fairshelf.v1.QuotePricesRequest\x1a!.fairshelf.v1.QuotePricesResponse\x12U\n\x0c\x45xplainQuote\x12!.fairshelf.v1.ExplainQuoteRequest\x1a\".fairshelf.v1.ExplainQuoteResponse\x12X\n\x0fGetQuoteReceipt\x12!.fairshelf.v1.QuoteReceiptRequest\x1a\".fairshelf.v1.QuoteReceiptResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,6 +43,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EXPLAINQUOTEREQUEST']._serialized_end=480
   _globals['_EXPLAINQUOTERESPONSE']._serialized_start=482
   _globals['_EXPLAINQUOTERESPONSE']._serialized_end=568
-  _globals['_PRICINGSERVICE']._serialized_start=571
-  _globals['_PRICINGSERVICE']._serialized_end=758
+  _globals['_QUOTERECEIPTREQUEST']._serialized_start=570
+  _globals['_QUOTERECEIPTREQUEST']._serialized_end=609
+  _globals['_QUOTERECEIPTRESPONSE']._serialized_start=611
+  _globals['_QUOTERECEIPTRESPONSE']._serialized_end=673
+  _globals['_PRICINGSERVICE']._serialized_start=676
+  _globals['_PRICINGSERVICE']._serialized_end=953
 # @@protoc_insertion_point(module_scope)

@@ -81,3 +81,19 @@ class ExplainQuoteResponse(_message.Message):
         quote_id: _Optional[str] = ...,
         explanation: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...,
     ) -> None: ...
+
+class QuoteReceiptRequest(_message.Message):
+    __slots__ = ("quote_id",)
+    QUOTE_ID_FIELD_NUMBER: _ClassVar[int]
+    quote_id: str
+    def __init__(self, quote_id: _Optional[str] = ...) -> None: ...
+
+class QuoteReceiptResponse(_message.Message):
+    __slots__ = ("quote_id", "receipt_json")
+    QUOTE_ID_FIELD_NUMBER: _ClassVar[int]
+    RECEIPT_JSON_FIELD_NUMBER: _ClassVar[int]
+    quote_id: str
+    receipt_json: str
+    def __init__(
+        self, quote_id: _Optional[str] = ..., receipt_json: _Optional[str] = ...
+    ) -> None: ...

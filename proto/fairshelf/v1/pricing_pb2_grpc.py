@@ -44,6 +44,11 @@ class PricingServiceStub:
                 request_serializer=proto_dot_fairshelf_dot_v1_dot_pricing__pb2.ExplainQuoteRequest.SerializeToString,
                 response_deserializer=proto_dot_fairshelf_dot_v1_dot_pricing__pb2.ExplainQuoteResponse.FromString,
                 _registered_method=True)
+        self.GetQuoteReceipt = channel.unary_unary(
+                '/fairshelf.v1.PricingService/GetQuoteReceipt',
+                request_serializer=proto_dot_fairshelf_dot_v1_dot_pricing__pb2.QuoteReceiptRequest.SerializeToString,
+                response_deserializer=proto_dot_fairshelf_dot_v1_dot_pricing__pb2.QuoteReceiptResponse.FromString,
+                _registered_method=True)
 
 
 class PricingServiceServicer:
@@ -63,6 +68,13 @@ class PricingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetQuoteReceipt(self, request, context):
+        """Evidence that a quote is in the tamper-evident log, checkable offline (rule G5).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PricingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -75,6 +87,11 @@ def add_PricingServiceServicer_to_server(servicer, server):
                     servicer.ExplainQuote,
                     request_deserializer=proto_dot_fairshelf_dot_v1_dot_pricing__pb2.ExplainQuoteRequest.FromString,
                     response_serializer=proto_dot_fairshelf_dot_v1_dot_pricing__pb2.ExplainQuoteResponse.SerializeToString,
+            ),
+            'GetQuoteReceipt': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetQuoteReceipt,
+                    request_deserializer=proto_dot_fairshelf_dot_v1_dot_pricing__pb2.QuoteReceiptRequest.FromString,
+                    response_serializer=proto_dot_fairshelf_dot_v1_dot_pricing__pb2.QuoteReceiptResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -131,6 +148,33 @@ class PricingService:
             '/fairshelf.v1.PricingService/ExplainQuote',
             proto_dot_fairshelf_dot_v1_dot_pricing__pb2.ExplainQuoteRequest.SerializeToString,
             proto_dot_fairshelf_dot_v1_dot_pricing__pb2.ExplainQuoteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetQuoteReceipt(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fairshelf.v1.PricingService/GetQuoteReceipt',
+            proto_dot_fairshelf_dot_v1_dot_pricing__pb2.QuoteReceiptRequest.SerializeToString,
+            proto_dot_fairshelf_dot_v1_dot_pricing__pb2.QuoteReceiptResponse.FromString,
             options,
             channel_credentials,
             insecure,

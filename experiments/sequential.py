@@ -7,8 +7,7 @@ variance ``τ²`` over the true effect, the mixture likelihood ratio against ``�
 
 (Johari, Pekelis & Walsh, "Always valid inference", 2017; Robbins, 1970). ``1 / Λ(0)`` is a
 p-value and ``{θ : Λ(θ) < 1/α}`` a confidence interval that stay valid however often they
-are looked at, provided each look keeps the smallest p-value and the intersection of the
-intervals seen so far (:func:`running`). ``τ²`` is fixed before the data: the variance of the
+are looked at, provided each look keeps the smallest p-value seen so far (:func:`running`). ``τ²`` is fixed before the data: the variance of the
 difference at a tuning sample size (``n_tune`` units per variant), as GrowthBook does.
 """
 
@@ -61,17 +60,15 @@ def msprt(diff: float, var: float, tau2: float, alpha: float = 0.05) -> Sequenti
 def running(
     p_values: npt.ArrayLike, lows: npt.ArrayLike, highs: npt.ArrayLike
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Combine looks in time order: running minimum p-value, intersection of intervals.
+    """Combine looks in time order: the running minimum p-value, each look's own interval.
 
-    An empty intersection (possible only by chance under the null, with probability below
-    ``alpha``) is kept as the last interval that was not empty, collapsed to its nearer end.
+    The intervals are not intersected: every look's interval already covers a fixed effect
+    at all looks at once with probability ``1 − alpha``, and per-shopper metrics that grow
+    with time since exposure (revenue so far) have an effect that drifts as shoppers age,
+    which an intersection would wrongly pin to its early value.
     """
     p = np.minimum.accumulate(np.asarray(p_values, dtype=np.float64))
-    lo = np.maximum.accumulate(np.asarray(lows, dtype=np.float64))
-    hi = np.minimum.accumulate(np.asarray(highs, dtype=np.float64))
-    crossed = lo > hi
-    mid = (lo + hi) / 2.0
-    return p, np.where(crossed, mid, lo), np.where(crossed, mid, hi)
+    return p, np.asarray(lows, dtype=np.float64), np.asarray(highs, dtype=np.float64)
 
 
 def always_valid(

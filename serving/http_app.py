@@ -26,6 +26,7 @@ from serving.api_models import (
     DeleteGuardrailsIn,
     EffectiveGuardrailOut,
     ErrorOut,
+    ExperimentReportOut,
     ExplainQuoteOut,
     GuardrailChangeOut,
     GuardrailHistoryOut,
@@ -287,6 +288,17 @@ def build_http_app(service: FairshelfService, metrics: Metrics) -> FastAPI:
     ) -> AuditReportOut:
         """The fairness audit (G3 consistency, G4 discounts, G5 chain) for a window."""
         return service.audit_report(_call(request, response), since, until)
+
+    @app.get("/v1/experiments/{name}/report", response_model=ExperimentReportOut, tags=["admin"])
+    def experiment_report(
+        request: Request,
+        response: Response,
+        name: str,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> ExperimentReportOut:
+        """The readout of an experiment: balance, effects with intervals, CUPED, sequential."""
+        return service.experiment_report(_call(request, response), name, since, until)
 
     @app.get("/v1/model", response_model=ModelInfoOut, tags=["admin"])
     def model(request: Request, response: Response) -> ModelInfoOut:

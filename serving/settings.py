@@ -88,6 +88,13 @@ class Settings(BaseSettings):
         ``json`` for production, ``console`` for a terminal.
     recsys:
         Retrieval, filter and re-ranking tuning passed to the recommender.
+    exposure_logging, exposure_buffer, exposure_batch:
+        Log every Recommend answer for experiment readouts, holding at most
+        ``exposure_buffer`` exposures in memory (more are dropped and counted) and writing
+        ``exposure_batch`` per transaction.
+    attribution_window_hours:
+        How long after a showing a click or purchase of a shown item is credited to it in
+        ``GET /v1/experiments/{name}/report``.
     """
 
     model_config = SettingsConfigDict(
@@ -121,6 +128,10 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     recsys: RecsysConfig = Field(default_factory=RecsysConfig)
+    exposure_logging: bool = True
+    exposure_buffer: int = Field(default=100_000, ge=1)
+    exposure_batch: int = Field(default=1000, ge=1)
+    attribution_window_hours: float = Field(default=168.0, gt=0)
 
     @field_validator("api_keys")
     @classmethod

@@ -7,8 +7,9 @@ variance ``τ²`` over the true effect, the mixture likelihood ratio against ``�
 
 (Johari, Pekelis & Walsh, "Always valid inference", 2017; Robbins, 1970). ``1 / Λ(0)`` is a
 p-value and ``{θ : Λ(θ) < 1/α}`` a confidence interval that stay valid however often they
-are looked at, provided each look keeps the smallest p-value seen so far (:func:`running`). ``τ²`` is fixed before the data: the variance of the
-difference at a tuning sample size (``n_tune`` units per variant), as GrowthBook does.
+are looked at, provided each look keeps the smallest p-value seen so far (:func:`running`).
+``τ²`` is the variance the difference would have with ``n_tune`` units per variant, from the
+per-unit variance (as GrowthBook tunes its sequential test).
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ def _traffic(http: httpx.Client) -> dict[str, str]:
         variants[user] = body["variant"]
         shown = [it["item_id"] for it in body["items"]]
         now = datetime.now(UTC)
-        evs = history + [_event(1, user, shown[0], "click", 20.0, now)]
+        evs = [*history, _event(1, user, shown[0], "click", 20.0, now)]
         buys = n % 2 == 0 if body["variant"] == "als" else n % 4 == 0
         if buys:
             evs.append(_event(2, user, shown[0], "add_to_cart", 20.0, now))
@@ -66,20 +66,23 @@ def _traffic(http: httpx.Client) -> dict[str, str]:
 def test_two_variants_served_logged_and_read_out(tmp_path: Path) -> None:
     db_path = tmp_path / "db.sqlite"
     recsys = {"experiment": {"name": "ranker", "salt": "s1", "split": SPLIT}}
-    with running_server(tiny_bundles(tmp_path / "bundles"), db_path, recsys=recsys) as server:
-        with httpx.Client(base_url=f"http://127.0.0.1:{server.http_port}", timeout=30) as http:
-            variants = _traffic(http)
-            assert set(variants.values()) == set(SPLIT)
-            assert server.exposures is not None
-            _wait_for(lambda: server.exposures is not None and server.exposures.backlog == 0)
-            report = http.get("/v1/experiments/ranker/report", headers=Clients.hdr("pricing"))
-            assert report.status_code == 200, report.text
-            body = report.json()["report"]
-            _check_readout(body, variants)
-            _check_errors(http)
-            _outage_still_answers(server, http)
-            metrics = http.get("/metrics").text
-            assert "fairshelf_exposures_written_total" in metrics
+    bundles = tiny_bundles(tmp_path / "bundles")
+    with (
+        running_server(bundles, db_path, recsys=recsys) as server,
+        httpx.Client(base_url=f"http://127.0.0.1:{server.http_port}", timeout=30) as http,
+    ):
+        variants = _traffic(http)
+        assert set(variants.values()) == set(SPLIT)
+        assert server.exposures is not None
+        _wait_for(lambda: server.exposures is not None and server.exposures.backlog == 0)
+        report = http.get("/v1/experiments/ranker/report", headers=Clients.hdr("pricing"))
+        assert report.status_code == 200, report.text
+        body = report.json()["report"]
+        _check_readout(body, variants)
+        _check_errors(http)
+        _outage_still_answers(server, http)
+        metrics = http.get("/metrics").text
+        assert "fairshelf_exposures_written_total" in metrics
     out = tmp_path / "report"
     cli = subprocess.run(
         [sys.executable, "-m", "fairshelf.cli.main", "experiments", "report", "--db",

@@ -209,11 +209,9 @@ def build_readout(
             f"experiment {experiment!r} exposed a single variant ({names[0]!r}); "
             "nothing to compare",
         )
-    if until is not None:
-        end = pd.Timestamp(until)
-    else:  # everything given counts, including events after the last exposure
-        end = max(exposures["ts"].max(), events["timestamp"].max()) if len(events) else None
-        end = end if end is not None else exposures["ts"].max()
+    end = pd.Timestamp(until) if until is not None else pd.Timestamp(exposures["ts"].max())
+    if until is None and len(events):  # everything given counts, events after the last exposure too
+        end = max(end, pd.Timestamp(events["timestamp"].max()))
     final = with_derived(attribute(exposures, events, until=end, window=window, lookback=lookback))
     variants = _variant_rows(exposures, final, names, shares)
     srm = srm_test(

@@ -16,6 +16,7 @@ from collections import deque
 
 from prometheus_client import Counter
 
+from recsys.types import Recommendation, RecommendRequest
 from serving.logging import get_logger
 from serving.store.exposures_store import Exposure, ExposuresStore
 
@@ -75,6 +76,31 @@ class ExposureLog:
         buf.append(exposure)
         if len(buf) == self.batch:
             self._wake.set()
+
+    def record_answer(
+        self,
+        request_id: str,
+        experiment: str,
+        request: RecommendRequest,
+        result: Recommendation,
+        started: float,
+    ) -> None:
+        """Queue the exposure of one Recommend answer; ``started`` is the call's
+        ``time.perf_counter()`` at entry (the service time is logged for the guardrails)."""
+        self.record(
+            Exposure(
+                time.time_ns() // 1000,
+                request_id,
+                experiment,
+                request.user_id,
+                result.variant,
+                result.model_version,
+                request.context.surface,
+                result.strategy,
+                int((time.perf_counter() - started) * 1e6),
+                tuple([it.item_id for it in result.items]),
+            )
+        )
 
     @property
     def backlog(self) -> int:

@@ -58,7 +58,6 @@ from serving.settings import Role, Settings
 from serving.shopper_facts import ShopperFacts, coarse_device
 from serving.store.audit_store import AuditStore
 from serving.store.events_store import Event, EventsStore, make_events
-from serving.store.exposures_store import Exposure
 from serving.store.optouts_store import OptOutsStore
 
 T = TypeVar("T")
@@ -307,19 +306,8 @@ class FairshelfService:
             ids = [it.item_id for it in result.items]
             quotes = {q.item_id: q for q in self._quote(ids, shopper, call.request_id)}
         if self.exposures is not None:
-            self.exposures.record(
-                Exposure(
-                    time.time_ns() // 1000,
-                    call.request_id,
-                    self.experiment_name,
-                    request.user_id,
-                    result.variant,
-                    result.model_version,
-                    request.context.surface,
-                    result.strategy,
-                    int((time.perf_counter() - started) * 1e6),
-                    tuple([it.item_id for it in result.items]),
-                )
+            self.exposures.record_answer(
+                call.request_id, self.experiment_name, request, result, started
             )
         return RecommendResult(
             items=result.items,

@@ -36,7 +36,7 @@ class VariantRow:
     """Exposure balance and serving guardrails of one variant."""
 
     variant: str
-    shoppers: int
+    units: int
     exposures: int
     share: float
     expected_share: float
@@ -70,7 +70,7 @@ class PathPoint:
     metric: str
     variant: str
     at: str
-    shoppers: int
+    units: int
     absolute: float
     ci_low: float
     ci_high: float
@@ -214,9 +214,7 @@ def build_readout(
         end = max(end, pd.Timestamp(events["timestamp"].max()))
     final = with_derived(attribute(exposures, events, until=end, window=window, lookback=lookback))
     variants = _variant_rows(exposures, final, names, shares)
-    srm = srm_test(
-        {v.variant: v.shoppers for v in variants}, {n: shares.get(n, 0.0) for n in names}
-    )
+    srm = srm_test({v.variant: v.units for v in variants}, {n: shares.get(n, 0.0) for n in names})
     treatments = [n for n in names if n != control]
     looks = _look_times(exposures["ts"].min(), end)
     look_units = [
@@ -258,7 +256,7 @@ def build_readout(
                     seq_ci_high=points[-1].seq_ci_high if points else None,
                 )
             )
-        rows.extend(_with_holm(metric_rows))
+        rows.extend(with_holm(metric_rows))
     notes = []
     if srm.mismatch:
         notes.append(
@@ -281,7 +279,8 @@ def build_readout(
     )
 
 
-def _with_holm(rows: list[MetricRow]) -> list[MetricRow]:
+def with_holm(rows: list[MetricRow]) -> list[MetricRow]:
+    """The rows of one metric with Holm-adjusted p-values across its variants."""
     done = [i for i, r in enumerate(rows) if r.effect is not None]
     p = [(rows[i].cuped or rows[i].effect).p_value for i in done]  # type: ignore[union-attr]
     adjusted = holm(p)
@@ -308,7 +307,7 @@ def _variant_rows(
         out.append(
             VariantRow(
                 variant=name,
-                shoppers=shoppers,
+                units=shoppers,
                 exposures=len(ex),
                 share=shoppers / total,
                 expected_share=shares.get(name, 0.0) / weight,
@@ -350,7 +349,7 @@ def _sequential_path(
             metric=spec.name,
             variant=name,
             at=at.isoformat(),
-            shoppers=n,
+            units=n,
             absolute=eff.absolute,
             ci_low=eff.ci_low,
             ci_high=eff.ci_high,

@@ -45,12 +45,12 @@ def _ci(lo: float | None, hi: float | None, pct: bool = False) -> str:
 
 def variant_table(r: Readout) -> list[list[str]]:
     """Header and rows of the exposure-balance and guardrail table."""
-    rows = [["variant", "shoppers", "share", "expected", "exposures", "p99 ms", "fallback"]]
+    rows = [["variant", r.unit + "s", "share", "expected", "exposures", "p99 ms", "fallback"]]
     for v in r.variants:
         rows.append(
             [
                 v.variant + (" (control)" if v.variant == r.control else ""),
-                str(v.shoppers),
+                str(v.units),
                 f"{v.share:.3f}",
                 f"{v.expected_share:.3f}",
                 str(v.exposures),

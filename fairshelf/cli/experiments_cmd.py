@@ -91,9 +91,8 @@ def report(
     finally:
         database.close()
     files = write_report(readout, out, fmt)  # type: ignore[arg-type]
-    console = Console()
-    console.print(to_markdown(readout), highlight=False, markup=False)
-    console.print(f"wrote {files.report}", highlight=False)
+    typer.echo(to_markdown(readout))
+    typer.echo(f"wrote {files.report}")
 
 
 @experiments_app.command("plan")
@@ -136,6 +135,42 @@ def plan(
         highlight=False,
         markup=False,
     )
+
+
+@experiments_app.command("switchback")
+def switchback(
+    store: Annotated[Path, typer.Option(help="A synthetic store directory (its true demand).")],
+    policies: Annotated[str, typer.Option(help="Policies, comma separated, control first.")],
+    weeks: Annotated[int, typer.Option(help="Simulated weeks (one slot per day).")] = 8,
+    washout: Annotated[int, typer.Option(help="Epochs dropped at the start of a slot.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the slot order and the demand.")] = 0,
+    fmt: Annotated[str, typer.Option("--format", help="md, json or html.")] = "md",
+    out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("report"),
+) -> None:
+    """Simulate a price switchback on a store and write its readout (the slot is the unit)."""
+    from experiments.render import to_markdown, write_report
+    from experiments.switchback_readout import switchback_readout
+    from pricing.simulator import DEFAULT_SIM_GUARDRAILS, switchback_epochs, truth_from_store
+    from training.data.synthetic import load_store
+
+    if fmt not in ("md", "json", "html"):
+        raise InvalidArgument(f"--format must be md, json or html, got {fmt!r}", field="format")
+    names = [p.strip() for p in policies.split(",") if p.strip()]
+    if weeks < 1:
+        raise InvalidArgument(f"--weeks must be >= 1, got {weeks}", field="weeks")
+    s = load_store(store)
+    truth = truth_from_store(s.items, s.truth_items, s.events)
+    epochs = switchback_epochs(truth, DEFAULT_SIM_GUARDRAILS, names, weeks=weeks, seed=seed)
+    readout = switchback_readout(
+        epochs,
+        name="switchback " + " vs ".join(names),
+        epochs_per_slot=1,
+        washout_epochs=washout,
+        control=names[0],
+    )
+    files = write_report(readout, out, fmt)  # type: ignore[arg-type]
+    typer.echo(to_markdown(readout))
+    typer.echo(f"wrote {files.report}")
 
 
 def register(app: typer.Typer) -> None:

@@ -58,15 +58,15 @@ class ExperimentReports:
         InvalidArgument
             If the window is empty or inverted, or holds a single variant.
         """
+        known = self.exposures.experiments()
+        if name not in known:
+            listed = ", ".join(repr(k) for k in known) or "none yet"
+            raise NotFound(f"no exposures of an experiment named {name!r}; experiments: {listed}")
         if since is not None and until is not None and since >= until:
             raise InvalidArgument(
                 f"since ({since.isoformat()}) must be before until ({until.isoformat()})",
                 field="since",
             )
-        known = self.exposures.experiments()
-        if name not in known:
-            listed = ", ".join(repr(k) for k in known) or "none yet"
-            raise NotFound(f"no exposures of an experiment named {name!r}; experiments: {listed}")
         exposures = self.exposures.read(name, since, until)
         if exposures.empty:
             span = f"{since.isoformat() if since else 'the start'} and "

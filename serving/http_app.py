@@ -61,6 +61,7 @@ ScopeId = Annotated[str, Path(json_schema_extra=C.SCOPE)]
 K = Annotated[int | None, Query(json_schema_extra=C.K)]
 HistoryLimit = Annotated[int | None, Query(json_schema_extra=C.HISTORY_LIMIT)]
 Timestamp = Annotated[str | None, Query(json_schema_extra=C.TIMESTAMP)]
+ExperimentName = Annotated[str, Path(json_schema_extra=C.ID)]
 
 _METHODS = ("GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "OPTIONS", "TRACE")
 
@@ -293,9 +294,9 @@ def build_http_app(service: FairshelfService, metrics: Metrics) -> FastAPI:
     def experiment_report(
         request: Request,
         response: Response,
-        name: str,
-        since: str | None = None,
-        until: str | None = None,
+        name: ExperimentName,
+        since: Timestamp = None,
+        until: Timestamp = None,
     ) -> ExperimentReportOut:
         """The readout of an experiment: balance, effects with intervals, CUPED, sequential."""
         return service.experiment_report(_call(request, response), name, since, until)

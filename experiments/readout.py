@@ -126,7 +126,7 @@ def _why_not(spec: MetricSpec, groups: Mapping[str, pd.DataFrame]) -> str | None
             what = "orders" if spec.denominator == "orders" else "recommended items shown"
             return f"no {what} in variant {name!r} yet"
     if spec.kind == "mean" and all(g[spec.column].nunique() < 2 for g in groups.values()):
-        return f"no data yet: every shopper has the same {spec.label}"
+        return "no variation yet: every shopper has the same value"
     return None
 
 

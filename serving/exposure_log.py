@@ -5,7 +5,8 @@ up to ``batch`` exposures at a time and writes them in one transaction. When the
 (database down, disk full), the batch in hand is kept and retried after a pause, the buffer
 fills up to ``capacity``, and every exposure that finds it full is dropped and counted in
 ``fairshelf_exposures_dropped_total``: the call always answers, memory stays bounded, and the
-loss is visible. On shutdown the writer drains what it can.
+loss is visible. A batch the database refuses as data (a constraint it breaks) is dropped and
+counted at once instead of blocking every later exposure. On shutdown the writer drains what it can.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 from collections import deque
 
 from prometheus_client import Counter
+from sqlalchemy.exc import DataError, IntegrityError
 
 from recsys.types import Recommendation, RecommendRequest
 from serving.logging import get_logger
@@ -121,6 +123,13 @@ class ExposureLog:
                 self._pending = [self._buf.popleft() for _ in range(take)]
             try:
                 self.store.append(self._pending)
+            except (DataError, IntegrityError) as exc:
+                # The database refused these rows, not the connection: retrying would block
+                # every later exposure behind them, so they are dropped and counted.
+                log.error("exposure_batch_refused", count=len(self._pending), error=repr(exc))
+                self.dropped.inc(len(self._pending))
+                self._pending = []
+                continue
             except Exception as exc:  # the store is down: keep the batch, retry later
                 log.warning("exposure_write_failed", pending=self.backlog, error=repr(exc))
                 return False

@@ -83,3 +83,16 @@ def test_an_outage_buffers_then_drops_and_counts_and_recovery_writes_the_rest(
     assert log.flush() is True
     assert len(ExposuresStore(db).read("ranker")) == 60 and log.backlog == 0
     db.close()
+
+
+def test_a_batch_the_database_refuses_is_dropped_and_counted_not_retried(tmp_path: Path) -> None:
+    db = Database(str(tmp_path / "x.db"))
+    metrics = Metrics()
+    log = _log(db, metrics)
+    log.record(_exposure(1)._replace(user_id=None))  # type: ignore[arg-type]  # NOT NULL
+    assert log.flush() is True and log.backlog == 0
+    assert _count(metrics, "dropped") == 1
+    for i in range(3):
+        log.record(_exposure(i))
+    assert log.flush() and len(ExposuresStore(db).read("ranker")) == 3
+    db.close()

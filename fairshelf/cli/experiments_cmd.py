@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from fairshelf.errors import InvalidArgument
 
@@ -124,7 +123,7 @@ def plan(
     )
     days = "more than the history shows" if p.days is None else str(p.days)
     days_c = "more than the history shows" if p.days_cuped is None else str(p.days_cuped)
-    Console().print(
+    typer.echo(
         f"{metric}: baseline {p.baseline:.4g}, per-shopper sd {p.unit_sd:.4g}, "
         f"correlation with the pre-period {p.rho:.3f} ({p.history_shoppers} shoppers, "
         f"{p.history_days} days)\n"
@@ -132,8 +131,6 @@ def plan(
         f"  without CUPED: {p.shoppers_per_variant} shoppers per variant, about {days} days\n"
         f"  with CUPED:    {p.shoppers_per_variant_cuped} shoppers per variant, "
         f"about {days_c} days",
-        highlight=False,
-        markup=False,
     )
 
 

@@ -27,6 +27,8 @@ def _plan(data: Path | None, quick: bool) -> list[tuple[str, list[str]]]:
         ("pricing", ["pricing_bench.py"]),
         ("guard", ["guard_bench.py"]),
         ("serve", ["serve_bench.py", *(["--quick"] if quick else [])]),
+        ("exposure", ["exposure_bench.py"]),
+        ("experiments", ["experiments_bench.py", *(["--quick"] if quick else [])]),
     ]
     return [(name, args) for name, args in plan if (HERE / args[0]).exists()]
 

@@ -295,7 +295,38 @@ def simulate_switchback(
         The analysis table (per policy: slots, revenue and margin per slot with intervals,
         differences from the first policy with intervals).
     """
-    from pricing.switchback import Switchback, analyze_switchback
+    from pricing.switchback import analyze_switchback
+
+    epochs = switchback_epochs(
+        truth, guardrails, policies, weeks=weeks, epochs_per_slot=epochs_per_slot, seed=seed,
+        start=start,
+    )  # fmt: skip
+    return analyze_switchback(
+        epochs,
+        epochs_per_slot=epochs_per_slot,
+        washout_epochs=washout_epochs,
+        control=policies[0],
+    )
+
+
+def switchback_epochs(
+    truth: pd.DataFrame,
+    guardrails: GuardrailSet,
+    policies: list[str],
+    *,
+    weeks: int = 8,
+    epochs_per_slot: int = 1,
+    seed: int = 0,
+    start: datetime = datetime(2026, 6, 1, tzinfo=UTC),
+) -> pd.DataFrame:
+    """The store's revenue and margin per daily epoch of a simulated switchback.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per epoch: ``epoch``, ``policy``, ``revenue``, ``margin``.
+    """
+    from pricing.switchback import Switchback
 
     truth = truth.reset_index(drop=True)
     n = len(truth)
@@ -324,9 +355,4 @@ def simulate_switchback(
                 "margin": float(np.sum((price - cost) * units)),
             }
         )
-    return analyze_switchback(
-        pd.DataFrame(rows),
-        epochs_per_slot=epochs_per_slot,
-        washout_epochs=washout_epochs,
-        control=policies[0],
-    )
+    return pd.DataFrame(rows)

@@ -414,6 +414,12 @@ class AuditReportOut(BaseModel):
     report: dict[str, Any]
 
 
+class ExperimentReportOut(BaseModel):
+    """The readout of one experiment (the JSON form of ``fairshelf experiments report``)."""
+
+    report: dict[str, Any]
+
+
 class ModelInfoOut(BaseModel):
     """The bundle being served."""
 

@@ -12,11 +12,14 @@ import errno
 import socket
 import threading
 import time
+from datetime import timedelta
 from typing import Any
 
 import uvicorn
 
 from fairshelf.errors import PortInUse
+from serving.experiment_reports import ExperimentReports
+from serving.exposure_log import ExposureLog
 from serving.grpc_server import GrpcServer
 from serving.http_app import build_http_app
 from serving.http_hot import HotRoutes
@@ -29,6 +32,7 @@ from serving.settings import Settings
 from serving.store.audit_store import AuditStore
 from serving.store.db import Database
 from serving.store.events_store import EventsStore
+from serving.store.exposures_store import ExposuresStore
 from serving.store.optouts_store import OptOutsStore
 
 log = get_logger("fairshelf.server")
@@ -113,6 +117,18 @@ class FairshelfServer:
                 interval=settings.reload_interval_seconds,
             )
         self.pricing = pricing if pricing is not None else build_pricing(settings, self.db)
+        self.exposures: ExposureLog | None = None
+        if settings.exposure_logging:
+            self.exposures = ExposureLog(
+                ExposuresStore(self.db),
+                self.metrics.exposures_dropped_total,
+                self.metrics.exposures_written_total,
+                capacity=settings.exposure_buffer,
+                batch=settings.exposure_batch,
+            )
+        experiment = settings.recsys.experiment
+        reports = ExperimentReports(self.db, {experiment.name: experiment.split})
+        window = timedelta(hours=settings.attribution_window_hours)
         self.service = FairshelfService(
             settings,
             self.holder,
@@ -124,6 +140,10 @@ class FairshelfServer:
             # One chain per database: the pricing side's log when pricing is on.
             audit=self.pricing.audit if self.pricing is not None else AuditStore(self.db),
             receipts=self.pricing.receipt if self.pricing is not None else None,
+            exposures=self.exposures,
+            experiment_report=lambda name, lo, hi: reports.readout(
+                name, lo, hi, window=window
+            ).to_dict(),
         )
         # Summarise each bundle's shopper history in the watcher thread, not on a quote.
         self.holder.listeners.append(self.service.shopper_facts.on_model)
@@ -201,6 +221,8 @@ class FairshelfServer:
             self.watcher.start()
         if self.pricing is not None:
             self.pricing.start()
+        if self.exposures is not None:
+            self.exposures.start()
         self.grpc.start()
         self._http_thread = threading.Thread(
             target=self._uvicorn.run,
@@ -231,6 +253,8 @@ class FairshelfServer:
             self._http_thread.join(timeout=10)
         self.grpc.stop()
         self._sock.close()
+        if self.exposures is not None:
+            self.exposures.stop()
         if self.pricing is not None:
             self.pricing.close()
         self.db.close()

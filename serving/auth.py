@@ -22,7 +22,7 @@ _STOREFRONT_OPS: Final[frozenset[str]] = frozenset(
 _PRICING_OPS: Final[frozenset[str]] = frozenset(
     {"QuotePrices", "ExplainQuote", "GetGuardrails", "PutGuardrails", "RollbackGuardrails",
      "DeleteGuardrails", "GetGuardrailHistory", "GetEffectiveGuardrail", "GetAuditReport",
-     "GetModelInfo", "SimilarItems", "GetQuoteReceipt"}
+     "GetModelInfo", "SimilarItems", "GetQuoteReceipt", "GetExperimentReport"}
 )  # fmt: skip
 
 #: Operation name -> roles allowed to call it. Admin may call everything.

@@ -26,6 +26,7 @@ from serving.api_models import (
     DeleteGuardrailsIn,
     EffectiveGuardrailOut,
     ErrorOut,
+    ExperimentReportOut,
     ExplainQuoteOut,
     GuardrailChangeOut,
     GuardrailHistoryOut,
@@ -61,6 +62,7 @@ ScopeId = Annotated[str, Path(json_schema_extra=C.SCOPE)]
 K = Annotated[int | None, Query(json_schema_extra=C.K)]
 HistoryLimit = Annotated[int | None, Query(json_schema_extra=C.HISTORY_LIMIT)]
 Timestamp = Annotated[str | None, Query(json_schema_extra=C.TIMESTAMP)]
+ExperimentName = Annotated[str, Path(json_schema_extra=C.ID)]
 
 _METHODS = ("GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "OPTIONS", "TRACE")
 
@@ -295,6 +297,17 @@ def build_http_app(service: FairshelfService, metrics: Metrics) -> FastAPI:
     ) -> AuditReportOut:
         """The fairness audit (G3 consistency, G4 discounts, G5 chain) for a window."""
         return service.audit_report(_call(request, response), since, until)
+
+    @app.get("/v1/experiments/{name}/report", response_model=ExperimentReportOut, tags=["admin"])
+    def experiment_report(
+        request: Request,
+        response: Response,
+        name: ExperimentName,
+        since: Timestamp = None,
+        until: Timestamp = None,
+    ) -> ExperimentReportOut:
+        """The readout of an experiment: balance, effects with intervals, CUPED, sequential."""
+        return service.experiment_report(_call(request, response), name, since, until)
 
     @app.get("/v1/model", response_model=ModelInfoOut, tags=["admin"])
     def model(request: Request, response: Response) -> ModelInfoOut:

@@ -83,6 +83,17 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.exposures_dropped_total = Counter(
+            "fairshelf_exposures_dropped_total",
+            "Exposures not logged because the buffer was full (event store slow or down).",
+            registry=self.registry,
+        )
+        self.exposures_written_total = Counter(
+            "fairshelf_exposures_written_total",
+            "Exposures written to the event store.",
+            registry=self.registry,
+        )
+
     def observe(self, operation: str, transport: str, code: str, seconds: float) -> None:
         """Record one served call."""
         self.request_seconds.labels(operation, transport).observe(seconds)

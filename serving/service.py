@@ -28,6 +28,7 @@ from serving.api_models import (
     AuditReportOut,
     DeleteGuardrailsIn,
     EffectiveGuardrailOut,
+    ExperimentReportOut,
     ExplainQuoteOut,
     GuardrailChangeOut,
     GuardrailHistoryOut,
@@ -49,6 +50,7 @@ from serving.api_models import (
 )
 from serving.auth import Authenticator
 from serving.errors import INTERNAL, status_for
+from serving.exposure_log import ExposureLog
 from serving.logging import bind_request, get_logger
 from serving.metrics import Metrics
 from serving.reload import LoadedModel, ModelHolder
@@ -103,6 +105,7 @@ class GuardrailsPort(Protocol):
 
 
 AuditReporter = Callable[[datetime | None, datetime | None], dict[str, Any]]
+ExperimentReporter = Callable[[str, datetime | None, datetime | None], dict[str, Any]]
 
 
 def _parse_time(value: str | None, field: str) -> datetime | None:
@@ -138,6 +141,10 @@ class FairshelfService:
     audit:
         The hash-chained audit log: personalization changes are recorded there (under a keyed
         pseudonym of the shopper), or ``None`` to record nothing (benchmarks).
+    exposures:
+        Where each Recommend answer is logged for experiment readouts, or ``None``.
+    experiment_report:
+        Builds the readout of an experiment for a time window, or ``None``.
     """
 
     def __init__(
@@ -153,6 +160,8 @@ class FairshelfService:
         audit_report: AuditReporter | None = None,
         audit: AuditStore | None = None,
         receipts: Callable[[str], dict[str, Any]] | None = None,
+        exposures: ExposureLog | None = None,
+        experiment_report: ExperimentReporter | None = None,
     ) -> None:
         self.settings = settings
         self.holder = holder
@@ -164,6 +173,9 @@ class FairshelfService:
         self.audit_report_fn = audit_report
         self.audit = audit
         self.receipts_fn = receipts
+        self.exposures = exposures
+        self.experiment_report_fn = experiment_report
+        self.experiment_name = settings.recsys.experiment.name
         self.shopper_facts = ShopperFacts()
         self.auth = Authenticator(settings.api_keys, enabled=settings.auth_enabled)
         if settings.pseudonym_key is not None:
@@ -268,6 +280,7 @@ class FairshelfService:
         return self._call("Recommend", call, lambda _role: self._recommend(call, body))
 
     def _recommend(self, call: CallContext, body: RecommendIn) -> RecommendResult:
+        started = time.perf_counter()
         request = RecommendRequest(
             user_id=body.user_id,
             k=DEFAULT_K if body.k is None else body.k,
@@ -297,6 +310,10 @@ class FairshelfService:
             shopper = self._shopper(request.user_id, model=model, recent=recent, device=body.device)
             ids = [it.item_id for it in result.items]
             quotes = {q.item_id: q for q in self._quote(ids, shopper, call.request_id)}
+        if self.exposures is not None:
+            self.exposures.record_answer(
+                call.request_id, self.experiment_name, request, result, started
+            )
         return RecommendResult(
             items=result.items,
             quotes=quotes,
@@ -502,6 +519,21 @@ class FairshelfService:
             return AuditReportOut(report=self.audit_report_fn(lo, hi))
 
         return self._call("GetAuditReport", call, run)
+
+    def experiment_report(
+        self, call: CallContext, name: str, since: str | None, until: str | None
+    ) -> ExperimentReportOut:
+        """The readout of one experiment for a time window (admin and pricing roles)."""
+
+        def run(_role: Role) -> ExperimentReportOut:
+            check_id(name, "name")
+            lo = _parse_time(since, "since")
+            hi = _parse_time(until, "until")
+            if self.experiment_report_fn is None:
+                raise ModelUnavailable("experiment readouts are not configured on this server")
+            return ExperimentReportOut(report=self.experiment_report_fn(name, lo, hi))
+
+        return self._call("GetExperimentReport", call, run)
 
     def model_info(self, call: CallContext) -> ModelInfoOut:
         """The bundle being served."""

@@ -101,6 +101,13 @@ class Settings(BaseSettings):
         last one when it grew at all.
     recsys:
         Retrieval, filter and re-ranking tuning passed to the recommender.
+    exposure_logging, exposure_buffer, exposure_batch:
+        Log every Recommend answer for experiment readouts, holding at most
+        ``exposure_buffer`` exposures in memory (more are dropped and counted) and writing
+        ``exposure_batch`` per transaction.
+    attribution_window_hours:
+        How long after a showing a click or purchase of a shown item is credited to it in
+        ``GET /v1/experiments/{name}/report``.
     """
 
     model_config = SettingsConfigDict(
@@ -140,6 +147,10 @@ class Settings(BaseSettings):
     checkpoint_key_file: Path | None = None
     checkpoint_every_records: int = Field(default=1000, ge=1)
     checkpoint_every_seconds: float = Field(default=60.0, gt=0)
+    exposure_logging: bool = True
+    exposure_buffer: int = Field(default=100_000, ge=1)
+    exposure_batch: int = Field(default=1000, ge=1)
+    attribution_window_hours: float = Field(default=168.0, gt=0)
 
     @field_validator("api_keys")
     @classmethod

@@ -21,6 +21,8 @@ FORBIDDEN: dict[str, set[str]] = {
     "pricing": {"recsys", "training", "serving"},
     "training": {"serving"},
     "serving": {"training"},
+    # Experiment statistics are pure: stores and servers feed them, never the other way.
+    "experiments": {"serving", "pricing", "recsys", "training"},
 }
 
 

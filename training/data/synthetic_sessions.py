@@ -15,6 +15,7 @@ import pandas as pd
 from pricing.demand_curve import conversion
 from training.data.canonical import EVENT_DTYPES
 from training.data.synthetic_catalog import REGIONS, Catalog, Shoppers
+from training.data.synthetic_experiment import PlantedExperiment, planted_lift
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -47,6 +48,7 @@ class SessionModel:
     rebuy_rounds: int = 3
     return_rate: float = 0.05
     extra_quantity_mean: float = 0.25  # purchased quantity = 1 + Poisson(this)
+    planted: PlantedExperiment | None = None  # a known effect per experiment variant
 
 
 def price_table(
@@ -173,8 +175,19 @@ def simulate_events(
     )
     tick(0.4)
 
+    if model.planted is not None:
+        boost = planted_lift(model.planted, shoppers.latent.shape[0])
+        start_day = model.planted.start_day
+    else:
+        boost, start_day = None, 0
+
+    def decide(v: _Views) -> BoolArray:
+        if boost is not None:
+            v.lift = v.lift * np.where(v.day >= start_day, boost[v.user], 1.0)
+        return _decide(rng, catalog, prices, v)
+
     all_views = [views]
-    bought = _decide(rng, catalog, prices, views)
+    bought = decide(views)
     all_bought = [bought]
     next_session = n_sessions
     rebuy_p = np.where(shoppers.loyal, model.rebuy_probability_loyal, model.rebuy_probability_new)
@@ -198,7 +211,7 @@ def simulate_events(
         )
         next_session += n_new
         all_views.append(again)
-        all_bought.append(_decide(rng, catalog, prices, again))
+        all_bought.append(decide(again))
     tick(0.6)
 
     v = _Views(

@@ -1,0 +1,109 @@
+"""The exposure log: which shopper was shown which list, under which experiment variant.
+
+One row per Recommend answer: request id, experiment, shopper, variant, model version,
+surface, the recommender's strategy, the service time of the call, and the item ids in the
+order shown (a JSON array; position = index + 1). Rows are written in batches by
+:class:`serving.exposure_log.ExposureLog`, never on the request path, and read back per
+experiment for its readout. Times are integer microseconds since the epoch, as for events.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import NamedTuple
+
+import pandas as pd
+from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text, select
+
+from serving.store.db import METADATA, Database
+from serving.store.events_store import MAX_ID_LENGTH, to_us
+
+EXPOSURES = Table(
+    "exposures",
+    METADATA,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", String(MAX_ID_LENGTH), nullable=False),
+    Column("experiment", String(MAX_ID_LENGTH), nullable=False),
+    Column("user_id", String(MAX_ID_LENGTH), nullable=False),
+    Column("variant", String(MAX_ID_LENGTH), nullable=False),
+    Column("model_version", String(MAX_ID_LENGTH), nullable=False),
+    Column("surface", String(MAX_ID_LENGTH), nullable=False),
+    Column("strategy", String(MAX_ID_LENGTH), nullable=False),
+    Column("latency_us", Integer, nullable=False),
+    Column("ts_us", BigInteger, nullable=False),
+    Column("items", Text, nullable=False),
+)
+Index("ix_exposures_experiment_ts", EXPOSURES.c.experiment, EXPOSURES.c.ts_us)
+
+
+class Exposure(NamedTuple):
+    """One logged Recommend answer (a tuple: it is built on the request path)."""
+
+    ts_us: int
+    request_id: str
+    experiment: str
+    user_id: str
+    variant: str
+    model_version: str
+    surface: str
+    strategy: str
+    latency_us: int
+    items: tuple[str, ...]
+
+
+class ExposuresStore:
+    """Append and read exposures on a :class:`~serving.store.db.Database`.
+
+    Parameters
+    ----------
+    db:
+        SQLite or PostgreSQL handle; the table is created if missing.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        db.create_tables(EXPOSURES)
+
+    def append(self, exposures: Sequence[Exposure]) -> int:
+        """Write a batch in one transaction; returns the rows written."""
+        if not exposures:
+            return 0
+        rows = [{**e._asdict(), "items": json.dumps(list(e.items))} for e in exposures]
+        with self.db.engine.begin() as conn:
+            conn.execute(EXPOSURES.insert(), rows)
+        return len(rows)
+
+    def experiments(self) -> list[str]:
+        """Names of the experiments with at least one exposure, sorted."""
+        stmt = select(EXPOSURES.c.experiment).distinct().order_by(EXPOSURES.c.experiment)
+        with self.db.engine.connect() as conn:
+            return [str(r[0]) for r in conn.execute(stmt)]
+
+    def read(
+        self, experiment: str, since: datetime | None = None, until: datetime | None = None
+    ) -> pd.DataFrame:
+        """Exposures of ``experiment`` in ``[since, until]``, oldest first.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The columns of :class:`Exposure` with ``ts`` (UTC datetime) for ``ts_us`` and
+            ``items`` as lists of item ids.
+        """
+        stmt = select(EXPOSURES).where(EXPOSURES.c.experiment == experiment)
+        if since is not None:
+            stmt = stmt.where(EXPOSURES.c.ts_us >= to_us(since))
+        if until is not None:
+            stmt = stmt.where(EXPOSURES.c.ts_us <= to_us(until))
+        stmt = stmt.order_by(EXPOSURES.c.ts_us, EXPOSURES.c.seq)
+        with self.db.engine.connect() as conn:
+            frame = pd.DataFrame(conn.execute(stmt).mappings().all())
+        if frame.empty:
+            frame = pd.DataFrame({c: pd.Series(dtype="object") for c in Exposure._fields})
+            frame["ts"] = pd.Series(dtype="datetime64[us, UTC]")
+            return frame
+        frame["ts"] = pd.to_datetime(frame["ts_us"].astype("int64"), unit="us", utc=True)
+        frame["items"] = frame["items"].map(json.loads)
+        return frame.drop(columns=["seq"])

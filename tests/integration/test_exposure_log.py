@@ -1,0 +1,98 @@
+"""serving.exposure_log and serving.store.exposures_store on a real SQLite file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import text
+
+from serving.exposure_log import ExposureLog
+from serving.metrics import Metrics
+from serving.store.db import Database
+from serving.store.exposures_store import Exposure, ExposuresStore
+
+
+def _count(metrics: Metrics, what: str) -> float | None:
+    """The value of ``fairshelf_exposures_<what>_total`` as /metrics reports it."""
+    return metrics.registry.get_sample_value(f"fairshelf_exposures_{what}_total")
+
+
+def _exposure(i: int, experiment: str = "ranker") -> Exposure:
+    return Exposure(
+        1_767_225_600_000_000 + i,
+        f"req-{i}",
+        experiment,
+        f"u{i % 7}",
+        "als" if i % 2 else "default",
+        "b1",
+        "home",
+        "trained_vector",
+        120 + i,
+        (f"i{i}", f"i{i + 1}", f"i{i + 2}"),
+    )
+
+
+def _log(db: Database, metrics: Metrics, capacity: int = 50) -> ExposureLog:
+    return ExposureLog(
+        ExposuresStore(db),
+        metrics.exposures_dropped_total,
+        metrics.exposures_written_total,
+        capacity=capacity,
+        batch=10,
+        interval=0.05,
+        retry_seconds=0.05,
+    )
+
+
+def test_exposures_are_written_in_batches_and_read_back_in_order(tmp_path: Path) -> None:
+    db = Database(str(tmp_path / "x.db"))
+    metrics = Metrics()
+    log = _log(db, metrics)
+    log.start()
+    for i in range(25):
+        log.record(_exposure(i))
+    log.record(_exposure(99, experiment="other"))
+    log.stop()
+    store = ExposuresStore(db)
+    frame = store.read("ranker")
+    assert len(frame) == 25 and list(frame["request_id"][:2]) == ["req-0", "req-1"]
+    assert frame["items"][3] == ["i3", "i4", "i5"]
+    assert str(frame["ts"].dt.tz) == "UTC" and int(frame["latency_us"][0]) == 120
+    assert store.experiments() == ["other", "ranker"]
+    assert _count(metrics, "written") == 26
+    db.close()
+
+
+def test_an_outage_buffers_then_drops_and_counts_and_recovery_writes_the_rest(
+    tmp_path: Path,
+) -> None:
+    db = Database(str(tmp_path / "x.db"))
+    metrics = Metrics()
+    log = _log(db, metrics, capacity=50)
+    with db.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE exposures RENAME TO exposures_away"))
+    for i in range(30):
+        log.record(_exposure(i))
+    assert log.flush() is False  # the store is down: the first batch stays in hand
+    for i in range(30, 70):
+        log.record(_exposure(i))
+    assert _count(metrics, "dropped") == 10
+    assert log.backlog == 60
+    with db.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE exposures_away RENAME TO exposures"))
+    assert log.flush() is True
+    assert len(ExposuresStore(db).read("ranker")) == 60 and log.backlog == 0
+    db.close()
+
+
+def test_a_batch_the_database_refuses_is_dropped_and_counted_not_retried(tmp_path: Path) -> None:
+    db = Database(str(tmp_path / "x.db"))
+    metrics = Metrics()
+    log = _log(db, metrics)
+    log.record(_exposure(1)._replace(user_id=None))  # type: ignore[arg-type]  # NOT NULL
+    assert log.flush() is True and log.backlog == 0
+    assert _count(metrics, "dropped") == 1
+    for i in range(3):
+        log.record(_exposure(i))
+    assert log.flush() and len(ExposuresStore(db).read("ranker")) == 3
+    db.close()

@@ -151,6 +151,7 @@ class SteadyLoad:
                 "user_id": self.users[(n + i) % len(self.users)],
                 "item_id": self.items[(n * 7 + i) % len(self.items)],
                 "event_type": "view",
+                "unit_price": 9.99,
             }
             for i in range(2)
         ]

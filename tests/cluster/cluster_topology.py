@@ -32,7 +32,7 @@ PSEUDONYM_KEY = "cluster-test-pseudonym-key-0001"
 # Short on purpose, so that the suite takes minutes: the shortest epoch the clock accepts,
 # and a poll well inside it.
 EPOCH_SECONDS = 60
-POLL_SECONDS = 1.0
+POLL_SECONDS = 2.0
 
 
 def free_port() -> int:

@@ -16,12 +16,14 @@ that calls served on the event loop do not each wait on a dead connection.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 
+import psycopg
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -32,10 +34,18 @@ from serving.store.optouts_store import OptOutsStore
 
 log = get_logger("fairshelf.store")
 
-# What a database outage looks like through SQLAlchemy (both backends): OperationalError
-# (connection refused or lost, "the database system is shutting down", SQLite "database is
-# locked"), InterfaceError (a closed connection) and the pool's own timeout.
-DATABASE_DOWN: tuple[type[Exception], ...] = (OperationalError, InterfaceError, PoolTimeout)
+# What a database outage looks like (both backends): SQLAlchemy's OperationalError (connection
+# refused or lost, "the database system is shutting down", SQLite "database is locked"),
+# InterfaceError (a closed connection) and the pool's own timeout; and the same errors raw from
+# the drivers, where a store uses the DBAPI connection itself (hot reads, bulk price history).
+DATABASE_DOWN: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    PoolTimeout,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    sqlite3.OperationalError,
+)
 
 UNAVAILABLE_MESSAGE = "the database is unavailable; retry later"
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -33,24 +34,45 @@ def _copy(current: Path, dest: Path, bundle_id: str) -> Path:
 
 
 def _first_seen(replicas: list[Replica], predicate, timeout: float) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    """Seconds until ``predicate(replica)`` held, per replica, polling all of them together."""
+    """Seconds from now until ``predicate(replica)`` first held, per replica: each replica is
+    polled by its own thread (a slow answer from one must not delay the others), and the time
+    is taken when the successful poll was sent."""
     started = time.monotonic()
     seen: dict[str, float] = {}
-    while len(seen) < len(replicas) and time.monotonic() - started < timeout:
-        for r in replicas:
-            if r.name not in seen and predicate(r):
-                seen[r.name] = time.monotonic() - started
-        time.sleep(0.05)
+
+    def poll(r: Replica) -> None:
+        while time.monotonic() - started < timeout:
+            sent = time.monotonic()
+            if predicate(r):
+                seen[r.name] = sent - started
+                return
+            time.sleep(0.05)
+
+    threads = [threading.Thread(target=poll, args=(r,)) for r in replicas]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     return seen
+
+
+def _loaded_at(replica: Replica, bundle_id: str) -> float | None:
+    """When the replica swapped ``bundle_id`` in (Unix time), from its own gauge."""
+    pattern = rf'^fairshelf_bundle_loaded_timestamp_seconds\{{bundle_id="{bundle_id}"\}} (\S+)$'
+    match = re.search(pattern, str(replica.get("/metrics")), re.M)
+    return float(match.group(1)) if match else None
 
 
 def test_bundle_published_once_reaches_every_replica(cluster: Cluster, shop: Shop) -> None:
     current = resolve_current(cluster.bundles)
     assert current is not None
     good = _copy(current, cluster.bundles / "cluster-next", "cluster-next")
+    published = time.time()
     set_current(cluster.bundles, good)
-    loaded = _first_seen(cluster.replicas,
-                         lambda r: r.get("/v1/model")["model_version"] == "cluster-next", 30)  # fmt: skip
+    _first_seen(cluster.replicas, lambda r: _loaded_at(r, "cluster-next") is not None, 30)
+    # The swap time each replica recorded itself, against the time of publication.
+    loaded = {r.name: (_loaded_at(r, "cluster-next") or float("inf")) - published
+              for r in cluster.replicas}  # fmt: skip
     before = {r.name: _refused(r) for r in cluster.replicas}
     broken = _copy(good, cluster.bundles / "cluster-broken", "cluster-broken")
     (broken / "items.parquet").unlink()

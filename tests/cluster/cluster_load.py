@@ -208,7 +208,9 @@ class SteadyLoad:
                             call.quote_ids = tuple(q["quote_id"] for q in resp.json()["quotes"])
                 except grpc.RpcError as err:
                     code = err.code()  # type: ignore[attr-defined]
-                    call.code = "TIMEOUT" if code == grpc.StatusCode.DEADLINE_EXCEEDED else code.name
+                    call.code = (
+                        "TIMEOUT" if code == grpc.StatusCode.DEADLINE_EXCEEDED else code.name
+                    )
                 except httpx.TimeoutException:
                     call.code = "TIMEOUT"
                 except httpx.HTTPError as err:

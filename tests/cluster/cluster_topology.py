@@ -67,6 +67,16 @@ def _stop_process(proc: subprocess.Popen[bytes] | None, grace: float = 10.0) -> 
         proc.wait(timeout=10)
 
 
+@dataclass
+class Shop:
+    """What the tests ask about: shoppers (some opted out) and items of the served bundle."""
+
+    users: list[str]
+    items: list[str]
+    opted_out: list[str]
+    bundle_id: str
+
+
 class Postgres:
     """A throwaway PostgreSQL server on its own port and directory."""
 
@@ -90,23 +100,42 @@ class Postgres:
             # The postgres user must reach its directory inside the suite's private tree.
             self.dir.parent.chmod(0o755)
             subprocess.run(["chown", "postgres", str(self.dir)], check=True)
-        self._run(str(self.bin / "initdb"), "-D", str(self.dir / "data"), "-A", "trust",
-                  "-U", "fairshelf")  # fmt: skip
+        self._run(
+            str(self.bin / "initdb"), "-D", str(self.dir / "data"), "-A", "trust", "-U", "fairshelf"
+        )
         self.start()
-        self._run(str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port),
-                  "-U", "fairshelf", "fairshelf")  # fmt: skip
+        self._run(
+            str(self.bin / "createdb"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "fairshelf",
+            "fairshelf",
+        )
 
     def start(self) -> None:
         """Start the server and wait until it accepts connections."""
         opts = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} -c max_connections=200"
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"), "-l",
-                  str(self.dir / "log"), "-w", "-o", opts, "start")  # fmt: skip
+        self._run(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.dir / "data"),
+            "-l",
+            str(self.dir / "log"),
+            "-w",
+            "-o",
+            opts,
+            "start",
+        )
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server (``fast``: disconnect clients, clean shutdown)."""
         if (self.dir / "data" / "postmaster.pid").exists():
-            self._run(str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"), "-m", mode,
-                      "-w", "stop")  # fmt: skip
+            self._run(
+                str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"), "-m", mode, "-w", "stop"
+            )
 
 
 @dataclass
@@ -171,8 +200,9 @@ class Replica:
         return resp.json() if "json" in resp.headers.get("content-type", "") else resp.text
 
     def post(self, path: str, body: Any, role: str = "storefront") -> httpx.Response:
-        return httpx.post(f"{self.url}{path}", json=body, headers={"x-api-key": KEYS[role]},
-                          timeout=10)  # fmt: skip
+        return httpx.post(
+            f"{self.url}{path}", json=body, headers={"x-api-key": KEYS[role]}, timeout=10
+        )
 
 
 class Haproxy:
@@ -197,8 +227,12 @@ class Haproxy:
         cfg = DEPLOY / "haproxy" / "haproxy.cfg"
         log = self.log_path.open("ab")
         # -db: stay in the foreground, so the suite owns the process.
-        self.proc = subprocess.Popen([str(binary("haproxy")), "-db", "-f", str(cfg)],
-                                     env=self.env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+        self.proc = subprocess.Popen(
+            [str(binary("haproxy")), "-db", "-f", str(cfg)],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         log.close()
         wait_for(lambda: bool(self.states()), 20, "haproxy stats page")
 
@@ -257,8 +291,12 @@ class Prometheus:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         log.close()
-        wait_for(lambda: httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200, 60,
-                 "prometheus ready", step=0.2)  # fmt: skip
+        wait_for(
+            lambda: httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200,
+            60,
+            "prometheus ready",
+            step=0.2,
+        )
 
     def api(self, path: str) -> Any:
         body = httpx.get(f"{self.url}/api/v1/{path}", timeout=5).json()
@@ -312,8 +350,11 @@ class Cluster:
             r.wait_ready()
         self.lb.start()
         try:
-            wait_for(lambda: all(s == "UP" for s in self.lb.states().values()), 30,
-                     "haproxy sees every replica UP")  # fmt: skip
+            wait_for(
+                lambda: all(s == "UP" for s in self.lb.states().values()),
+                30,
+                "haproxy sees every replica UP",
+            )
         except AssertionError as exc:
             raise AssertionError(f"{exc}: {self.lb.states()}") from None
         self.prometheus.start()

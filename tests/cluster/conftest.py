@@ -10,12 +10,11 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-from cluster_topology import Cluster
+from cluster_topology import Cluster, Shop
 from debian_tools import binary, postgres_bin
 from serving_support import KEYS, tiny_bundles
 
@@ -28,16 +27,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.cluster)
             item.add_marker(pytest.mark.slow)
-
-
-@dataclass
-class Shop:
-    """What the tests ask about: shoppers (some opted out) and items of the served bundle."""
-
-    users: list[str]
-    items: list[str]
-    opted_out: list[str]
-    bundle_id: str
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,7 @@ from collections import Counter
 
 import httpx
 from cluster_load import TIMEOUT, SteadyLoad
-from cluster_topology import Cluster, wait_for
-from conftest import Shop
+from cluster_topology import Cluster, Shop, wait_for
 from serving_support import KEYS
 
 OUTAGE_SECONDS = 5.0
@@ -30,20 +29,35 @@ def _direct_checks(cluster: Cluster, shop: Shop) -> None:
         known = replica.post("/v1/recommend", {"user_id": shop.users[-1], "k": 5})
         # Not personalized either: without the database no opt-out can be checked.
         assert known.status_code == 200 and known.json()["personalized"] is False, known.text
-        event = {"event_id": f"outage-{replica.name}", "user_id": shop.users[5],
-                 "item_id": shop.items[0], "event_type": "view", "unit_price": 9.99}  # fmt: skip
+        event = {
+            "event_id": f"outage-{replica.name}",
+            "user_id": shop.users[5],
+            "item_id": shop.items[0],
+            "event_type": "view",
+            "unit_price": 9.99,
+        }
         resp = replica.post("/v1/events", {"events": [event]})
         assert resp.status_code == 503, resp.text
         assert resp.json()["error"]["code"] == "UNAVAILABLE"
-        put = httpx.put(f"{replica.url}/v1/shoppers/{shop.users[6]}/personalization",
-                        json={"enabled": False}, headers={"x-api-key": KEYS["storefront"]},
-                        timeout=TIMEOUT)  # fmt: skip
+        put = httpx.put(
+            f"{replica.url}/v1/shoppers/{shop.users[6]}/personalization",
+            json={"enabled": False},
+            headers={"x-api-key": KEYS["storefront"]},
+            timeout=TIMEOUT,
+        )
         assert put.status_code == 503, put.text
 
 
 def test_database_restart_under_load(cluster: Cluster, shop: Shop) -> None:
-    load = SteadyLoad(cluster.http_url, cluster.grpc_target, shop.users, shop.items,
-                      shop.opted_out, threads=3, tag="pg")  # fmt: skip
+    load = SteadyLoad(
+        cluster.http_url,
+        cluster.grpc_target,
+        shop.users,
+        shop.items,
+        shop.opted_out,
+        threads=3,
+        tag="pg",
+    )
     with load:
         time.sleep(2.0)
         down_at = time.monotonic()
@@ -57,8 +71,10 @@ def test_database_restart_under_load(cluster: Cluster, shop: Shop) -> None:
         started_after = time.monotonic() - up_at
 
         def writes_ok() -> bool:
-            return any(c.op == "events" and c.ok and c.started > up_at + started_after
-                       for c in load.ledger.snapshot())  # fmt: skip
+            return any(
+                c.op == "events" and c.ok and c.started > up_at + started_after
+                for c in load.ledger.snapshot()
+            )
 
         recovered = wait_for(writes_ok, 30, "writes succeed after the restart")
         time.sleep(1.0)

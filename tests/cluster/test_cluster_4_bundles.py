@@ -11,8 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-from cluster_topology import POLL_SECONDS, Cluster, Replica, wait_for
-from conftest import Shop
+from cluster_topology import POLL_SECONDS, Cluster, Replica, Shop, wait_for
 
 from recsys.bundle import set_current
 from serving.reload import resolve_current
@@ -71,8 +70,10 @@ def test_bundle_published_once_reaches_every_replica(cluster: Cluster, shop: Sho
     set_current(cluster.bundles, good)
     _first_seen(cluster.replicas, lambda r: _loaded_at(r, "cluster-next") is not None, 30)
     # The swap time each replica recorded itself, against the time of publication.
-    loaded = {r.name: (_loaded_at(r, "cluster-next") or float("inf")) - published
-              for r in cluster.replicas}  # fmt: skip
+    loaded = {
+        r.name: (_loaded_at(r, "cluster-next") or float("inf")) - published
+        for r in cluster.replicas
+    }
     before = {r.name: _refused(r) for r in cluster.replicas}
     broken = _copy(good, cluster.bundles / "cluster-broken", "cluster-broken")
     (broken / "items.parquet").unlink()
@@ -87,12 +88,15 @@ def test_bundle_published_once_reaches_every_replica(cluster: Cluster, shop: Sho
     for r in cluster.replicas:
         assert r.get("/v1/model")["model_version"] == "cluster-next"
         assert r.ready()
+
     # Prometheus raises the refused-reload alert for each replica.
     def alerted() -> bool:
         alerts = cluster.prometheus.api("alerts")["alerts"]
-        return {a["labels"]["instance"] for a in alerts
-                if a["labels"]["alertname"] == "FairshelfBundleRefused"
-                and a["state"] == "firing"} == {f"127.0.0.1:{r.http_port}" for r in cluster.replicas}  # fmt: skip
+        return {
+            a["labels"]["instance"]
+            for a in alerts
+            if a["labels"]["alertname"] == "FairshelfBundleRefused" and a["state"] == "firing"
+        } == {f"127.0.0.1:{r.http_port}" for r in cluster.replicas}
 
     wait_for(alerted, 20, "FairshelfBundleRefused firing for every replica", step=0.5)
     # Back to the good bundle: nothing to load, nothing refused again.

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cluster_topology import Cluster, wait_for
-from conftest import Shop
+from cluster_topology import Cluster, Shop, wait_for
 
 
 def _rule(prom: Any, name: str) -> dict[str, Any]:
@@ -25,8 +24,11 @@ def test_prometheus_sees_every_replica_and_no_fairness_violation(
 
     def all_up() -> bool:
         targets = prom.api("targets")["activeTargets"]
-        up = {t["labels"]["instance"] for t in targets if t["labels"]["job"] == "fairshelf"
-              and t["health"] == "up"}  # fmt: skip
+        up = {
+            t["labels"]["instance"]
+            for t in targets
+            if t["labels"]["job"] == "fairshelf" and t["health"] == "up"
+        }
         return up == wanted
 
     wait_for(all_up, 30, "prometheus scrapes all three replicas")

@@ -193,8 +193,9 @@ class AuditStore:
                     # Another process took this seq (or held the lock): back off, retry.
                     last = exc
                     time.sleep(random.uniform(0, 0.01 * (attempt + 1)))
-        if isinstance(last, OperationalError):
-            # A lost race is an IntegrityError; this is the database down or locked throughout.
+        if isinstance(last, OperationalError) and (not self._db.is_sqlite or "locked" in str(last)):
+            # A lost race is an IntegrityError; this is the database down or locked throughout
+            # (SQLite also reports a missing table this way: that stays a failed precondition).
             raise Unavailable("the database is unavailable; retry later") from last
         # The database's own last error rides along, for when it was not a race after all.
         raise FailedPrecondition(

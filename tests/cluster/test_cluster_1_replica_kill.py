@@ -5,7 +5,9 @@ within its health interval, and the replica restarts and takes traffic again.
 The bound on failed calls: each load thread has one call in flight at a time, so at the moment
 of the kill at most ``threads`` calls can be on the victim. Calls sent after the kill meet a
 refused connection, which haproxy retries on another replica (``retry-on conn-failure`` with
-``option redispatch``), so they do not fail. Hence failed calls <= threads.
+``option redispatch``), and reads cut off on the victim are resent too (``empty-response``);
+only writes in flight on the victim fail (they may have committed, so haproxy does not resend
+them; the client does, with the same event ids). Hence failed calls <= threads.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo
 
-.PHONY: demo test test-fast lint format proto bench clean install
+.PHONY: demo test test-fast lint format proto bench clean install cluster
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH"; exit 1; }
@@ -18,6 +18,10 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
+
+# PostgreSQL, three replicas, haproxy and Prometheus on 127.0.0.1 under faults (.ci/cluster-deps.sh).
+cluster: $(STAMP)
+	$(BIN)/python -m pytest -q -s tests/cluster
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit

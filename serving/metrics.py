@@ -65,6 +65,22 @@ class Metrics:
             registry=self.registry,
             multiprocess_mode="mostrecent",
         )
+        # Known outcomes start at 0, so that the first refusal is an increase an alert sees.
+        for outcome in ("loaded", "refused"):
+            self.reloads_total.labels(outcome)
+        self.bundle_created = Gauge(
+            "fairshelf_bundle_created_timestamp_seconds",
+            "Unix time the serving bundle was trained (its manifest's created_at).",
+            registry=self.registry,
+            multiprocess_mode="max",
+        )
+        self.events_last_ingested = Gauge(
+            "fairshelf_events_last_ingested_timestamp_seconds",
+            "Unix time an event was last accepted (the process start before the first one).",
+            registry=self.registry,
+            multiprocess_mode="max",
+        )
+        self.events_last_ingested.set_to_current_time()
         self.events_total = Counter(
             "fairshelf_events_total",
             "Events accepted by the event log, by event type.",

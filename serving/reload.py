@@ -254,6 +254,7 @@ class BundleWatcher:
             if current is not None:
                 self.metrics.bundle_info.remove(current.bundle_id)
             self.metrics.bundle_info.labels(model.bundle_id).set(model.loaded_at.timestamp())
+            self.metrics.bundle_created.set(model.bundle.manifest.created_at.timestamp())
             log.info(
                 "bundle_loaded",
                 bundle=model.bundle_id,

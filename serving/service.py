@@ -60,6 +60,7 @@ from serving.shopper_facts import ShopperFacts, coarse_device
 from serving.store.audit_store import AuditStore
 from serving.store.events_store import Event, EventsStore, make_events
 from serving.store.optouts_store import OptOutsStore
+from serving.store.outage import PersonalReads, database_errors_unavailable
 
 T = TypeVar("T")
 log = get_logger("fairshelf.service")
@@ -177,6 +178,7 @@ class FairshelfService:
         self.experiment_report_fn = experiment_report
         self.experiment_name = settings.recsys.experiment.name
         self.shopper_facts = ShopperFacts()
+        self.personal_reads = PersonalReads(optouts, events)
         self.auth = Authenticator(settings.api_keys, enabled=settings.auth_enabled)
         if settings.pseudonym_key is not None:
             self.pseudonym_key = settings.pseudonym_key.get_secret_value().encode()
@@ -194,7 +196,8 @@ class FairshelfService:
         code = "OK"
         try:
             role = self.auth.check(call.api_key, operation)
-            return fn(role)
+            with database_errors_unavailable():
+                return fn(role)
         except Exception as exc:
             status = status_for(exc)
             code = status.code_name
@@ -300,9 +303,9 @@ class FairshelfService:
             personalized=body.personalized is not False,
         )
         model = self.holder.require()
-        opted_out = self.optouts.is_opted_out(request.user_id)
         # Events since the bundle's training data: a purchase logged a moment ago counts.
-        recent = self.events.recent_for_user(request.user_id, since=model.trained_until)
+        # With the database down: a non-personalized list, so no opt-out is ever broken.
+        opted_out, recent = self.personal_reads.read(request.user_id, model.trained_until)
         result = model.recommender.recommend(request, recent, opted_out=opted_out)
         self.metrics.recommendations_total.labels(result.strategy).inc()
         quotes: dict[str, Quote] = {}
@@ -358,6 +361,8 @@ class FairshelfService:
                 self.metrics.events_total.labels(ev.event_type).inc()
             if result.duplicates:
                 self.metrics.events_duplicate_total.inc(result.duplicates)
+            if result.accepted:
+                self.metrics.events_last_ingested.set_to_current_time()
             return LogEventsOut(
                 accepted=result.accepted, duplicates=result.duplicates, request_id=call.request_id
             )

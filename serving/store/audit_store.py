@@ -34,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from fairshelf.errors import FailedPrecondition, InvalidArgument
+from fairshelf.errors import FailedPrecondition, InvalidArgument, Unavailable
 from pricing.fairness.audit_chain import Anchor, AuditRecord, next_record
 from pricing.fairness.ports import AuditSink
 from serving.store.db import METADATA, Database
@@ -180,6 +180,8 @@ class AuditStore:
         ------
         FailedPrecondition
             When concurrent writers kept winning the race for the next sequence number.
+        Unavailable
+            When the database could not be reached (or stayed locked) on every attempt.
         """
         last: Exception | None = None
         with self._lock:
@@ -191,6 +193,10 @@ class AuditStore:
                     # Another process took this seq (or held the lock): back off, retry.
                     last = exc
                     time.sleep(random.uniform(0, 0.01 * (attempt + 1)))
+        if isinstance(last, OperationalError) and (not self._db.is_sqlite or "locked" in str(last)):
+            # A lost race is an IntegrityError; this is the database down or locked throughout
+            # (SQLite also reports a missing table this way: that stays a failed precondition).
+            raise Unavailable("the database is unavailable; retry later") from last
         # The database's own last error rides along, for when it was not a race after all.
         raise FailedPrecondition(
             "could not append to the audit log: too many concurrent writers"

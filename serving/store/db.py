@@ -68,6 +68,10 @@ class Database:
             kwargs["connect_args"] = {"check_same_thread": False}
         else:
             kwargs["pool_pre_ping"] = True
+            # A database that does not answer (host gone, network cut) must fail a call in
+            # seconds, as UNAVAILABLE, not hold a request thread for the OS's TCP timeout.
+            kwargs["connect_args"] = {"connect_timeout": 3}
+            kwargs["pool_timeout"] = 5
         self.engine: Engine = create_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)

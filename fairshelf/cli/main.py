@@ -13,7 +13,15 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from fairshelf.cli import audit_cmd, data_cmd, pricing_cmd, serve_cmd, train_cmd
+from fairshelf.cli import (
+    audit_cmd,
+    bundles_cmd,
+    data_cmd,
+    pricing_cmd,
+    retrain_cmd,
+    serve_cmd,
+    train_cmd,
+)
 from fairshelf.errors import FairshelfError
 
 app = typer.Typer(
@@ -24,7 +32,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (data_cmd, train_cmd, serve_cmd, pricing_cmd, audit_cmd):
+for module in (data_cmd, train_cmd, retrain_cmd, bundles_cmd, serve_cmd, pricing_cmd, audit_cmd):
     module.register(app)
 
 

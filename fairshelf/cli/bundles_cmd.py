@@ -34,16 +34,26 @@ LockWaitOption = Annotated[
 ]
 
 
-def _metric(metrics: dict[str, dict[str, dict[str, float]]], model: str, name: str) -> str:
+def _metric(
+    metrics: dict[str, dict[str, dict[str, float]]], gate: dict[str, float], model: str, name: str
+) -> str:
+    """The evaluation's figure, else the retraining gate's (marked ``g``)."""
     v = metrics.get("all", {}).get(model, {}).get(name)
-    return "" if v is None else f"{v:.4f}"
+    if v is not None:
+        return f"{v:.4f}"
+    return f"{gate[name]:.4f} g" if name in gate else ""
 
 
 @bundles_app.command("list")
 def list_cmd(bundles: BundlesOption) -> None:
-    """Every bundle, oldest first: current marker, data range, size, Recall/NDCG@20."""
-    from training.retrain.registry import list_bundles
+    """Every bundle, oldest first: current marker, data range, size, Recall/NDCG@20.
 
+    Metrics come from the bundle's own evaluation (train --eval-cut), else from the
+    retraining gate that published it (marked g).
+    """
+    from training.retrain.registry import gate_metrics, list_bundles
+
+    gates = gate_metrics(bundles)
     table = Table(title=str(bundles))
     for col in ("", "bundle", "created", "data from", "data to", "events", "shoppers", "items"):
         table.add_column(col)
@@ -61,10 +71,10 @@ def list_cmd(bundles: BundlesOption) -> None:
             f"{d.n_events:,}",
             f"{d.n_users:,}",
             f"{d.n_items:,}",
-            _metric(e.manifest.metrics, model, "recall@20"),
-            _metric(e.manifest.metrics, model, "ndcg@20"),
+            _metric(e.manifest.metrics, gates.get(e.bundle_id, {}), model, "recall@20"),
+            _metric(e.manifest.metrics, gates.get(e.bundle_id, {}), model, "ndcg@20"),
         )
-    Console(highlight=False).print(table)
+    Console(highlight=False, width=200).print(table)
 
 
 @bundles_app.command("show")
@@ -73,7 +83,7 @@ def show_cmd(
     bundles: BundlesOption,
 ) -> None:
     """One bundle's manifest summary: data range, sizes, dropped rows, metrics, timings."""
-    from training.retrain.registry import get_bundle
+    from training.retrain.registry import gate_metrics, get_bundle
 
     e = get_bundle(bundles, bundle_id)
     m = e.manifest
@@ -85,6 +95,7 @@ def show_cmd(
         "seed": m.seed,
         "data": m.data.model_dump(mode="json"),
         "metrics": m.metrics,
+        "gate": gate_metrics(bundles).get(m.bundle_id),
         "timings_seconds": m.timings_seconds,
         "path": str(e.path),
     }

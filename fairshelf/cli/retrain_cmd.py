@@ -82,7 +82,7 @@ def retrain_cmd(
     from training.retrain.run import EXIT_LOCKED, RetrainOptions, retrain
 
     check_invalid_rows(invalid_rows)
-    console = Console(highlight=False, markup=False)
+    console = Console(highlight=False, markup=False, soft_wrap=True)
     database = Database(db)
     try:
         store = EventsStore(database)

@@ -51,6 +51,24 @@ class Move:
         return dict(self.__dict__)
 
 
+def gate_metrics(bundles_dir: Path) -> dict[str, dict[str, float]]:
+    """Bundle id -> the gate's measurement of it (challenger Recall/NDCG@20), from the reports
+    of the runs that published it."""
+    out: dict[str, dict[str, float]] = {}
+    runs = Path(bundles_dir) / RUNS_DIR
+    if not runs.is_dir():
+        return out
+    for report in sorted(runs.glob("*/report.json")):
+        try:
+            d = json.loads(report.read_text())
+        except ValueError:
+            continue
+        gate = d.get("gate") or {}
+        if d.get("challenger") and gate.get("comparisons"):
+            out[d["challenger"]] = {k: v["challenger"] for k, v in gate["comparisons"].items()}
+    return out
+
+
 def current_id(bundles_dir: Path) -> str | None:
     """The name of the bundle ``current`` points at, or None."""
     link = Path(bundles_dir) / CURRENT_LINK

@@ -95,8 +95,9 @@ def compare(
     window:
         Canonical events of the window (only purchases are used).
     tolerance:
-        The challenger passes unless its mean Recall@20 or NDCG@20 is below the champion's
-        by more than this (absolute).
+        The challenger is refused when its mean Recall@20 or NDCG@20 is below the
+        champion's by more than this (absolute) and the paired bootstrap interval of the
+        difference lies wholly below zero (a drop that is not noise).
     n_resamples, seed:
         Paired bootstrap settings.
 
@@ -139,7 +140,8 @@ def compare(
             per_model["champion"][i], per_model["challenger"][i], n_resamples, seed=seed
         )
         result.comparisons[metric] = cmp
-        if cmp.difference < -tolerance:
+        # Worse by more than the tolerance, and not by chance: the interval is below zero.
+        if cmp.difference < -tolerance and cmp.high < 0:
             worse.append(
                 f"{metric} {cmp.challenger:.4f} vs champion {cmp.champion:.4f} "
                 f"(difference {cmp.difference:+.4f}, {cmp.level:.0%} interval "
@@ -147,10 +149,14 @@ def compare(
             )
     if worse:
         result.reason = (
-            f"challenger worse than the champion by more than the tolerance {tolerance:g}: "
+            f"challenger worse than the champion by more than the tolerance {tolerance:g}, "
+            "interval below zero: "
             + "; ".join(worse)
         )
         return result
     result.passed = True
-    result.reason = f"challenger within the tolerance {tolerance:g} of the champion or better"
+    result.reason = (
+        f"challenger not worse than the champion by more than the tolerance {tolerance:g} "
+        "beyond chance"
+    )
     return result

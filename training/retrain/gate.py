@@ -129,7 +129,7 @@ def compare(
         return result
     item_pos = pd.Index(items_both)
     groups = buys.groupby(buys["user_id"].astype(str))["item_id"]
-    user_ids = np.array(sorted(groups.groups), dtype=object)
+    user_ids = np.array(sorted(str(u) for u in groups.groups), dtype=object)
     truth = [np.unique(item_pos.get_indexer(groups.get_group(u).astype(str))) for u in user_ids]
     per_model = {}
     for name, bundle in (("champion", champion), ("challenger", challenger)):
@@ -150,8 +150,7 @@ def compare(
     if worse:
         result.reason = (
             f"challenger worse than the champion by more than the tolerance {tolerance:g}, "
-            "interval below zero: "
-            + "; ".join(worse)
+            "interval below zero: " + "; ".join(worse)
         )
         return result
     result.passed = True

@@ -34,9 +34,9 @@ def test_postgres_lock_is_exclusive_across_sessions_and_released() -> None:
     try:
         with advisory_lock(one, "retrain-test") as taken:
             assert taken is True
-            with pytest.raises(AdvisoryLockBusy, match="another job"):
-                with advisory_lock(two, "retrain-test", wait_seconds=0.3):
-                    pass
+            busy = pytest.raises(AdvisoryLockBusy, match="another job")
+            with busy, advisory_lock(two, "retrain-test", wait_seconds=0.3):
+                pass
             with advisory_lock(two, "another-name"):
                 pass
         with advisory_lock(two, "retrain-test") as taken:

@@ -68,9 +68,8 @@ def test_rollback_without_an_earlier_bundle_says_so(tmp_path: Path) -> None:
 
 
 def test_the_lock_is_exclusive_and_waits(tmp_path: Path) -> None:
-    with bundles_lock(tmp_path, 0):
-        with pytest.raises(LockBusy, match="another job"):
-            with bundles_lock(tmp_path, 0.3):
-                pass
+    busy = pytest.raises(LockBusy, match="another job")
+    with bundles_lock(tmp_path, 0), busy, bundles_lock(tmp_path, 0.3):
+        pass
     with bundles_lock(tmp_path, 0):
         pass

@@ -78,8 +78,9 @@ def retrain_cmd(
     from serving.store.events_store import EventsStore
     from training.retrain.audit import audit_move
     from training.retrain.locks import LockBusy, bundles_lock
+    from training.retrain.outcome import EXIT_LOCKED
     from training.retrain.registry import Move
-    from training.retrain.run import EXIT_LOCKED, RetrainOptions, retrain
+    from training.retrain.run import RetrainOptions, retrain
 
     check_invalid_rows(invalid_rows)
     console = Console(highlight=False, markup=False, soft_wrap=True)

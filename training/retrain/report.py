@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import matplotlib
 
@@ -12,10 +12,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from training.data.rejects import Rejects
-
-if TYPE_CHECKING:
-    from training.retrain.gate import GateResult
-    from training.retrain.run import RetrainResult
+from training.retrain.gate import GateResult
+from training.retrain.outcome import RetrainResult
 
 REPORT_MD = "report.md"
 REPORT_JSON = "report.json"

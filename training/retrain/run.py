@@ -22,11 +22,9 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -38,34 +36,12 @@ from training.data.rejects import Rejects
 from training.prepare import PreparedData, prepare_frames
 from training.retrain import registry
 from training.retrain.gate import GateResult, compare
+from training.retrain.outcome import Outcome, RetrainResult
 from training.retrain.report import write_run_report
 from training.trainer import train_prepared
 
 WORK_PREFIX = ".retrain-"
 StoreReader = Callable[[datetime | None], pd.DataFrame]
-
-
-class Outcome(StrEnum):
-    """How a run ended."""
-
-    PUBLISHED = "published"
-    PASSED_DRY_RUN = "passed_dry_run"
-    REFUSED = "refused"
-    NO_EVIDENCE = "no_evidence"
-    NOTHING_NEW = "nothing_new"
-    FAILED = "failed"
-
-
-# The process exit code of each outcome (2 is bad input, 5 the lock: see docs/retraining.md).
-EXIT_CODES: dict[Outcome, int] = {
-    Outcome.PUBLISHED: 0,
-    Outcome.PASSED_DRY_RUN: 0,
-    Outcome.REFUSED: 3,
-    Outcome.NO_EVIDENCE: 4,
-    Outcome.NOTHING_NEW: 4,
-    Outcome.FAILED: 1,
-}
-EXIT_LOCKED = 5
 
 
 @dataclass
@@ -86,28 +62,6 @@ class RetrainOptions:
     actor: str = "retrain"
     show_progress: bool = False
     on_publish: Callable[[registry.Move], None] | None = None
-
-
-@dataclass
-class RetrainResult:
-    """What a run did; ``exit_code`` is the process's."""
-
-    run_id: str
-    outcome: Outcome
-    reason: str
-    champion: str
-    run_dir: Path
-    challenger: str | None = None
-    gate: GateResult | None = None
-    pruned: list[str] = field(default_factory=list)
-    rejects: dict[str, int] = field(default_factory=dict)
-    data: dict[str, Any] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def exit_code(self) -> int:
-        """The documented exit code of the outcome."""
-        return EXIT_CODES[self.outcome]
 
 
 def _champion(bundles_dir: Path) -> Bundle:

@@ -153,7 +153,9 @@ def retrain(opts: RetrainOptions) -> RetrainResult:
     events = combine_events(base, logged)
     rejects: Rejects = base_rejects.add(item_rejects)
     data = prepare_frames(
-        events, items, cfg, f"{base_path} + {opts.store_name}", str(items_path), rejects
+        # The base file alone is recorded, so the next run finds it by default; the event log
+        # is named in the report and the bundle's notes.
+        events, items, cfg, str(base_path), str(items_path), rejects
     )
     timings["read"] = time.perf_counter() - t
     end = data.events["timestamp"].max()
@@ -215,7 +217,10 @@ def retrain(opts: RetrainOptions) -> RetrainResult:
             result.reason = f"{gate.reason}; dry run: nothing trained or published"
             return result
         t = time.perf_counter()
-        notes = [f"retrained from {cm.bundle_id}; gate: {gate.reason}"]
+        notes = [
+            f"retrained from {cm.bundle_id} on {base_path} plus {len(logged)} events logged in "
+            f"{opts.store_name}; gate: {gate.reason}"
+        ]
         staged = train_prepared(
             data, cfg, work / "final", seed=cm.seed, make_current=False, extra_notes=notes
         )

@@ -138,6 +138,11 @@ def retrain_args(s: RetrainSetup, *extra: str) -> list[str]:
     ]
 
 
+def bundles_cmd(s: RetrainSetup, action: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``fairshelf bundles ACTION ARGS --bundles ... --db ...`` of a setup."""
+    return fairshelf("bundles", action, *args, "--bundles", str(s.bundles), "--db", s.db_url)
+
+
 def run_report(bundles: Path) -> dict[str, object]:
     """The JSON report of the newest run."""
     runs = sorted((bundles / "runs").iterdir())

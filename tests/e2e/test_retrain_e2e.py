@@ -11,37 +11,19 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from retrain_support import fairshelf, retrain_args, run_report, setup
-from serving_support import Clients, running_server
+from retrain_support import bundles_cmd, fairshelf, retrain_args, run_report, setup
+from serving_support import Clients, running_server, wait_for
+from serving_support import recommend as _recommend
+from serving_support import top_category as _top
 
 from pricing.fairness.report import verify_audit_log
 from serving.store.audit_store import AuditStore
 from serving.store.db import Database
 
 pytestmark = pytest.mark.timeout(400)
-
-
-def _top(category: str) -> str:
-    return category.split("/")[0]
-
-
-def _wait_for(predicate, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not reached in time")
-
-
-def _recommend(http: httpx.Client, user: str, k: int = 10) -> dict:  # type: ignore[type-arg]
-    resp = http.post("/v1/recommend", json={"user_id": user, "k": k}, headers=Clients.hdr())
-    assert resp.status_code == 200, resp.text
-    return resp.json()  # type: ignore[no-any-return]
 
 
 def _new_items(items: pd.DataFrame, category: str) -> pd.DataFrame:
@@ -107,7 +89,7 @@ def test_retrain_loop_end_to_end(tmp_path: Path) -> None:
             + f" on {gate['n_users']} shoppers"
         )
         v2 = report["challenger"]
-        _wait_for(lambda: _recommend(http, known)["model_version"] == v2)
+        wait_for(lambda: _recommend(http, known)["model_version"] == v2, 60)
 
         model = server.holder.require()
         cats = model.bundle.items.set_index("item_id")["category"].map(_top)
@@ -139,20 +121,9 @@ def test_retrain_loop_end_to_end(tmp_path: Path) -> None:
         nearest = np.argsort(-np.where(old, sims, -np.inf))[:5]
         assert Counter(cats.iloc[nearest])[top] >= 3
 
-        back = fairshelf(
-            "bundles",
-            "rollback",
-            "--bundles",
-            str(s.bundles),
-            "--db",
-            s.db_url,
-            "--reason",
-            "e2e rollback",
-            "--actor",
-            "ops@example",
-        )
+        back = bundles_cmd(s, "rollback", "--reason", "e2e rollback", "--actor", "ops@example")
         assert back.returncode == 0, back.stdout + back.stderr
-        _wait_for(lambda: _recommend(http, known)["model_version"] == v1.bundle_id)
+        wait_for(lambda: _recommend(http, known)["model_version"] == v1.bundle_id, 60)
         clients.close()
 
     db = Database(s.db_url)

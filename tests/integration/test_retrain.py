@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from retrain_support import (
+    bundles_cmd,
     fairshelf,
     retrain_args,
     run_report,
@@ -157,20 +158,9 @@ def test_rollback_and_promote_are_audited_and_named(tmp_path: Path) -> None:
     champion = current_id(s.bundles)
     assert fairshelf(*retrain_args(s)).returncode == 0
     new = current_id(s.bundles)
-    no_reason = fairshelf("bundles", "rollback", "--bundles", str(s.bundles), "--db", s.db_url)
+    no_reason = bundles_cmd(s, "rollback")
     assert no_reason.returncode == 2 and "--reason" in no_reason.stderr
-    back = fairshelf(
-        "bundles",
-        "rollback",
-        "--bundles",
-        str(s.bundles),
-        "--db",
-        s.db_url,
-        "--reason",
-        "shoppers complain",
-        "--actor",
-        "ops@example",
-    )
+    back = bundles_cmd(s, "rollback", "--reason", "shoppers complain", "--actor", "ops@example")
     assert back.returncode == 0, back.stdout + back.stderr
     assert current_id(s.bundles) == champion
     kind, payload = _audit_kinds(s.db_url)[-1]
@@ -179,33 +169,11 @@ def test_rollback_and_promote_are_audited_and_named(tmp_path: Path) -> None:
     assert payload["actor"] == "ops@example" and payload["reason"] == "shoppers complain"
     verify = fairshelf("audit", "verify", "--db", s.db_url)
     assert verify.returncode == 0 and "OK" in verify.stdout
-    forward = fairshelf(
-        "bundles",
-        "promote",
-        new,
-        "--bundles",
-        str(s.bundles),
-        "--db",
-        s.db_url,
-        "--reason",
-        "fixed",
-        "--actor",
-        "ops@example",
-    )
+    forward = bundles_cmd(s, "promote", new, "--reason", "fixed", "--actor", "ops@example")
     assert forward.returncode == 0, forward.stderr
     assert current_id(s.bundles) == new
     assert _audit_kinds(s.db_url)[-1][0] == "bundle_promoted"
-    unknown = fairshelf(
-        "bundles",
-        "promote",
-        "nope",
-        "--bundles",
-        str(s.bundles),
-        "--db",
-        s.db_url,
-        "--reason",
-        "x",
-    )
+    unknown = bundles_cmd(s, "promote", "nope", "--reason", "x")
     assert unknown.returncode == 2 and "no bundle 'nope'" in unknown.stderr
     listed = fairshelf("bundles", "list", "--bundles", str(s.bundles))
     assert listed.returncode == 0 and champion in listed.stdout and new in listed.stdout

@@ -72,6 +72,7 @@ def retrain_cmd(
 
     import pandas as pd
 
+    from fairshelf.errors import NotFound
     from serving.store.advisory_lock import AdvisoryLockBusy, advisory_lock
     from serving.store.audit_store import AuditStore
     from serving.store.db import Database
@@ -83,6 +84,8 @@ def retrain_cmd(
     from training.retrain.run import RetrainOptions, retrain
 
     check_invalid_rows(invalid_rows)
+    if not bundles.is_dir():
+        raise NotFound(f"no such bundles directory: {bundles}", field="bundles")
     console = Console(highlight=False, markup=False, soft_wrap=True)
     database = Database(db)
     try:

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from fairshelf.errors import FailedPrecondition
+from fairshelf.errors import FailedPrecondition, NotFound
 
 LOCK_FILE = ".lock"
 POLL_SECONDS = 0.2
@@ -32,17 +32,20 @@ def bundles_lock(bundles_dir: Path, wait_seconds: float = 0.0) -> Iterator[Path]
     Parameters
     ----------
     bundles_dir:
-        The bundles directory (created if missing).
+        The bundles directory.
     wait_seconds:
         How long to wait for another holder to finish; 0 gives up at once.
 
     Raises
     ------
+    NotFound
+        If the directory does not exist (a typo must not start an empty one).
     LockBusy
         If the lock is still held by another process after ``wait_seconds``.
     """
     root = Path(bundles_dir)
-    root.mkdir(parents=True, exist_ok=True)
+    if not root.is_dir():
+        raise NotFound(f"no such bundles directory: {root}", field="bundles")
     path = root / LOCK_FILE
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     deadline = time.monotonic() + wait_seconds

@@ -72,10 +72,17 @@ def bundle_scores(bundle: Bundle, users: np.ndarray, items: np.ndarray) -> np.nd
     return blend_scores(repeat, disc, m.hybrid)
 
 
-def _lists(bundle: Bundle, user_ids: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
+def _lists(
+    bundle: Bundle, user_ids: np.ndarray, item_ids: np.ndarray, batch: int = 512
+) -> np.ndarray:
+    """Top-K lists, in batches of shoppers so the dense score block stays small."""
     users = pd.Index(bundle.user_ids).get_indexer(user_ids)
     items = pd.Index(bundle.item_ids).get_indexer(item_ids)
-    return top_k(bundle_scores(bundle, users, items), K)
+    out = [
+        top_k(bundle_scores(bundle, users[lo : lo + batch], items), K)
+        for lo in range(0, len(users), batch)
+    ]
+    return np.concatenate(out)
 
 
 def compare(

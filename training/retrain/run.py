@@ -155,7 +155,12 @@ def retrain(opts: RetrainOptions) -> RetrainResult:
     data = prepare_frames(
         # The base file alone is recorded, so the next run finds it by default; the event log
         # is named in the report and the bundle's notes.
-        events, items, cfg, str(base_path), str(items_path), rejects
+        events,
+        items,
+        cfg,
+        str(base_path),
+        str(items_path),
+        rejects,
     )
     timings["read"] = time.perf_counter() - t
     end = data.events["timestamp"].max()

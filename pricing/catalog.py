@@ -37,8 +37,10 @@ class PricingCatalog:
         The item states; ids must be unique.
     """
 
-    def __init__(self, states: Mapping[str, ItemState]) -> None:
+    def __init__(self, states: Mapping[str, ItemState], unpriced: tuple[str, ...] = ()) -> None:
         self._states: dict[str, ItemState] = dict(states)
+        # Items of the catalogue without a usable base price: recommended, never priced.
+        self.unpriced = unpriced
 
     @classmethod
     def from_frames(
@@ -50,7 +52,9 @@ class PricingCatalog:
         ----------
         items:
             ``item_id``, ``category``, ``base_price`` and optionally ``unit_cost``, ``stock``,
-            ``days_left``.
+            ``days_left``. An item whose base price is missing is left out of the catalogue
+            and listed in :attr:`unpriced` (the trainer keeps such items, with no price, when
+            it skips invalid rows).
         elasticities:
             Output of :func:`pricing.elasticity.fit_elasticities` (``item_id``, ``elasticity``,
             ``stderr``). Items it lacks get their category's mean when the table has one.
@@ -58,7 +62,7 @@ class PricingCatalog:
         Raises
         ------
         InvalidArgument
-            Missing column, duplicate item id or a base price that is not positive.
+            Missing column, duplicate item id or a base price that is given but not positive.
         """
         missing = [c for c in _ITEM_COLUMNS if c not in items.columns]
         if missing:
@@ -85,10 +89,15 @@ class PricingCatalog:
                     by_cat[str(cat)] = (float(g["elasticity"].mean()), float(g["stderr"].max()))
         records = items.to_dict("records")
         states: dict[str, ItemState] = {}
+        unpriced: list[str] = []
         for row in records:
             item_id = str(row["item_id"])
             category = str(row["category"])
-            base = float(row["base_price"])
+            price = _opt_float(row["base_price"])
+            if price is None:
+                unpriced.append(item_id)
+                continue
+            base = price
             if not base > 0:
                 raise InvalidArgument(
                     f"item {item_id!r}: base_price must be > 0, got {base}", field="base_price"
@@ -107,7 +116,7 @@ class PricingCatalog:
                 elasticity=e,
                 elasticity_stderr=se,
             )
-        return cls(states)
+        return cls(states, tuple(unpriced))
 
     @classmethod
     def from_paths(
@@ -129,6 +138,10 @@ class PricingCatalog:
         try:
             return self._states[item_id]
         except KeyError:
+            if item_id in self.unpriced:
+                raise NotFound(
+                    f"item {item_id!r} has no base price and is not priced", field="item_ids"
+                ) from None
             raise NotFound(f"unknown item {item_id!r}", field="item_ids") from None
 
     def __contains__(self, item_id: object) -> bool:
@@ -145,4 +158,4 @@ class PricingCatalog:
         states = dict(self._states)
         for item_id, fields in changes.items():
             states[item_id] = dataclasses.replace(self.get(item_id), **fields)
-        return PricingCatalog(states)
+        return PricingCatalog(states, self.unpriced)

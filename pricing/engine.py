@@ -393,6 +393,12 @@ class PricingEngine:
             missing = [k for k, d in zip(keys, found, strict=True) if d is None]
             unknown = [k[0] for k in missing if k[0] not in self._catalog]
             if unknown:
+                unpriced = sorted(set(unknown) & set(self._catalog.unpriced))
+                if unpriced:
+                    raise NotFound(
+                        f"item(s) {unpriced[:10]} have no base price and are not priced",
+                        field="item_ids",
+                    )
                 raise NotFound(f"unknown item(s) {sorted(set(unknown))[:10]}", field="item_ids")
             frame = self._frame(ctx, epoch)
             made: dict[tuple[str, ItemContextKey], PriceDecision] = {}

@@ -47,6 +47,7 @@ TT_INDEX = "two_tower_index.faiss"
 TT_USER_CANDIDATES = "two_tower_user_candidates.npy"
 ELASTICITY = "elasticity.parquet"
 REPORT = "report.md"
+REJECTS = "rejects.csv"
 
 
 class IndexInfo(BaseModel):

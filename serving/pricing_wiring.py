@@ -133,6 +133,13 @@ class PricingParts:
     def on_model(self, model: LoadedModel) -> None:
         """Price the new bundle's catalogue (first bundle: build the guard)."""
         catalog = PricingCatalog.from_frames(model.bundle.items, model.bundle.elasticity)
+        if catalog.unpriced:
+            log.warning(
+                "items_without_price",
+                bundle=model.bundle_id,
+                count=len(catalog.unpriced),
+                first=list(catalog.unpriced[:5]),
+            )
         with self._lock:
             if self.quotes is None:
                 self.quotes = FairQuoteService.build(

@@ -12,6 +12,7 @@ import functools
 import json
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -140,6 +141,28 @@ class Clients:
         """Close both clients."""
         self.http.close()
         self.channel.close()
+
+
+def top_category(category: str) -> str:
+    """The first level of a category path."""
+    return category.split("/")[0]
+
+
+def wait_for(predicate: Any, timeout: float = 15.0) -> None:
+    """Poll ``predicate`` until it holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def recommend(http: httpx.Client, user: str, k: int = 10) -> dict[str, Any]:
+    """``POST /v1/recommend`` as the storefront; the JSON body of a 200."""
+    resp = http.post("/v1/recommend", json={"user_id": user, "k": k}, headers=Clients.hdr())
+    assert resp.status_code == 200, resp.text
+    return resp.json()  # type: ignore[no-any-return]
 
 
 def grpc_error(fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:

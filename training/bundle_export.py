@@ -170,6 +170,7 @@ def write_trained_bundle(
     notes: list[str],
     started: datetime,
     total_start: float,
+    make_current: bool = True,
 ) -> Path:
     """Write every artefact, the report and the manifest; publish; return the bundle path."""
     t = time.perf_counter()
@@ -235,6 +236,8 @@ def write_trained_bundle(
         w.save_frame(B.ELASTICITY, elasticity)
     if note:
         notes = [*notes, note]
+    if len(data.rejects.rows):
+        data.rejects.write(w.path / B.REJECTS)
     timings["export"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - total_start
     ev = data.events
@@ -280,4 +283,4 @@ def write_trained_bundle(
         timings_seconds={k: round(v, 3) for k, v in timings.items()},
     )
     write_report(w.path, manifest, trials, notes)
-    return w.commit(manifest)
+    return w.commit(manifest, make_current=make_current)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+import torch
 
 from recsys.confidence import ConfidenceParams, bm25_idf, pair_confidence, transform_weights
 from recsys.hybrid import repeat_score_from_ages
@@ -110,6 +111,20 @@ def _purchase_sessions(ev: pd.DataFrame) -> pd.DataFrame:
         .max()
         .reset_index()
     )
+
+
+def content_only(model: TwoTower, known: np.ndarray) -> None:
+    """Zero the id embeddings of the items no event of the window touches.
+
+    Such items (new in the catalogue, or never bought) got no gradient, so their id rows are
+    still the random initialisation; zeroed, their item-tower vectors come from their content
+    alone (category and price band, which were trained on other items), so a new item ranks
+    beside comparable items from the day it enters the catalogue.
+    """
+    cold = np.flatnonzero(~known)
+    if cold.size:
+        with torch.no_grad():
+            model.item.features.ids.weight[torch.from_numpy(cold)] = 0.0
 
 
 def fit_window(
@@ -264,6 +279,7 @@ def fit_window(
                 seed,
                 cfg.show_progress,
             )
+            content_only(model, known)
             fitted.two_tower = model
             fitted.tt_data = data
             fitted.tt_items = encode_items(model, n_i)

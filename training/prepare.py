@@ -6,7 +6,7 @@ Shared by the trainer and the bundle writer, so that neither imports the other.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +14,8 @@ import pandas as pd
 
 from fairshelf.errors import InvalidArgument
 from training.config import TrainConfig
-from training.data.readers import read_events, read_items
+from training.data.readers import InvalidRows, read_checked
+from training.data.rejects import Rejects
 from training.fit import Catalog
 
 
@@ -28,6 +29,7 @@ class PreparedData:
     fingerprint: str
     events_path: str
     items_path: str
+    rejects: Rejects = field(default_factory=Rejects)
 
 
 def data_fingerprint(events: pd.DataFrame, items: pd.DataFrame) -> str:
@@ -40,10 +42,50 @@ def data_fingerprint(events: pd.DataFrame, items: pd.DataFrame) -> str:
     return h.hexdigest()
 
 
-def prepare(events_path: str | Path, items_path: str | Path, cfg: TrainConfig) -> PreparedData:
-    """Read, validate and clean the inputs; count every row dropped on purpose."""
-    events = read_events(events_path)
-    items = read_items(items_path)
+def prepare(
+    events_path: str | Path,
+    items_path: str | Path,
+    cfg: TrainConfig,
+    invalid_rows: InvalidRows = "fail",
+) -> PreparedData:
+    """Read, validate and clean the inputs; count every row dropped on purpose.
+
+    With ``invalid_rows="skip"`` rows that break the data contract are set aside (see
+    :mod:`training.data.rejects`) instead of failing the run.
+    """
+    events, ev_rejects = read_checked(events_path, "events", invalid_rows)
+    items, it_rejects = read_checked(items_path, "items", invalid_rows)
+    return prepare_frames(
+        events, items, cfg, str(events_path), str(items_path), ev_rejects.add(it_rejects)
+    )
+
+
+def prepare_frames(
+    events: pd.DataFrame,
+    items: pd.DataFrame,
+    cfg: TrainConfig,
+    events_path: str,
+    items_path: str,
+    rejects: Rejects | None = None,
+) -> PreparedData:
+    """Clean canonical events and items already read (the retraining job's entry point).
+
+    Parameters
+    ----------
+    events, items:
+        Canonical, validated tables.
+    cfg:
+        Trainer configuration (event weights, price bands).
+    events_path, items_path:
+        Where the tables came from, for the manifest.
+    rejects:
+        Rows set aside while reading, carried into the report.
+
+    Raises
+    ------
+    InvalidArgument
+        If no usable event is left.
+    """
     fingerprint = data_fingerprint(events, items)
     catalog = Catalog.build(items, cfg.two_tower.price_bands)
     dropped: dict[str, int] = {}
@@ -62,11 +104,14 @@ def prepare(events_path: str | Path, items_path: str | Path, cfg: TrainConfig) -
     ev = events.loc[keep].reset_index(drop=True)
     if ev.empty:
         raise InvalidArgument(f"no usable events in {events_path} after cleaning: {dropped}")
+    rejects = rejects or Rejects()
+    dropped.update({f"invalid_{k}": v for k, v in rejects.counts().items()})
     return PreparedData(
         events=ev,
         catalog=catalog,
         dropped={k: v for k, v in dropped.items() if v},
         fingerprint=fingerprint,
-        events_path=str(events_path),
-        items_path=str(items_path),
+        events_path=events_path,
+        items_path=items_path,
+        rejects=rejects,
     )

@@ -21,9 +21,11 @@ from training.baselines import baseline_scorers
 from training.blend_search import BlendChoice, choose_blend, model_scorers
 from training.bundle_export import write_trained_bundle
 from training.config import TrainConfig, load_config
+from training.data.readers import InvalidRows
+from training.data.rejects import KEPT_UNPRICED
 from training.evaluation import EvalSplit, evaluate, make_split
 from training.fit import Catalog, Fitted, fit_window
-from training.prepare import prepare
+from training.prepare import PreparedData, prepare
 
 
 def parse_cut(cut: str) -> pd.Timestamp:
@@ -113,6 +115,7 @@ def train(
     config_path: str | Path | None = None,
     seed: int = 0,
     show_progress: bool | None = None,
+    invalid_rows: InvalidRows = "fail",
 ) -> Path:
     """Train, evaluate and publish a bundle; returns the bundle directory.
 
@@ -132,6 +135,9 @@ def train(
         Random seed (deterministic results for a seed).
     show_progress:
         Progress bars; overrides the config.
+    invalid_rows:
+        ``fail`` stops at the first row that breaks the data contract; ``skip`` sets such rows
+        aside in the bundle's ``rejects.csv`` and trains on the rest.
 
     Returns
     -------
@@ -147,10 +153,50 @@ def train(
     """
     overrides: dict[str, object] = {"model": model, "show_progress": show_progress}
     cfg = load_config(config_path, overrides)
-    timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    data = prepare(events_path, items_path, cfg)
-    timings["read"] = time.perf_counter() - t0
+    data = prepare(events_path, items_path, cfg, invalid_rows)
+    return train_prepared(
+        data, cfg, bundles_dir, eval_cut=eval_cut, seed=seed, total_start=t0, make_current=True
+    )
+
+
+def rejects_notes(data: PreparedData) -> list[str]:
+    """Report lines on the rows set aside while reading (counts per reason)."""
+    counts = data.rejects.counts()
+    if not counts:
+        return []
+    notes = [
+        f"{data.rejects.dropped()} invalid row(s) skipped (listed in rejects.csv): "
+        + ", ".join(f"{k} {v}" for k, v in counts.items())
+    ]
+    rows = data.rejects.rows
+    unpriced = rows.loc[rows["action"] == KEPT_UNPRICED]
+    if len(unpriced):
+        notes.append(
+            f"warning: {len(unpriced)} item(s) have no usable base price; they are recommended "
+            "but left out of dynamic pricing"
+        )
+    return notes
+
+
+def train_prepared(
+    data: PreparedData,
+    cfg: TrainConfig,
+    bundles_dir: str | Path,
+    *,
+    eval_cut: str | None = None,
+    seed: int = 0,
+    total_start: float | None = None,
+    make_current: bool = True,
+    extra_notes: list[str] | None = None,
+) -> Path:
+    """Train, evaluate and write a bundle from prepared data (see :func:`train`).
+
+    ``make_current=False`` writes the bundle in place without moving ``current`` (the
+    retraining job publishes itself, after its gate).
+    """
+    t0 = time.perf_counter() if total_start is None else total_start
+    timings: dict[str, float] = {"read": time.perf_counter() - t0}
     ev = data.events
     cut = parse_cut(eval_cut) if eval_cut else None
     train_ev = ev[ev["timestamp"] < cut] if cut is not None else ev
@@ -163,7 +209,7 @@ def train(
     t = time.perf_counter()
     val_train = train_ev[train_ev["timestamp"] < val_cut]
     choice = BlendChoice(factors=cfg.als.factors_grid[0], params=HybridParams())
-    notes: list[str] = []
+    notes: list[str] = [*rejects_notes(data), *(extra_notes or [])]
     if not val_train.empty:
         val_fit = fit_window(val_train, data.catalog, cfg, seed, cfg.als.factors_grid, use_tt)
         val_splits = splits_for(val_fit, data.catalog, train_ev[train_ev["timestamp"] >= val_cut])
@@ -208,4 +254,5 @@ def train(
         notes=notes,
         started=datetime.now(UTC),
         total_start=t0,
+        make_current=make_current,
     )

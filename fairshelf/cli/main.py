@@ -15,9 +15,11 @@ from rich.markup import escape
 
 from fairshelf.cli import (
     audit_cmd,
+    bundles_cmd,
     data_cmd,
     experiments_cmd,
     pricing_cmd,
+    retrain_cmd,
     serve_cmd,
     train_cmd,
 )
@@ -31,7 +33,16 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (data_cmd, train_cmd, serve_cmd, pricing_cmd, audit_cmd, experiments_cmd):
+for module in (
+    data_cmd,
+    train_cmd,
+    retrain_cmd,
+    bundles_cmd,
+    serve_cmd,
+    pricing_cmd,
+    audit_cmd,
+    experiments_cmd,
+):
     module.register(app)
 
 

@@ -13,6 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from fairshelf.cli.retrain_cmd import InvalidRowsOption, check_invalid_rows
+
 MODES = ("all", "novel")
 
 
@@ -57,6 +59,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         seed: Annotated[int, typer.Option("--seed", help="random seed")] = 0,
         quiet: Annotated[bool, typer.Option("--quiet", help="no progress bars")] = False,
+        invalid_rows: InvalidRowsOption = "fail",
     ) -> None:
         """Train all models, evaluate on the temporal split, publish a bundle."""
         from recsys.bundle import read_manifest
@@ -72,8 +75,16 @@ def register(app: typer.Typer) -> None:
             config_path=config,
             seed=seed,
             show_progress=False if quiet else None,
+            invalid_rows=check_invalid_rows(invalid_rows),  # type: ignore[arg-type]
         )
         manifest = read_manifest(path)
+        skipped = {k: v for k, v in manifest.data.dropped_rows.items() if k.startswith("invalid_")}
+        if skipped:
+            console.print(
+                "invalid rows set aside (see rejects.csv): "
+                + ", ".join(f"{k.removeprefix('invalid_')} {v}" for k, v in skipped.items()),
+                markup=False,
+            )
         console.print(f"bundle {path} (current -> {manifest.bundle_id})", markup=False)
         if manifest.metrics:
             console.print(metrics_table(manifest.metrics, 20))

@@ -11,27 +11,11 @@ from pathlib import Path
 
 import httpx
 from serving_support import Clients, running_server, tiny_bundles
+from serving_support import recommend as _recommend
+from serving_support import top_category as _top
+from serving_support import wait_for as _wait_for
 
 from recsys.bundle import set_current
-
-
-def _top(category: str) -> str:
-    return category.split("/")[0]
-
-
-def _wait_for(predicate, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
-
-
-def _recommend(http: httpx.Client, user: str, k: int = 10) -> dict:  # type: ignore[type-arg]
-    resp = http.post("/v1/recommend", json={"user_id": user, "k": k}, headers=Clients.hdr())
-    assert resp.status_code == 200, resp.text
-    return resp.json()  # type: ignore[no-any-return]
 
 
 def _copy_bundle(src: Path, bundles: Path, new_id: str) -> Path:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
 import pandas as pd
 import pyarrow as pa
 
 from fairshelf.errors import DataValidationError, NotFound
+from recsys.schema import EVENT_COLUMNS, ITEM_COLUMNS
+from training.data.rejects import Rejects, split_events, split_items
 from training.data.validate import validate_events, validate_items, validate_users
 
 SUFFIXES: Final[tuple[str, ...]] = (".parquet", ".csv", ".csv.gz")
@@ -98,6 +100,49 @@ def read_table(path: Path | str, kind: str) -> pd.DataFrame:
         raise ValueError(f"unknown table kind {kind!r}")
     p = Path(path)
     return _VALIDATORS[kind](read_raw(p), file=str(p), csv=is_csv(p))
+
+
+InvalidRows = Literal["fail", "skip"]
+
+
+def read_lenient(path: Path | str, kind: str) -> tuple[pd.DataFrame, Rejects]:
+    """Read events or items, setting bad rows aside instead of failing on the first one.
+
+    See :mod:`training.data.rejects` for what is set aside and why. Problems of the whole file
+    (unreadable, empty, a required column missing, no good row left) still raise.
+
+    Returns
+    -------
+    (table, rejects):
+        The canonical table of the good rows and the list of the others.
+
+    Raises
+    ------
+    DataValidationError
+        If the file as a whole breaks the data contract.
+    """
+    p = Path(path)
+    raw = read_raw(p)
+    spec = EVENT_COLUMNS if kind == "events" else ITEM_COLUMNS
+    if kind not in ("events", "items"):
+        raise ValueError(f"no lenient reader for table kind {kind!r}")
+    if raw.empty or any(req and col not in raw.columns for col, req in spec.items()):
+        # The strict validator names the structural problem.
+        _VALIDATORS[kind](raw, file=str(p), csv=is_csv(p))
+    if kind == "events":
+        kept, rejects = split_events(raw, str(p))
+        return validate_events(kept, file=str(p), csv=is_csv(p)), rejects
+    kept, rejects = split_items(raw, str(p))
+    return validate_items(kept, file=str(p), csv=is_csv(p), allow_unpriced=True), rejects
+
+
+def read_checked(
+    path: Path | str, kind: str, invalid_rows: InvalidRows = "fail"
+) -> tuple[pd.DataFrame, Rejects]:
+    """:func:`read_table` (``fail``) or :func:`read_lenient` (``skip``)."""
+    if invalid_rows == "skip":
+        return read_lenient(path, kind)
+    return read_table(path, kind), Rejects()
 
 
 def read_events(path: Path | str) -> pd.DataFrame:

@@ -53,7 +53,7 @@ def _first(mask: pd.Series | np.ndarray) -> int:
     return int(np.flatnonzero(np.asarray(mask, dtype=bool))[0])
 
 
-def _as_text(series: pd.Series) -> pd.Series:
+def as_text(series: pd.Series) -> pd.Series:
     """Strings with blanks as missing; whole-number floats (17850.0) lose their ``.0``."""
     if pd.api.types.is_float_dtype(series.dtype):
         values = series.astype("Float64")
@@ -72,7 +72,7 @@ def _ids(df: pd.DataFrame, columns: tuple[str, ...], where: _Where) -> None:
     for column in columns:
         if column not in df.columns:
             continue
-        df[column] = _as_text(df[column])
+        df[column] = as_text(df[column])
         missing = df[column].isna()
         if bool(missing.any()):
             where.fail("missing id (empty or null)", position=_first(missing), column=column)
@@ -117,8 +117,9 @@ def _numbers(
     df[column] = values
 
 
-def _timestamps(df: pd.DataFrame, column: str, where: _Where) -> None:
-    raw = df[column]
+def parse_timestamps(raw: pd.Series) -> pd.Series:
+    """UTC times of a timestamp column (ISO 8601 text, datetimes or epoch seconds); NaT where
+    a cell does not parse."""
     if isinstance(raw.dtype, pd.DatetimeTZDtype):
         parsed = raw.dt.tz_convert("UTC")
     elif pd.api.types.is_datetime64_dtype(raw.dtype):
@@ -127,8 +128,14 @@ def _timestamps(df: pd.DataFrame, column: str, where: _Where) -> None:
     elif pd.api.types.is_numeric_dtype(raw.dtype):
         parsed = pd.to_datetime(raw, unit="s", utc=True, errors="coerce")
     else:
-        text = _as_text(raw)
+        text = as_text(raw)
         parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+    return parsed
+
+
+def _timestamps(df: pd.DataFrame, column: str, where: _Where) -> None:
+    raw = df[column]
+    parsed = parse_timestamps(raw)
     bad = parsed.isna()
     if bool(bad.any()):
         pos = _first(bad)
@@ -144,7 +151,7 @@ def _ordered(df: pd.DataFrame, spec: dict[str, bool], dtypes: dict[str, str]) ->
             df[column] = 1 if column == "quantity" else pd.Series([None] * n, dtype=dtypes[column])
     for column, dtype in dtypes.items():
         if dtype == "str":
-            df[column] = _as_text(df[column])
+            df[column] = as_text(df[column])
     extras = [c for c in df.columns if c not in spec]
     out = df[[*spec, *extras]].astype({c: dtypes[c] for c in spec})
     return out.reset_index(drop=True)
@@ -178,7 +185,7 @@ def validate_events(raw: pd.DataFrame, *, file: str, csv: bool = False) -> pd.Da
     _check_not_empty(df, where)
     _check_required(df, EVENT_COLUMNS, where)
     _ids(df, ID_COLUMNS, where)
-    kinds = _as_text(df["event_type"]).str.lower()
+    kinds = as_text(df["event_type"]).str.lower()
     unknown = ~kinds.isin(EVENT_TYPES)
     if bool(unknown.any()):
         pos = _first(unknown)
@@ -204,13 +211,18 @@ def validate_events(raw: pd.DataFrame, *, file: str, csv: bool = False) -> pd.Da
     return _ordered(df, EVENT_COLUMNS, EVENT_DTYPES)
 
 
-def validate_items(raw: pd.DataFrame, *, file: str, csv: bool = False) -> pd.DataFrame:
+def validate_items(
+    raw: pd.DataFrame, *, file: str, csv: bool = False, allow_unpriced: bool = False
+) -> pd.DataFrame:
     """Validate an item table and return it in canonical dtypes.
 
     Parameters
     ----------
     raw, file, csv:
         As for :func:`validate_events`.
+    allow_unpriced:
+        Accept a missing ``base_price`` (an item that is recommended but not priced; the
+        lenient reader blanks unusable prices before calling this).
 
     Returns
     -------
@@ -230,10 +242,17 @@ def validate_items(raw: pd.DataFrame, *, file: str, csv: bool = False) -> pd.Dat
     _ids(df, ("item_id",), where)
     _unique(df, "item_id", where)
     for column in ("title", "category"):
-        df[column] = _as_text(df[column])
+        df[column] = as_text(df[column])
         if bool(df[column].isna().any()):
             where.fail("missing value", position=_first(df[column].isna()), column=column)
-    _numbers(df, "base_price", where, required=True, minimum=0.0, strictly_positive=True)
+    _numbers(
+        df,
+        "base_price",
+        where,
+        required=not allow_unpriced,
+        minimum=0.0,
+        strictly_positive=True,
+    )
     _numbers(df, "unit_cost", where, required=False, minimum=0.0)
     _numbers(df, "stock", where, required=False, minimum=0.0)
     if "stock" in df.columns:

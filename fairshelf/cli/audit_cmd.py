@@ -11,21 +11,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from fairshelf.errors import InvalidArgument
-from pricing.fairness.audit_chain import ChainReport
-from pricing.fairness.audit_export import verify_export, write_export
-from pricing.fairness.checkpoints import generate_key_pair, load_public_keys
-from pricing.fairness.evidence import CheckpointSource, EvidenceReport, verify_evidence
-from pricing.fairness.report import build_report, verify_audit_log
-from serving.store.audit_store import AuditStore
-from serving.store.checkpoint_sinks import read_source
-from serving.store.db import Database
-from serving.store.quote_store import QuoteStore
+
+# The stores pull in SQLAlchemy and the evidence code the cryptography package: imported by
+# the commands that use them, so that `fairshelf --help` does not pay for them.
+if TYPE_CHECKING:
+    from pricing.fairness.audit_chain import ChainReport
+    from pricing.fairness.evidence import EvidenceReport
 
 audit_app = typer.Typer(
     name="audit",
@@ -71,6 +68,14 @@ def verify(
     ] = None,
 ) -> None:
     """Check the hash chain, every quote batch and every checkpoint; exit 1 on a break."""
+    from pricing.fairness.audit_export import verify_export
+    from pricing.fairness.checkpoints import load_public_keys
+    from pricing.fairness.evidence import CheckpointSource, verify_evidence
+    from serving.store.audit_store import AuditStore
+    from serving.store.checkpoint_sinks import read_source
+    from serving.store.db import Database
+    from serving.store.quote_store import QuoteStore
+
     if file is not None and db is None:
         if checkpoints:
             raise InvalidArgument("--checkpoints needs --db", field="checkpoints")
@@ -144,6 +149,8 @@ def keygen(
     ],
 ) -> None:
     """Make an Ed25519 key pair for signing checkpoints (the private file is made 0600)."""
+    from pricing.fairness.checkpoints import generate_key_pair, load_public_keys
+
     public_path = out.with_name(out.name + ".pub")
     for path in (out, public_path):
         if path.exists():
@@ -167,6 +174,11 @@ def export(
     db: DbOption = None,
 ) -> None:
     """Export the audit log with a trailer anchor, for independent verification."""
+    from pricing.fairness.audit_export import write_export
+    from pricing.fairness.report import verify_audit_log
+    from serving.store.audit_store import AuditStore
+    from serving.store.db import Database
+
     if db is None:
         raise InvalidArgument("--db is required", field="db")
     database = Database(db)
@@ -189,6 +201,11 @@ def report(
     db: DbOption = None,
 ) -> None:
     """Write the fairness report: Markdown plus price-dispersion and violations charts."""
+    from pricing.fairness.report import build_report
+    from serving.store.audit_store import AuditStore
+    from serving.store.db import Database
+    from serving.store.quote_store import QuoteStore
+
     if db is None:
         raise InvalidArgument("--db is required", field="db")
     database = Database(db)

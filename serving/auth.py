@@ -22,7 +22,10 @@ _STOREFRONT_OPS: Final[frozenset[str]] = frozenset(
 _PRICING_OPS: Final[frozenset[str]] = frozenset(
     {"QuotePrices", "ExplainQuote", "GetGuardrails", "PutGuardrails", "RollbackGuardrails",
      "DeleteGuardrails", "GetGuardrailHistory", "GetEffectiveGuardrail", "GetAuditReport",
-     "GetModelInfo", "SimilarItems", "GetQuoteReceipt", "GetExperimentReport"}
+     "GetModelInfo", "SimilarItems", "GetQuoteReceipt", "GetExperimentReport",
+     # The console's own reads and the guardrail dry run (serving/console/).
+     "PreviewGuardrails", "GetItemPrices", "VerifyAuditChain", "ExportAuditLog",
+     "GetConsoleOverview"}
 )  # fmt: skip
 
 #: Operation name -> roles allowed to call it. Admin may call everything.

@@ -46,6 +46,7 @@ from serving.api_models import (
     SimilarItemsOut,
 )
 from serving.auth import api_key_from_headers
+from serving.console import mount_console
 from serving.errors import MALFORMED_BODY, REQUEST_ID_METADATA_KEY
 from serving.http_responses import error_response, json_response
 from serving.logging import bind_request, get_logger
@@ -313,6 +314,9 @@ def build_http_app(service: FairshelfService, metrics: Metrics) -> FastAPI:
     def model(request: Request, response: Response) -> ModelInfoOut:
         """The bundle being served."""
         return service.model_info(_call(request, response))
+
+    # The console's pages under /console, over the same service object.
+    mount_console(app, service, metrics)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:

@@ -70,11 +70,16 @@ DEFAULT_K = 20
 
 @dataclass(frozen=True)
 class CallContext:
-    """Who is calling, over what, under which request id (built by each transport)."""
+    """Who is calling, over what, under which request id (built by each transport).
+
+    ``role`` is set instead of a key by a face that authenticated the caller itself (the
+    console's signed session); the operation is still authorised against it here.
+    """
 
     api_key: str | None
     request_id: str
     transport: str
+    role: Role | None = None
 
 
 class GuardrailsPort(Protocol):
@@ -195,7 +200,11 @@ class FairshelfService:
         started = time.perf_counter()
         code = "OK"
         try:
-            role = self.auth.check(call.api_key, operation)
+            if call.role is None:
+                role = self.auth.check(call.api_key, operation)
+            else:
+                role = call.role
+                self.auth.authorize(role, operation)
             with database_errors_unavailable():
                 return fn(role)
         except Exception as exc:
@@ -222,6 +231,11 @@ class FairshelfService:
                 code=code,
                 ms=round(elapsed * 1000, 3),
             )
+
+    def perform(self, operation: str, call: CallContext, fn: Callable[[Role], T]) -> T:
+        """Run ``fn`` as ``operation``: authorised, timed and logged like every API call (for
+        the console's reads that have no API operation of their own)."""
+        return self._call(operation, call, fn)
 
     def _require_quotes(self) -> FairQuoteService:
         if self.quotes is None:

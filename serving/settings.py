@@ -52,6 +52,10 @@ class Settings(BaseSettings):
         names shoppers (opt-out changes), so the append-only log holds no shopper id. Keep it
         secret and the same on every replica and across restarts, or one shopper's changes no
         longer line up; when unset a random key is made per process (with a warning).
+    console_secret, console_session_seconds:
+        Key (at least 16 characters) signing the console's session cookies, and how long a
+        console sign-in lasts. Keep the secret the same on every worker and replica; when
+        unset a random one is made per process (sessions then end at a restart).
     price_epoch_seconds:
         Length of a price epoch: every shopper sees the same price within one (rule G3). Must
         divide a day evenly (e.g. 900, 3600).
@@ -125,6 +129,8 @@ class Settings(BaseSettings):
     api_keys: dict[str, Role] = Field(default_factory=dict, repr=False)
     auth_enabled: bool = True
     pseudonym_key: SecretStr | None = Field(default=None, repr=False)
+    console_secret: SecretStr | None = Field(default=None, repr=False)
+    console_session_seconds: int = Field(default=8 * 3600, ge=60, le=7 * 24 * 3600)
     price_epoch_seconds: int = Field(default=900, ge=1)
     pricing_enabled: bool = True
     pricing_policy: str = "elasticity_optimal"
@@ -161,12 +167,12 @@ class Settings(BaseSettings):
                 raise ValueError(f"api key #{n + 1} is shorter than 16 characters")
         return value
 
-    @field_validator("pseudonym_key")
+    @field_validator("pseudonym_key", "console_secret")
     @classmethod
     def _pseudonym_key_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
         # A short key would let anyone holding the log brute-force shopper ids back.
         if value is not None and len(value.get_secret_value()) < 16:
-            raise ValueError("pseudonym_key must be at least 16 characters")
+            raise ValueError("the key must be at least 16 characters")
         return value
 
 

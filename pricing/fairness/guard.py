@@ -63,6 +63,7 @@ from pricing.fairness.detector import ShopperScopedDetector
 from pricing.fairness.epoch_warmer import EpochWarmer
 from pricing.fairness.explain import Explanation, explain_quote
 from pricing.fairness.fair_prices import FairPriceBook
+from pricing.fairness.guardrail_preview import GuardrailPreview, preview_guardrails
 from pricing.fairness.metrics import QUOTES_GUARDED
 from pricing.fairness.ports import AuditSink, QuoteLog
 from pricing.fairness.programs import ProgramBook
@@ -493,6 +494,14 @@ class FairQuoteService:
         """
         quote = self._quotes.get(quote_id)
         return explain_quote(quote, self._programs)
+
+    def preview_guardrails(
+        self, proposed: GuardrailSet, item_ids: Sequence[str], at: datetime
+    ) -> GuardrailPreview:
+        """What ``proposed`` would do to the prices of ``item_ids`` in the epoch of ``at``: a
+        dry run of the engine that records, pins and serves nothing (see
+        :mod:`pricing.fairness.guardrail_preview`)."""
+        return preview_guardrails(self._engine, _GUARD_CAPABILITY, proposed, item_ids, at)
 
     def flush(self) -> None:
         """Wait until every quote served so far is in the quote log."""

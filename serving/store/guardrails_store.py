@@ -145,12 +145,13 @@ class GuardrailStore:
         scope, key = parse_scope_id(scope_id)
         return self.current().get(scope, key)
 
-    def history(self, limit: int = 100) -> list[GuardrailChange]:
-        """The latest ``limit`` changes, newest first."""
+    def history(self, limit: int = 100, offset: int = 0) -> list[GuardrailChange]:
+        """The latest ``limit`` changes after skipping ``offset`` newer ones, newest first."""
         stmt = (
             select(GUARDRAIL_VERSIONS)
             .order_by(GUARDRAIL_VERSIONS.c.version.desc())
             .limit(max(1, int(limit)))
+            .offset(max(0, int(offset)))
         )
         with self.db.engine.connect() as conn:
             rows = conn.execute(stmt).mappings().all()
@@ -166,6 +167,12 @@ class GuardrailStore:
             )
             for r in rows
         ]
+
+    def count(self) -> int:
+        """How many versions are stored (the newest version number)."""
+        with self.db.engine.connect() as conn:
+            top = conn.execute(select(func.max(GUARDRAIL_VERSIONS.c.version))).scalar()
+        return int(top or 0)
 
     def effective(self, item_id: str, category: str) -> EffectiveGuardrail:
         """The guardrail that applies to one item now (narrowest scope wins, field by field)."""
@@ -317,11 +324,7 @@ class GuardrailStore:
 
     def put_out(self, scope: str, body: PutGuardrailsIn, actor: str) -> GuardrailsOut:
         """Validate, version and store the rule of ``scope`` from the API model."""
-        scope_kind, key = parse_scope_id(scope)
-        fields: dict[str, Any] = {
-            k: v for k, v in body.values.model_dump().items() if v is not None
-        }
-        rule = Guardrail.from_dict({"scope": scope_kind, "key": key, **fields})
+        rule = rule_from_body(scope, body)
         self.put(rule, author=actor, reason=body.reason, expected_version=body.expected_version)
         return self.get_out(scope)
 
@@ -374,6 +377,19 @@ class GuardrailStore:
             if change.scope in (scope, "*"):
                 return change
         return None
+
+
+def rule_from_body(scope: str, body: PutGuardrailsIn) -> Guardrail:
+    """The rule a PUT of ``body`` at ``scope`` would set (validated; the set is not).
+
+    Raises
+    ------
+    InvalidArgument
+        A bad scope id or a field the rule validation refuses (named in ``field``).
+    """
+    scope_kind, key = parse_scope_id(scope)
+    fields: dict[str, Any] = {k: v for k, v in body.values.model_dump().items() if v is not None}
+    return Guardrail.from_dict({"scope": scope_kind, "key": key, **fields})
 
 
 def change_out(change: GuardrailChange) -> GuardrailChangeOut:

@@ -136,6 +136,19 @@ class PriceHistoryStore:
         """See :meth:`pricing.price_history.PriceHistory.last`."""
         return self._mirror.last(item_id, until)
 
+    def series(self, item_id: str, since: datetime) -> list[tuple[datetime, float]]:
+        """The prices served for ``item_id`` per epoch start since ``since``, oldest first
+        (read from the database: the mirror keeps only the change-limit window)."""
+        stmt = (
+            select(PRICE_HISTORY.c.start_s, PRICE_HISTORY.c.price)
+            .where(PRICE_HISTORY.c.item_id == item_id)
+            .where(PRICE_HISTORY.c.start_s >= int(since.timestamp()))
+            .order_by(PRICE_HISTORY.c.start_s)
+        )
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        return [(datetime.fromtimestamp(s, UTC), float(p)) for s, p in rows]
+
     def count(self) -> int:
         """Rows stored in the database (for tests and reports)."""
         with self.db.engine.connect() as conn:

@@ -317,6 +317,18 @@ class QuoteStore:
             for row in conn.execute(query):
                 yield _quote(row)
 
+    def for_item(self, item_id: str, limit: int = 20) -> list[Quote]:
+        """The latest ``limit`` quotes of one item, newest first. The log has no item index (see
+        above), so this reads the whole table: a console page, not a serving path."""
+        stmt = (
+            select(quote_log)
+            .where(quote_log.c.item_id == item_id)
+            .order_by(quote_log.c.quoted_at.desc())
+            .limit(max(1, int(limit)))
+        )
+        with self._db.engine.connect() as conn:
+            return [_quote(r) for r in conn.execute(stmt)]
+
     def count(self) -> int:
         """Number of logged quotes."""
         with self._db.engine.connect() as conn:

@@ -4,11 +4,13 @@ Everything runs on this machine: a synthetic storefront is generated into ``DIR/
 bundle is trained into ``DIR/bundles``, the server starts on free ports of 127.0.0.1 with a
 one-off admin key, and one recommendation and one price quote are fetched through the real HTTP
 API. Then a short A/B test runs: shoppers split between two retrievers are served, their
-clicks and purchases logged, and the experiment's readout fetched. The server is then stopped.
+clicks and purchases logged, and the experiment's readout fetched. The console's address and the
+key to sign in with are printed; run from a terminal, the server keeps serving until Ctrl-C
+(``--no-serve`` stops it at once, as a pipe or CI does).
 
 Usage::
 
-    python -m fairshelf.demo --dir demo
+    python -m fairshelf.demo --dir demo [--serve | --no-serve]
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import argparse
 import json
 import random
 import secrets
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -150,8 +153,8 @@ def readout(http: httpx.Client) -> None:
     _say(_table(rows, ["metric", "variant", "effect", "95% CI", "always-valid CI"]))
 
 
-def run(root: Path) -> None:
-    """Run the whole demo under ``root``."""
+def run(root: Path, serve: bool = False) -> None:
+    """Run the whole demo under ``root``; with ``serve``, keep serving until interrupted."""
     started = time.perf_counter()
     root.mkdir(parents=True, exist_ok=True)
     bundles = prepare(root)
@@ -214,6 +217,13 @@ def run(root: Path) -> None:
             assert server.exposures is not None
             server.exposures.flush()
             readout(http)
+        _say(f"\nconsole: {base}/console  (sign in with the API key {key})")
+        if serve:
+            _say("serving until Ctrl-C ...")
+            try:
+                server.wait()
+            except KeyboardInterrupt:
+                pass
     finally:
         server.stop()
     _say(f"\ndone in {time.perf_counter() - started:.0f} s; server stopped.")
@@ -223,8 +233,14 @@ def main(argv: list[str] | None = None) -> None:
     """Command-line entry point (``make demo``)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", type=Path, default=Path("demo"), help="working directory")
+    parser.add_argument(
+        "--serve",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="keep serving for the console until Ctrl-C (default: when run from a terminal)",
+    )
     args = parser.parse_args(argv)
-    run(args.dir)
+    run(args.dir, serve=sys.stdin.isatty() if args.serve is None else args.serve)
 
 
 if __name__ == "__main__":

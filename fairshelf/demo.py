@@ -16,6 +16,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import secrets
@@ -220,10 +221,8 @@ def run(root: Path, serve: bool = False) -> None:
         _say(f"\nconsole: {base}/console  (sign in with the API key {key})")
         if serve:
             _say("serving until Ctrl-C ...")
-            try:
+            with contextlib.suppress(KeyboardInterrupt):
                 server.wait()
-            except KeyboardInterrupt:
-                pass
     finally:
         server.stop()
     _say(f"\ndone in {time.perf_counter() - started:.0f} s; server stopped.")

@@ -36,7 +36,8 @@ def body_from_form(form: dict[str, str]) -> tuple[PutGuardrailsIn | None, dict[s
     errors: dict[str, str] = {}
     raw: dict[str, Any] = {f: (form.get(f) or "").strip() or None for f in FORM_FIELDS}
     try:
-        values = GuardrailValuesIn(**raw)
+        # A form's fields are text: numbers are read from it (the API's JSON is strict).
+        values = GuardrailValuesIn.model_validate(raw, strict=False)
     except ValidationError as exc:
         for err in exc.errors():
             name = str(err["loc"][0]) if err.get("loc") else "values"

@@ -14,7 +14,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 from pricing.context import PublicContext
 from pricing.engine import PricingEngine
@@ -93,6 +93,12 @@ class _ReadOnlyHistory:
     def last(self, item_id: str, until: datetime) -> float | None:
         """As the served history says."""
         return self._inner.last(item_id, until)
+
+    def __getattr__(self, name: str) -> Any:
+        # The engine's one-lookup window read (``last_and_in_force``) when the history has it.
+        if name == "last_and_in_force":
+            return getattr(self._inner, name)
+        raise AttributeError(name)
 
 
 def _bins(moves: Sequence[PriceMove]) -> tuple[tuple[float, float, int], ...]:

@@ -24,8 +24,10 @@ def add_routes(router: APIRouter, pages: ConsolePages) -> None:
         request: Request, session: Session, call: CallContext, **extra: Any
     ) -> Response:
         q = request.query_params
-        report = pages.service.audit_report(call, q.get("since"), q.get("until")).report
-        extras = pages.data.fairness_extras(call)
+        view = pages.data.fairness(
+            call, q.get("since"), q.get("until"), fresh=bool(extra.pop("fresh", q.get("fresh")))
+        )
+        report, extras = view.report, view.extras
         chart = grouped_bars(
             extras["categories"],
             {
@@ -44,6 +46,7 @@ def add_routes(router: APIRouter, pages: ConsolePages) -> None:
             active="fairness",
             report=report,
             extras=extras,
+            computed_at=view.computed_at,
             chart=chart,
             programs=programs,
             chain=pages.data.chain,
@@ -60,7 +63,7 @@ def add_routes(router: APIRouter, pages: ConsolePages) -> None:
     async def verify(request: Request) -> Response:
         def build(session: Session, call: CallContext, _form: dict[str, str]) -> Response:
             status = pages.data.verify_chain(call)
-            return report_page(request, session, call, verified=status)
+            return report_page(request, session, call, verified=status, fresh=True)
 
         return await pages.write(request, build)
 

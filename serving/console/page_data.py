@@ -10,16 +10,16 @@ No price is computed here: the preview asks the fairness guard's engine for a dr
 
 from __future__ import annotations
 
+import threading
 import time
+from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from prometheus_client import REGISTRY
-
 from fairshelf.errors import InvalidArgument, ModelUnavailable, NotFound
+from pricing.catalog import PricingCatalog
 from pricing.fairness.audit_chain import ChainReport
 from pricing.fairness.guardrail_preview import GuardrailPreview
 from pricing.fairness.quotes import Quote
@@ -27,6 +27,7 @@ from pricing.fairness.report import verify_audit_log
 from pricing.guardrail_rules import parse_scope_id
 from pricing.guardrails import GuardrailSet, item_band
 from serving.api_models import PutGuardrailsIn
+from serving.console.summaries import loyal_vs_new, operation_stats, violation_counts
 from serving.metrics import Metrics
 from serving.pricing_wiring import PricingParts
 from serving.service import CallContext, FairshelfService
@@ -37,17 +38,20 @@ HISTORY_PAGE = 20
 #: The preview prices at most this many items of a scope (the first ids in order).
 PREVIEW_MAX_ITEMS = 20_000
 SEARCH_LIMIT = 50
+#: The fairness page reads the whole quote and audit logs (seconds on a large log), so its
+#: report is recomputed at most this often per time window, or on request.
+FAIRNESS_TTL_S = 30.0
+_FAIRNESS_WINDOWS = 8
 
 
 @dataclass(frozen=True)
-class OperationStats:
-    """Calls of one operation over one transport since the server started."""
+class FairnessView:
+    """The audit report and the console's additions, as computed at ``computed_at``."""
 
-    operation: str
-    transport: str
-    calls: int
-    rate_per_s: float
-    p99_ms: float | None
+    report: dict[str, Any]
+    extras: dict[str, Any]
+    computed_at: datetime
+    monotonic: float
 
 
 @dataclass(frozen=True)
@@ -77,66 +81,47 @@ class ItemPage:
     quotes: list[Quote] = field(default_factory=list)
 
 
-def _histogram_p99(buckets: list[tuple[float, float]], count: float) -> float | None:
-    """The upper bound of the bucket holding the 99th percentile (cumulative buckets)."""
-    if count <= 0:
-        return None
-    for upper, cumulative in sorted(buckets):
-        if cumulative >= 0.99 * count:
-            return upper
-    return None
+class _CategoryIndex:
+    """Item ids by category of one catalogue (rebuilt when the catalogue is swapped)."""
 
+    def __init__(self) -> None:
+        self._catalog: object | None = None
+        self._by_category: dict[str, list[str]] = {}
+        self._lock = threading.Lock()
 
-def operation_stats(metrics: Metrics, uptime_s: float) -> list[OperationStats]:
-    """Calls, mean rate and p99 (bucket bound) per operation from the server's histogram."""
-    counts: dict[tuple[str, str], float] = {}
-    buckets: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
-    for family in metrics.request_seconds.collect():
-        for s in family.samples:
-            key = (s.labels.get("operation", ""), s.labels.get("transport", ""))
-            if s.name.endswith("_count"):
-                counts[key] = s.value
-            elif s.name.endswith("_bucket"):
-                buckets[key].append((float(s.labels["le"]), s.value))
-    return [
-        OperationStats(
-            op,
-            transport,
-            int(n),
-            n / max(uptime_s, 1e-9),
-            None if (p := _histogram_p99(buckets[(op, transport)], n)) is None else p * 1000,
-        )
-        for (op, transport), n in sorted(counts.items())
-    ]
+    def items(self, catalog: PricingCatalog, scope: str) -> list[str]:
+        """The ids of the items a scope covers, sorted, at most :data:`PREVIEW_MAX_ITEMS`.
 
-
-def violation_counts() -> dict[str, float]:
-    """The fairness guard's violation counters (process-wide registry), by label set."""
-    out: dict[str, float] = {}
-    for family in REGISTRY.collect():
-        if family.name != "fairshelf_fairness_violations":
-            continue
-        for s in family.samples:
-            if s.name.endswith("_total"):
-                out[",".join(f"{k}={v}" for k, v in sorted(s.labels.items())) or "all"] = s.value
-    return out
-
-
-def _items_of_scope(parts: PricingParts, scope: str) -> list[str]:
-    quotes = parts.quotes
-    if quotes is None:
-        raise ModelUnavailable("no catalogue loaded yet")
-    kind, key = parse_scope_id(scope)
-    catalog = quotes.catalog
-    if kind == "item":
-        if key not in catalog:
-            raise NotFound(f"unknown item {key!r}", field="scope")
-        return [key]
-    if kind == "global":
-        return sorted(catalog)[:PREVIEW_MAX_ITEMS]
-    prefix = key + "/"
-    ids = [i for i in catalog if (c := catalog.get(i).category) == key or c.startswith(prefix)]
-    return sorted(ids)[:PREVIEW_MAX_ITEMS]
+        Raises
+        ------
+        InvalidArgument
+            A malformed scope id.
+        NotFound
+            An item scope naming an unknown item.
+        """
+        kind, key = parse_scope_id(scope)
+        if kind == "item":
+            if key not in catalog:
+                raise NotFound(f"unknown item {key!r}", field="scope")
+            return [key]
+        with self._lock:
+            if self._catalog is not catalog:
+                index: dict[str, list[str]] = defaultdict(list)
+                for item_id in sorted(catalog):
+                    index[catalog.get(item_id).category].append(item_id)
+                self._by_category, self._catalog = dict(index), catalog
+            by_category = self._by_category
+        if kind == "global":
+            ids = [i for cat in by_category.values() for i in cat]
+        else:
+            prefix = key + "/"
+            ids = [
+                i
+                for cat, members in by_category.items()
+                if cat == key or cat.startswith(prefix)
+                for i in members
+            ]
+        return sorted(ids)[:PREVIEW_MAX_ITEMS]
 
 
 class ConsoleData:
@@ -156,6 +141,9 @@ class ConsoleData:
         self.metrics = metrics
         self.started = time.monotonic()
         self.chain: ChainStatus | None = None
+        self._fairness: dict[tuple[str, str], FairnessView] = {}
+        self._categories = _CategoryIndex()
+        self._titles: tuple[str, dict[str, str]] = ("", {})
 
     def parts(self) -> PricingParts:
         """The pricing parts behind the service."""
@@ -239,10 +227,12 @@ class ConsoleData:
 
         def run(_role: Any) -> GuardrailPreview:
             parts = self.parts()
+            quotes = parts.quotes
+            if quotes is None:
+                raise ModelUnavailable("no catalogue loaded yet")
             proposed = parts.store.current().with_rule(rule_from_body(scope, body))
-            ids = _items_of_scope(parts, scope)
-            assert parts.quotes is not None
-            return parts.quotes.preview_guardrails(proposed, ids, datetime.now(UTC))
+            ids = self._categories.items(quotes.catalog, scope)
+            return quotes.preview_guardrails(proposed, ids, datetime.now(UTC))
 
         return self.service.perform("PreviewGuardrails", call, run)
 
@@ -282,9 +272,7 @@ class ConsoleData:
                 state = quotes.catalog.get(item_id)
             except NotFound:
                 raise NotFound(f"unknown item {item_id!r}", field="item_id") from None
-            items = self.service.holder.require().bundle.items
-            row = items[items["item_id"].astype(str) == item_id]
-            title = str(row["title"].iloc[0]) if len(row) else ""
+            title = self._title_of(item_id)
             page = ItemPage(item_id, title, state.category, state.base_price, state.unit_cost)
             since = datetime.now(UTC) - timedelta(days=days)
             series = parts.history.series(item_id, since)
@@ -303,6 +291,17 @@ class ConsoleData:
 
         return self.service.perform("GetItemPrices", call, run)
 
+    def _title_of(self, item_id: str) -> str:
+        model = self.service.holder.require()
+        bundle_id, titles = self._titles
+        if bundle_id != model.bundle_id:
+            items = model.bundle.items
+            titles = dict(
+                zip(items["item_id"].astype(str), items["title"].astype(str), strict=True)
+            )
+            self._titles = (model.bundle_id, titles)
+        return titles.get(item_id, "")
+
     # -- fairness ------------------------------------------------------------------------
     def verify_chain(self, call: CallContext) -> ChainStatus:
         """Check the whole audit chain against its anchor now."""
@@ -320,6 +319,24 @@ class ConsoleData:
 
         return self.service.perform("VerifyAuditChain", call, run)
 
+    def fairness(
+        self, call: CallContext, since: str | None, until: str | None, *, fresh: bool = False
+    ) -> FairnessView:
+        """The audit report for a window (the API's GetAuditReport) and the page's additions,
+        reused for :data:`FAIRNESS_TTL_S` unless ``fresh``."""
+        key = (since or "", until or "")
+        hit = self._fairness.get(key)
+        if hit is not None and not fresh and time.monotonic() - hit.monotonic < FAIRNESS_TTL_S:
+            # Authorised and counted as a read of the report, like a fresh one.
+            self.service.perform("GetAuditReport", call, lambda _role: None)
+            return hit
+        report = self.service.audit_report(call, since, until).report
+        view = FairnessView(report, self.fairness_extras(call), datetime.now(UTC), time.monotonic())
+        if len(self._fairness) >= _FAIRNESS_WINDOWS:
+            self._fairness.pop(next(iter(self._fairness)))
+        self._fairness[key] = view
+        return view
+
     def fairness_extras(self, call: CallContext) -> dict[str, Any]:
         """Loyal vs new per top-level category, program use, the latest violation records."""
 
@@ -328,7 +345,10 @@ class ConsoleData:
             if parts.quotes is not None:
                 parts.quotes.flush()
             return {
-                **loyal_vs_new(parts.quote_log.iter_quotes(), parts),
+                **loyal_vs_new(
+                    parts.quote_log.iter_quotes(),
+                    parts.quotes.catalog if parts.quotes is not None else None,
+                ),
                 "violations": [
                     r
                     for r in parts.audit.records()
@@ -340,49 +360,16 @@ class ConsoleData:
 
 
 def _versions_at(parts: PricingParts, times: list[datetime]) -> list[GuardrailSet]:
-    """The guardrail set in force at each time (one read per distinct version)."""
-    changes = sorted((c.at, c.version) for c in parts.store.history(limit=1000))
+    """The guardrail set in force at each time, oldest first (one read per distinct version)."""
+    if not times:
+        return []
+    changes = parts.store.version_times(times[0])
+    starts = [at for at, _ in changes]
     cache: dict[int, GuardrailSet] = {}
     out = []
     for t in times:
-        version = 0
-        for at, v in changes:
-            if at <= t:
-                version = v
-            else:
-                break
+        version = changes[max(0, bisect_right(starts, t) - 1)][1]
         if version not in cache:
             cache[version] = parts.store.get_version(version)
         out.append(cache[version])
     return out
-
-
-def loyal_vs_new(quotes: Iterable[Quote], parts: PricingParts) -> dict[str, Any]:
-    """Mean price paid, as % of the list price, by existing and new shoppers per category.
-
-    Rule G3 keeps list prices equal; published programs (rule G4) are the only legitimate
-    difference between the two groups, so the chart shows what each group paid.
-    """
-    catalog = parts.quotes.catalog if parts.quotes is not None else None
-    sums: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
-    uses: dict[str, int] = defaultdict(int)
-    for q in quotes:
-        for line in q.discount_lines:
-            uses[line.program_id] += 1
-        group = "existing" if q.group.is_existing else "new" if q.group.is_new else None
-        if group is None or q.list_price <= 0:
-            continue
-        try:
-            category = catalog.get(q.item_id).category.split("/")[0] if catalog else "all"
-        except NotFound:
-            category = "(gone)"
-        acc = sums[(category, group)]
-        acc[0] += 100.0 * q.final_price / q.list_price
-        acc[1] += 1
-    categories = sorted({c for c, _ in sums})
-    series = {
-        g: [sums[(c, g)][0] / sums[(c, g)][1] if sums[(c, g)][1] else 0.0 for c in categories]
-        for g in ("existing", "new")
-    }
-    counts = {g: [int(sums[(c, g)][1]) for c in categories] for g in ("existing", "new")}
-    return {"categories": categories, "series": series, "counts": counts, "uses": dict(uses)}

@@ -168,6 +168,25 @@ class GuardrailStore:
             for r in rows
         ]
 
+    def version_times(self, since: datetime) -> list[tuple[datetime, int]]:
+        """When each version took effect, oldest first: those made since ``since`` and the one
+        in force at ``since`` (0 when none), without reading the documents."""
+        v = GUARDRAIL_VERSIONS.c
+        cut = int(since.timestamp() * 1_000_000)
+        with self.db.engine.connect() as conn:
+            before = conn.execute(
+                select(v.version, v.created_us)
+                .where(v.created_us < cut)
+                .order_by(v.version.desc())
+                .limit(1)
+            ).first()
+            rows = conn.execute(
+                select(v.version, v.created_us).where(v.created_us >= cut).order_by(v.version)
+            ).all()
+        out = [(since, int(before[0]) if before else 0)]
+        out += [(datetime.fromtimestamp(us / 1_000_000, UTC), int(n)) for n, us in rows]
+        return out
+
     def count(self) -> int:
         """How many versions are stored (the newest version number)."""
         with self.db.engine.connect() as conn:

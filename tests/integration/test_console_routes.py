@@ -4,6 +4,7 @@ CSRF, the Content-Security-Policy, roles, bad input, and pages that read through
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -357,3 +358,26 @@ def test_repeated_failed_sign_ins_are_slowed_down(tmp_path: pytest.TempPathFacto
         assert locked.status_code == 429 and int(locked.headers["retry-after"]) >= 1
         assert "try again in" in locked.text
         c.close()
+
+
+def test_fairness_report_is_reused_until_recomputed_on_request(
+    console: ConsoleClient, clients: Clients, server: FairshelfServer
+) -> None:
+    first = text_of(console.http.get("/console/fairness").text, "computed-at")
+    clients.http.post(
+        "/v1/prices/quote", json={"item_ids": [_item(server)]}, headers=Clients.hdr("storefront")
+    )
+    time.sleep(1.1)
+    again = console.http.get("/console/fairness").text
+    assert text_of(again, "computed-at") == first
+    fresh = console.http.get("/console/fairness?fresh=1").text
+    assert text_of(fresh, "computed-at") != first
+
+
+def test_version_times_name_the_set_in_force(server: FairshelfServer) -> None:
+    store = server.pricing.store  # type: ignore[union-attr]
+    history = sorted((c.at, c.version) for c in store.history(limit=1000))
+    mid_at, mid_version = history[len(history) // 2]
+    times = store.version_times(mid_at)
+    assert times[0][0] == mid_at and times[0][1] == mid_version - 1
+    assert [v for _, v in times[1:]] == [v for at, v in history if at >= mid_at]

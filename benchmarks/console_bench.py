@@ -22,6 +22,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import time
@@ -182,14 +183,18 @@ def run(work: Path, calls: int, versions: int, quote_calls: int) -> dict[str, An
             "min_margin": "0.05",
             "action": "preview",
         }
-        spent = []
+        spent, cpu = [], []
         for _ in range(5):
-            t = time.perf_counter()
+            # The server runs in this process and the client waits on its socket, so the
+            # process CPU time is the server's: it does not grow when other work shares the host.
+            t, c = time.perf_counter(), time.process_time()
             resp = http.post("/console/guardrails/edit", data=form)
             spent.append(time.perf_counter() - t)
+            cpu.append(time.process_time() - c)
             found = re.search(r"<strong>(\d+)</strong> of (\d+) items", resp.text)
             assert resp.status_code == 200 and found, resp.text[:500]
         out["preview"] = (float(np.median(spent)), max(spent))
+        out["preview_cpu"] = (float(np.median(cpu)), max(cpu))
         out["preview_items"] = int(found.group(2))
         out["preview_changed"] = int(found.group(1))
         http.close()
@@ -221,14 +226,22 @@ def render(r: dict[str, Any], calls: int, versions: int) -> str:
         f"| informative | p50 {f50:.0f} ms, p95 {f95:.0f} ms (3 requests) | |"
     )
     med, worst = r["preview"]
+    cmed, cworst = r["preview_cpu"]
     ok = "yes" if worst <= PREVIEW_BAR_S else "NO"
     rows.append(
         f"| guardrail preview, category of {r['preview_items']:,} items "
-        f"({r['preview_changed']:,} would change) | <= {PREVIEW_BAR_S:.0f} s | "
+        f"({r['preview_changed']:,} would change), wall time | <= {PREVIEW_BAR_S:.0f} s | "
         f"median {med:.2f} s, worst of 5 {worst:.2f} s | {ok} |"
     )
+    rows.append(
+        f"| the same preview, CPU time of the server | <= {PREVIEW_BAR_S:.0f} s | "
+        f"median {cmed:.2f} s, worst of 5 {cworst:.2f} s | "
+        f"{'yes' if cworst <= PREVIEW_BAR_S else 'NO'} |"
+    )
+    load = os.getloadavg()
     notes = (
-        f"\nPages: {calls} requests each after 3 warm-up requests, one client on loopback (the "
+        f"\nHost load average during the run: {load[0]:.1f} (1 min) on {os.cpu_count()} cores. "
+        f"Pages: {calls} requests each after 3 warm-up requests, one client on loopback (the "
         "round trip bounds the server's time from above). Stores: "
         f"{versions:,} guardrail versions, {r['quotes']:,} quotes in the log. "
         f"The 10,000-item category is c00 with c01 merged in ({r['category_items']:,} items)."

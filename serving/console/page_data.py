@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import threading
 import time
-from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -361,14 +360,9 @@ class ConsoleData:
 
 def _versions_at(parts: PricingParts, times: list[datetime]) -> list[GuardrailSet]:
     """The guardrail set in force at each time, oldest first (one read per distinct version)."""
-    if not times:
-        return []
-    changes = parts.store.version_times(times[0])
-    starts = [at for at, _ in changes]
     cache: dict[int, GuardrailSet] = {}
     out = []
-    for t in times:
-        version = changes[max(0, bisect_right(starts, t) - 1)][1]
+    for version in parts.store.versions_at(times):
         if version not in cache:
             cache[version] = parts.store.get_version(version)
         out.append(cache[version])

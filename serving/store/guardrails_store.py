@@ -10,6 +10,7 @@ overwriting another person's change.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -168,23 +169,49 @@ class GuardrailStore:
             for r in rows
         ]
 
-    def version_times(self, since: datetime) -> list[tuple[datetime, int]]:
-        """When each version took effect, oldest first: those made since ``since`` and the one
-        in force at ``since`` (0 when none), without reading the documents."""
+    def versions_at(self, times: Sequence[datetime]) -> list[int]:
+        """The version in force at each of ``times`` (ascending), 0 before the first change.
+
+        Versions are numbered 1, 2, ... in the order they were made, so each answer is a binary
+        search over version numbers (primary-key reads of one column), and a run of times under
+        one version costs two searches however long it is: a chart over days of epochs reads a
+        few dozen rows, not the history.
+        """
+        if not times:
+            return []
         v = GUARDRAIL_VERSIONS.c
-        cut = int(since.timestamp() * 1_000_000)
+        stamps = [int(t.timestamp() * 1_000_000) for t in times]
+        out = [0] * len(stamps)
         with self.db.engine.connect() as conn:
-            before = conn.execute(
-                select(v.version, v.created_us)
-                .where(v.created_us < cut)
-                .order_by(v.version.desc())
-                .limit(1)
-            ).first()
-            rows = conn.execute(
-                select(v.version, v.created_us).where(v.created_us >= cut).order_by(v.version)
-            ).all()
-        out = [(since, int(before[0]) if before else 0)]
-        out += [(datetime.fromtimestamp(us / 1_000_000, UTC), int(n)) for n, us in rows]
+            top = int(conn.execute(select(func.max(v.version))).scalar() or 0)
+            created: dict[int, int] = {}
+
+            def made(n: int) -> int:
+                if n not in created:
+                    stmt = select(v.created_us).where(v.version == n)
+                    created[n] = int(conn.execute(stmt).scalar_one())
+                return created[n]
+
+            def find(at: int, lo: int, hi: int) -> int:
+                while lo < hi:
+                    mid = (lo + hi + 1) // 2
+                    lo, hi = (mid, hi) if made(mid) <= at else (lo, mid - 1)
+                return lo
+
+            def fill(i: int, j: int) -> None:
+                if j - i <= 1:
+                    return
+                if out[i] == out[j]:
+                    out[i + 1 : j] = [out[i]] * (j - i - 1)
+                    return
+                m = (i + j) // 2
+                out[m] = find(stamps[m], out[i], out[j])
+                fill(i, m)
+                fill(m, j)
+
+            out[0] = find(stamps[0], 0, top)
+            out[-1] = find(stamps[-1], out[0], top)
+            fill(0, len(stamps) - 1)
         return out
 
     def count(self) -> int:

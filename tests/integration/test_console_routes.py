@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -374,10 +375,14 @@ def test_fairness_report_is_reused_until_recomputed_on_request(
     assert text_of(fresh, "computed-at") != first
 
 
-def test_version_times_name_the_set_in_force(server: FairshelfServer) -> None:
+def test_versions_at_name_the_set_in_force(server: FairshelfServer) -> None:
     store = server.pricing.store  # type: ignore[union-attr]
     history = sorted((c.at, c.version) for c in store.history(limit=1000))
-    mid_at, mid_version = history[len(history) // 2]
-    times = store.version_times(mid_at)
-    assert times[0][0] == mid_at and times[0][1] == mid_version - 1
-    assert [v for _, v in times[1:]] == [v for at, v in history if at >= mid_at]
+    assert len(history) > 10
+    first = history[0][0]
+    probes = [first - timedelta(seconds=1)] + [at for at, _ in history]
+    probes += [at + timedelta(microseconds=1) for at, _ in history] + [datetime.now(UTC)]
+    probes.sort()
+    expected = [max([v for at, v in history if at <= t], default=0) for t in probes]
+    assert store.versions_at(probes) == expected
+    assert store.versions_at([]) == []

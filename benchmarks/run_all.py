@@ -29,6 +29,7 @@ def _plan(data: Path | None, quick: bool) -> list[tuple[str, list[str]]]:
         ("serve", ["serve_bench.py", *(["--quick"] if quick else [])]),
         ("exposure", ["exposure_bench.py"]),
         ("experiments", ["experiments_bench.py", *(["--quick"] if quick else [])]),
+        ("console", ["console_bench.py", *(["--calls", "20"] if quick else [])]),
     ]
     return [(name, args) for name, args in plan if (HERE / args[0]).exists()]
 

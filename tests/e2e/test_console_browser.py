@@ -278,6 +278,11 @@ def test_screenshots_of_every_page_at_desktop_and_phone_sizes(
 ) -> None:
     base = f"http://127.0.0.1:{server.http_port}"
     item = str(server.holder.require().bundle.item_ids[3])
+    # Quotes to long-standing and to new shoppers across the catalogue, for the fairness chart.
+    some = [str(i) for i in server.holder.require().bundle.item_ids[:60]]
+    for shopper in ({"user_id": "", "tenure_days": 800, "orders": 30}, None):
+        body: dict[str, Any] = {"item_ids": some} | ({"shopper": shopper} if shopper else {})
+        httpx.post(f"{base}/v1/prices/quote", json=body, headers=Clients.hdr("storefront"))
     quote = httpx.post(
         f"{base}/v1/prices/quote",
         json={"item_ids": [item], "shopper": {"user_id": "", "tenure_days": 800, "orders": 30}},

@@ -68,3 +68,53 @@ def audit_guardrail_change(
 def audit_policy_rejected(audit: AuditSink, *, policy: str, message: str) -> AuditRecord:
     """Record that a pricing policy was refused at load (rule G1)."""
     return audit.append(POLICY_REJECTED_KIND, {"rule": "G1", "policy": policy, "message": message})
+
+
+PROMOTION_KIND = "promotion_changed"
+
+
+def audit_promotion_change(
+    audit: AuditSink,
+    *,
+    actor: str,
+    reason: str,
+    action: str,
+    version: int,
+    promotion: Mapping[str, Any],
+) -> AuditRecord:
+    """Record a promotion published or ended (a public fact every quote in its window carries).
+
+    Parameters
+    ----------
+    audit:
+        The audit log.
+    actor:
+        Who made the change (the API key's role, never the key).
+    reason:
+        Why, as given by the pricing team.
+    action:
+        ``"publish"`` or ``"end"``.
+    version:
+        The new version of the promotion store.
+    promotion:
+        The promotion as it now stands (name, public text, window).
+
+    Raises
+    ------
+    InvalidArgument
+        Missing actor or reason.
+    """
+    if not actor.strip():
+        raise InvalidArgument("a promotion change needs an actor", field="actor")
+    if not reason.strip():
+        raise InvalidArgument("a promotion change needs a reason", field="reason")
+    return audit.append(
+        PROMOTION_KIND,
+        {
+            "actor": actor,
+            "reason": reason,
+            "action": action,
+            "version": int(version),
+            "promotion": dict(promotion),
+        },
+    )

@@ -52,6 +52,7 @@ from pricing.catalog import PricingCatalog
 from pricing.context import PublicContext
 from pricing.engine import PricingEngine
 from pricing.epochs import EpochClock
+from pricing.fairness.caller_context import day_ref, with_running_promotions
 from pricing.fairness.capability import _GUARD_CAPABILITY
 from pricing.fairness.change_audit import audit_policy_rejected
 from pricing.fairness.clean_room import (
@@ -90,6 +91,7 @@ from pricing.fairness.violations import (
 from pricing.guardrails import GuardrailSet
 from pricing.policies.registry import load_policy
 from pricing.price_history import PriceHistory
+from pricing.promotions import PromotionBook
 
 _QUARANTINED = (QUARANTINE_REASON,)
 
@@ -118,6 +120,12 @@ class FairQuoteService:
     quote_batch_seconds:
         How long the writer gathers quotes before committing a small batch (its ``linger``):
         a sealed quote log adds one audit record per batch.
+    promotions:
+        The published promotions: every quote carries those running at its time, whatever
+        the request names (:mod:`pricing.fairness.caller_context`).
+    pseudonym_key:
+        Key of the day-scoped shopper pseudonym logged with each quote (for the region
+        hopping audit); a random key by default (pseudonyms then differ between processes).
 
     Raises
     ------
@@ -135,8 +143,12 @@ class FairQuoteService:
         category_of: Callable[[str], str] | None = None,
         buffer_quotes: bool = True,
         quote_batch_seconds: float = 0.02,
+        promotions: PromotionBook | None = None,
+        pseudonym_key: bytes | None = None,
     ) -> None:
         engine.seal(_GUARD_CAPABILITY)
+        self._promotions = promotions or PromotionBook()
+        self._ref_key = pseudonym_key or secrets.token_bytes(32)
         self._engine = engine
         self._detector = ShopperScopedDetector(engine)
         self._buffer = (
@@ -173,6 +185,8 @@ class FairQuoteService:
         buffer_quotes: bool = True,
         warm_each_epoch: bool = True,
         quote_batch_seconds: float = 0.02,
+        promotions: PromotionBook | None = None,
+        pseudonym_key: bytes | None = None,
     ) -> FairQuoteService:
         """Build the engine and its guard together: the serving layer's only entry to pricing.
 
@@ -183,7 +197,8 @@ class FairQuoteService:
         policy, policy_params:
             A registered policy name (``pricing.policies.registry``) and its parameters; the
             registry refuses shopper-level inputs (rule G1).
-        quote_log, audit, programs, buffer_quotes, quote_batch_seconds:
+        quote_log, audit, programs, buffer_quotes, quote_batch_seconds, promotions,
+        pseudonym_key:
             As for the constructor.
         warm_each_epoch:
             Start an :class:`~pricing.fairness.epoch_warmer.EpochWarmer` that pins, just after
@@ -211,6 +226,8 @@ class FairQuoteService:
             programs=programs,
             buffer_quotes=buffer_quotes,
             quote_batch_seconds=quote_batch_seconds,
+            promotions=promotions,
+            pseudonym_key=pseudonym_key,
         )
         if warm_each_epoch:
             service._warmer = EpochWarmer(
@@ -256,6 +273,15 @@ class FairQuoteService:
         except PolicyRejected as exc:
             audit_policy_rejected(self._audit, policy=policy, message=str(exc))
             raise
+
+    @property
+    def promotions(self) -> PromotionBook:
+        """The published promotions in force."""
+        return self._promotions
+
+    def set_promotions(self, book: PromotionBook) -> None:
+        """Put a new version of the published promotions in force (from the next quote)."""
+        self._promotions = book
 
     @property
     def quote_log(self) -> QuoteLog:
@@ -305,7 +331,8 @@ class FairQuoteService:
         Raises
         ------
         InvalidArgument
-            On an empty, oversized or duplicated item list.
+            On an empty, oversized or duplicated item list, a region finer than a country or
+            state, or a promotion that is not running (field ``promotions``).
         PolicyRejected
             When the engine's policy declares a non-public input (rule G1, checked again).
         NotFound
@@ -313,6 +340,7 @@ class FairQuoteService:
         """
         items = validate_items(item_ids)
         who = shopper or ANONYMOUS
+        ctx = with_running_promotions(self._promotions, ctx)
         clean_ctx = public_only(ctx)
         epoch = self.epoch_of(clean_ctx)
         ckey = clean_ctx.key()
@@ -328,6 +356,7 @@ class FairQuoteService:
                 self._ctx_texts.clear()
             ctx_text = self._ctx_texts[ckey] = context_key_text(clean_ctx)
         now = clean_ctx.at.isoformat(timespec="microseconds")
+        ref_of_day = day_ref(self._ref_key, who.shopper_id, clean_ctx.at)
         # Time-ordered ids append at the end of the quote log's index instead of splitting
         # pages all over it; the random part (64 bits per quote, drawn for the whole request
         # at once) keeps them unguessable.
@@ -407,6 +436,7 @@ class FairQuoteService:
                     group,
                     GUARD_BLOCKED if blocked else (GUARD_QUARANTINED if held else status_ok),
                     got if blocked else None,
+                    ref_of_day,
                 ),
             )
             quotes.append(quote)
@@ -451,7 +481,7 @@ class FairQuoteService:
         PolicyRejected
             A fresh decision names a non-public input (rule G1).
         """
-        clean_ctx = public_only(ctx)
+        clean_ctx = public_only(with_running_promotions(self._promotions, ctx))
         ids = None if item_ids is None else [str(i) for i in item_ids]
         return self._book.warm(clean_ctx, self.epoch_of(clean_ctx), clean_ctx.key(), ids)
 

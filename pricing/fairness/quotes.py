@@ -63,6 +63,10 @@ class Quote(NamedTuple):
         ``"quarantined"`` when the policy was caught earlier and the base price was served.
     blocked_price:
         The price that was blocked, if any (kept for the audit, never served).
+    shopper_ref:
+        A day-scoped keyed pseudonym of the shopper ("" when anonymous), so the audit can
+        see one shopper quoted under several regions in a day; never an id, and kept out of
+        :meth:`to_json` (the storefront and explanations do not need it).
     """
 
     quote_id: str
@@ -84,6 +88,7 @@ class Quote(NamedTuple):
     group: ShopperGroup
     guard_status: str = GUARD_OK
     blocked_price: float | None = None
+    shopper_ref: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (the quote-log row and the HTTP body share it)."""

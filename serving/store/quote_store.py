@@ -46,6 +46,8 @@ quote_log = Table(
     Column("detail", Text, nullable=False),
     # The seq of the ``quote_batch`` audit record that sealed the row (None: not sealed).
     Column("batch_seq", BigInteger, nullable=True),
+    # Day-scoped keyed pseudonym of the shopper (the region-hopping audit); never an id.
+    Column("shopper_ref", String(16), nullable=True),
 )
 
 # Dropped: an (item, epoch) index took 40% of the cost of logging a quote (one random B-tree
@@ -97,6 +99,7 @@ def _quote(row: Row[Any]) -> Quote:
         group=ShopperGroup(row.tenure, row.frequency, row.device),
         guard_status=row.guard_status,
         blocked_price=None if row.blocked_price is None else float(row.blocked_price),
+        shopper_ref=row.shopper_ref or "",
     )
 
 
@@ -126,7 +129,8 @@ class QuoteStore:
         db.create_tables(quote_log)
         with db.engine.begin() as conn:
             conn.exec_driver_sql(f"DROP INDEX IF EXISTS {_RETIRED_INDEX}")
-        self._add_batch_column()
+        self._add_column("batch_seq", "BIGINT")
+        self._add_column("shopper_ref", "VARCHAR(16)")
         marks = (
             ", ".join("?" for _ in _COLUMNS)
             if db.engine.dialect.paramstyle == "qmark"
@@ -169,19 +173,20 @@ class QuoteStore:
             )
         return text
 
-    def _add_batch_column(self) -> None:
-        # Logs made before batches were sealed lack the column; another process starting at
-        # the same time may add it first.
+    def _add_column(self, name: str, sql_type: str) -> None:
+        # Logs made before the column existed lack it (batch_seq: before batches were sealed;
+        # shopper_ref: before the day pseudonym); another process starting at the same time
+        # may add it first.
         with self._db.engine.connect() as conn:
             names = {c["name"] for c in inspect(conn).get_columns("quote_log")}
-        if "batch_seq" in names:
+        if name in names:
             return
         try:
             with self._db.engine.begin() as conn:
-                conn.exec_driver_sql("ALTER TABLE quote_log ADD COLUMN batch_seq BIGINT")
+                conn.exec_driver_sql(f"ALTER TABLE quote_log ADD COLUMN {name} {sql_type}")
         except DBAPIError:
             with self._db.engine.connect() as conn:
-                if "batch_seq" not in {c["name"] for c in inspect(conn).get_columns("quote_log")}:
+                if name not in {c["name"] for c in inspect(conn).get_columns("quote_log")}:
                     raise
 
     def add(self, quotes: Sequence[Quote]) -> None:
@@ -218,6 +223,7 @@ class QuoteStore:
             self._lines_text(q.discount_lines),
             self._detail(q),
             batch_seq,
+            q.shopper_ref or None,
         )
 
     def _insert_rows(self, conn: Connection, rows: Iterable[tuple[Any, ...]]) -> None:

@@ -1,0 +1,69 @@
+"""What the storefront may and may not steer in the public context of a quote.
+
+The storefront sends the region and may name promotions with every quote request, and the
+guard treats the public context as the thing a price may depend on. Two consequences are
+handled here, before the guard prices anything:
+
+- **Promotions are server facts.** The context a quote is priced in carries exactly the
+  promotions running at its time (:class:`~pricing.promotions.PromotionBook`); naming one that
+  is not running is refused, and leaving one out changes nothing.
+- **Region stays a request input, so it is watched.** Every quote is logged with a day-scoped
+  keyed pseudonym of the shopper (:func:`day_ref`), so the audit can see one shopper quoted
+  under several regions in one day (:mod:`pricing.fairness.steering`). The pseudonym changes
+  every UTC day and cannot be linked across days or back to the shopper without the key.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import hmac
+from datetime import datetime
+
+from pricing.context import PublicContext
+from pricing.promotions import PromotionBook
+
+
+def with_running_promotions(book: PromotionBook, ctx: PublicContext) -> PublicContext:
+    """``ctx`` carrying exactly the promotions running at ``ctx.at``.
+
+    The object is copied rather than rebuilt, so a request object that is a subclass of
+    :class:`PublicContext` (or carries extra attributes) keeps them: the guard's
+    shopper-scoped run must see the caller's object as it was, only with the server's
+    promotions.
+
+    Raises
+    ------
+    InvalidArgument
+        The request names a promotion that is not published or not running (field
+        ``promotions``).
+    """
+    running = book.resolve(ctx.promotions, ctx.at)
+    if ctx.promotions == running:
+        return ctx
+    out = copy.copy(ctx)
+    object.__setattr__(out, "promotions", running)
+    return out
+
+
+def day_ref(key: bytes, shopper_id: str, at: datetime) -> str:
+    """A keyed pseudonym of ``shopper_id`` valid for the UTC day of ``at`` ("" if anonymous).
+
+    Parameters
+    ----------
+    key:
+        Secret pseudonym key (the server's ``pseudonym_key``).
+    shopper_id:
+        The storefront's shopper id.
+    at:
+        Quote time (UTC).
+
+    Returns
+    -------
+    str
+        16 hex characters: enough to tell a day's shoppers apart, too few to be an id.
+    """
+    if not shopper_id:
+        return ""
+    msg = f"{at.date().isoformat()}|{shopper_id}".encode()
+    return hmac.new(key, msg, hashlib.sha256).hexdigest()[:16]

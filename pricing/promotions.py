@@ -183,9 +183,7 @@ class PromotionBook:
         self._bounds = [t.timestamp() for t in bounds]
         self._running: list[tuple[str, ...]] = [()]
         for t in bounds:
-            self._running.append(
-                tuple(sorted(n for n, p in self._by_name.items() if p.running(t)))
-            )
+            self._running.append(tuple(sorted(n for n, p in self._by_name.items() if p.running(t))))
 
     @property
     def promotions(self) -> list[Promotion]:

@@ -144,6 +144,7 @@ class FairshelfServer:
             experiment_report=lambda name, lo, hi: reports.readout(
                 name, lo, hi, window=window
             ).to_dict(),
+            promotions=self.pricing,
         )
         # Summarise each bundle's shopper history in the watcher thread, not on a quote.
         self.holder.listeners.append(self.service.shopper_facts.on_model)

@@ -17,7 +17,7 @@ from serving.settings import Role
 
 _STOREFRONT_OPS: Final[frozenset[str]] = frozenset(
     {"Recommend", "SimilarItems", "QuotePrices", "ExplainQuote", "LogEvents",
-     "SetPersonalization", "GetModelInfo", "GetQuoteReceipt"}
+     "SetPersonalization", "GetModelInfo", "GetQuoteReceipt", "ListPromotions"}
 )  # fmt: skip
 _PRICING_OPS: Final[frozenset[str]] = frozenset(
     {"QuotePrices", "ExplainQuote", "GetGuardrails", "PutGuardrails", "RollbackGuardrails",
@@ -25,7 +25,7 @@ _PRICING_OPS: Final[frozenset[str]] = frozenset(
      "GetModelInfo", "SimilarItems", "GetQuoteReceipt", "GetExperimentReport",
      # The console's own reads and the guardrail dry run (serving/console/).
      "PreviewGuardrails", "GetItemPrices", "VerifyAuditChain", "ExportAuditLog",
-     "GetConsoleOverview"}
+     "GetConsoleOverview", "ListPromotions", "PublishPromotion", "EndPromotion"}
 )  # fmt: skip
 
 #: Operation name -> roles allowed to call it. Admin may call everything.

@@ -30,6 +30,7 @@ from proto.fairshelf.v1 import (
     shoppers_pb2,
 )
 from serving import grpc_convert as conv
+from serving import grpc_promotions as promo
 from serving.auth import api_key_from_headers
 from serving.errors import (
     FIELD_METADATA_KEY,
@@ -192,6 +193,22 @@ METHODS: dict[str, dict[str, tuple[type[Message], Handler]]] = {
         "GetModelInfo": (
             admin_pb2.ModelInfoRequest,
             lambda s, c, _r: conv.model_info_pb(s.model_info(c)),
+        ),
+        "ListPromotions": (
+            admin_pb2.ListPromotionsRequest,
+            lambda s, c, _r: promo.promotions_pb(s.list_promotions(c)),
+        ),
+        "PublishPromotion": (
+            admin_pb2.PublishPromotionRequest,
+            lambda s, c, r: promo.promotion_change_pb(
+                s.publish_promotion(c, r.name, promo.publish_promotion_in(r))
+            ),
+        ),
+        "EndPromotion": (
+            admin_pb2.EndPromotionRequest,
+            lambda s, c, r: promo.promotion_change_pb(
+                s.end_promotion(c, r.name, promo.end_promotion_in(r))
+            ),
         ),
     },
 }

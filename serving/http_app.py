@@ -45,6 +45,12 @@ from serving.api_models import (
     RollbackGuardrailsIn,
     SimilarItemsOut,
 )
+from serving.api_promotions import (
+    EndPromotionIn,
+    PromotionChangeOut,
+    PromotionsOut,
+    PublishPromotionIn,
+)
 from serving.auth import api_key_from_headers
 from serving.console import mount_console
 from serving.errors import MALFORMED_BODY, REQUEST_ID_METADATA_KEY
@@ -291,6 +297,25 @@ def build_http_app(service: FairshelfService, metrics: Metrics) -> FastAPI:
         role; versioned and audited). ``reason`` is required."""
         body = DeleteGuardrailsIn(reason=reason, expected_version=expected_version)
         return service.delete_guardrails(_call(request, response), scope, body)
+
+    @app.get("/v1/promotions", response_model=PromotionsOut, tags=["admin"])
+    def list_promotions(request: Request, response: Response) -> PromotionsOut:
+        """Published promotions and the ones running now (every quote carries those)."""
+        return service.list_promotions(_call(request, response))
+
+    @app.put("/v1/promotions/{name}", response_model=PromotionChangeOut, tags=["admin"])
+    def publish_promotion(
+        request: Request, response: Response, name: str, body: PublishPromotionIn
+    ) -> PromotionChangeOut:
+        """Publish a time-boxed promotion (pricing role; versioned and audited)."""
+        return service.publish_promotion(_call(request, response), name, body)
+
+    @app.post("/v1/promotions/{name}/end", response_model=PromotionChangeOut, tags=["admin"])
+    def end_promotion(
+        request: Request, response: Response, name: str, body: EndPromotionIn
+    ) -> PromotionChangeOut:
+        """End a promotion now (pricing role; versioned and audited)."""
+        return service.end_promotion(_call(request, response), name, body)
 
     @app.get("/v1/audit/report", response_model=AuditReportOut, tags=["admin"])
     def audit(

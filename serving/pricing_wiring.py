@@ -34,6 +34,12 @@ from serving.api_models import (
     RollbackGuardrailsIn,
 )
 from serving.checkpointer import build_checkpointer
+from serving.api_promotions import (
+    EndPromotionIn,
+    PromotionChangeOut,
+    PromotionsOut,
+    PublishPromotionIn,
+)
 from serving.logging import get_logger
 from serving.receipts import quote_receipt
 from serving.reload import LoadedModel
@@ -42,6 +48,7 @@ from serving.store.audit_store import AuditStore
 from serving.store.db import Database
 from serving.store.guardrails_store import GuardrailStore
 from serving.store.price_history_store import PriceHistoryStore
+from serving.store.promotions_store import PromotionStore
 from serving.store.quote_store import QuoteStore
 
 log = get_logger("fairshelf.pricing")
@@ -120,6 +127,8 @@ class PricingParts:
         self.quote_log = QuoteStore(db, audit=self.audit)
         self.quote_log.seal_unbatched()
         self.checkpointer = build_checkpointer(settings, self.audit)
+        # Published promotions: public facts every quote in their window carries, audited.
+        self.promotions = PromotionStore(db, audit=self.audit)
         self.history = PriceHistoryStore(db)
         self.clock = EpochClock(length=timedelta(seconds=settings.price_epoch_seconds))
         self.quotes: FairQuoteService | None = None
@@ -153,6 +162,8 @@ class PricingParts:
                     clock=self.clock,
                     programs=self.programs,
                     quote_batch_seconds=self.settings.quote_batch_seconds,
+                    promotions=self.promotions.current(),
+                    pseudonym_key=_key_bytes(self.settings),
                 )
                 log.info(
                     "pricing_ready",
@@ -223,9 +234,40 @@ class PricingParts:
             quotes.set_guardrails(current)
             log.info("guardrails_in_force", version=current.version)
 
+    # -- promotions ---------------------------------------------------------------------------
+
+    def list_promotions_out(self) -> PromotionsOut:
+        """Every published promotion and the ones running now (PromotionsPort)."""
+        return self.promotions.list_out()
+
+    def publish_promotion_out(
+        self, name: str, body: PublishPromotionIn, actor: str
+    ) -> PromotionChangeOut:
+        """Publish a promotion and put it in force here at once (PromotionsPort)."""
+        out = self.promotions.publish_out(name, body, actor)
+        self.refresh_promotions()
+        return out
+
+    def end_promotion_out(self, name: str, body: EndPromotionIn, actor: str) -> PromotionChangeOut:
+        """End a promotion now, here at once (PromotionsPort)."""
+        out = self.promotions.end_out(name, body, actor)
+        self.refresh_promotions()
+        return out
+
+    def refresh_promotions(self) -> None:
+        """Load the stored promotions into the guard when their version changed."""
+        quotes = self.quotes
+        if quotes is None:
+            return
+        current = self.promotions.current()
+        if current.version != quotes.promotions.version:
+            quotes.set_promotions(current)
+            log.info("promotions_in_force", version=current.version)
+
     def _poll(self) -> None:
         while not self._stop.wait(self.settings.reload_interval_seconds):
             try:
+                self.refresh_promotions()
                 self.refresh_guardrails()
             except Exception as exc:  # keep polling through a transient database error
                 log.error("guardrail_poll_failed", error=repr(exc))
@@ -268,6 +310,11 @@ class PricingParts:
             self.quotes.flush()  # a quote still on its way to the log has no batch yet
         sinks = self.checkpointer.sinks if self.checkpointer is not None else []
         return quote_receipt(quote_id, self.quote_log, self.audit, sinks)
+
+
+def _key_bytes(settings: Settings) -> bytes | None:
+    key = settings.pseudonym_key
+    return None if key is None else key.get_secret_value().encode()
 
 
 def build_pricing(settings: Settings, db: Database) -> PricingParts | None:

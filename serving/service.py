@@ -48,6 +48,12 @@ from serving.api_models import (
     RollbackGuardrailsIn,
     SimilarItemsOut,
 )
+from serving.api_promotions import (
+    EndPromotionIn,
+    PromotionChangeOut,
+    PromotionsOut,
+    PublishPromotionIn,
+)
 from serving.auth import Authenticator
 from serving.errors import INTERNAL, status_for
 from serving.exposure_log import ExposureLog
@@ -110,6 +116,20 @@ class GuardrailsPort(Protocol):
         ...
 
 
+class PromotionsPort(Protocol):
+    """What the service needs for published promotions (``serving.pricing_wiring``)."""
+
+    def list_promotions_out(self) -> PromotionsOut: ...
+
+    def publish_promotion_out(
+        self, name: str, body: PublishPromotionIn, actor: str
+    ) -> PromotionChangeOut: ...
+
+    def end_promotion_out(
+        self, name: str, body: EndPromotionIn, actor: str
+    ) -> PromotionChangeOut: ...
+
+
 AuditReporter = Callable[[datetime | None, datetime | None], dict[str, Any]]
 ExperimentReporter = Callable[[str, datetime | None, datetime | None], dict[str, Any]]
 
@@ -151,6 +171,8 @@ class FairshelfService:
         Where each Recommend answer is logged for experiment readouts, or ``None``.
     experiment_report:
         Builds the readout of an experiment for a time window, or ``None``.
+    promotions:
+        Published promotions (read, publish, end), or ``None`` when pricing is off.
     """
 
     def __init__(
@@ -168,8 +190,10 @@ class FairshelfService:
         receipts: Callable[[str], dict[str, Any]] | None = None,
         exposures: ExposureLog | None = None,
         experiment_report: ExperimentReporter | None = None,
+        promotions: PromotionsPort | None = None,
     ) -> None:
         self.settings = settings
+        self.promotions = promotions
         self.holder = holder
         self.events = events
         self.optouts = optouts
@@ -524,6 +548,39 @@ class FairshelfService:
             return self._require_guardrails().effective_out(item_id)
 
         return self._call("GetEffectiveGuardrail", call, run)
+
+    def _require_promotions(self) -> PromotionsPort:
+        if self.promotions is None:
+            raise ModelUnavailable("promotions are not configured on this server")
+        return self.promotions
+
+    def list_promotions(self, call: CallContext) -> PromotionsOut:
+        """Every published promotion and the ones running now (every quote carries those)."""
+        return self._call(
+            "ListPromotions", call, lambda _r: self._require_promotions().list_promotions_out()
+        )
+
+    def publish_promotion(
+        self, call: CallContext, name: str, body: PublishPromotionIn
+    ) -> PromotionChangeOut:
+        """Publish a time-boxed promotion (pricing or admin role; versioned, audited)."""
+
+        def run(role: Role) -> PromotionChangeOut:
+            port = self._require_promotions()
+            return port.publish_promotion_out(name, body, actor=f"role:{role.value}")
+
+        return self._call("PublishPromotion", call, run)
+
+    def end_promotion(
+        self, call: CallContext, name: str, body: EndPromotionIn
+    ) -> PromotionChangeOut:
+        """End a promotion now (pricing or admin role; versioned, audited)."""
+
+        def run(role: Role) -> PromotionChangeOut:
+            port = self._require_promotions()
+            return port.end_promotion_out(name, body, actor=f"role:{role.value}")
+
+        return self._call("EndPromotion", call, run)
 
     def audit_report(
         self, call: CallContext, since: str | None, until: str | None

@@ -19,6 +19,7 @@ from fairshelf.cli import (
     data_cmd,
     experiments_cmd,
     pricing_cmd,
+    promotions_cmd,
     retrain_cmd,
     serve_cmd,
     train_cmd,
@@ -42,6 +43,7 @@ for module in (
     pricing_cmd,
     audit_cmd,
     experiments_cmd,
+    promotions_cmd,
 ):
     module.register(app)
 

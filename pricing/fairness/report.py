@@ -16,11 +16,23 @@ from pathlib import Path
 from typing import Any
 
 from pricing.fairness.audit_chain import AuditRecord, ChainReport, verify_chain
-from pricing.fairness.consistency import AuditSummary, GroupStats, audit_quotes
+from pricing.fairness.consistency import AuditSummary, GroupStats
 from pricing.fairness.ports import AuditSink, QuoteLog
 from pricing.fairness.programs import ProgramBook
+from pricing.fairness.steering import SteeringSummary
+from pricing.fairness.steering_report import (
+    audit_logged_quotes,
+    steering_section,
+    steering_verdict,
+)
 
-VIOLATION_KINDS = ("g2_violation", "g4_program_refused", "policy_quarantined")
+VIOLATION_KINDS = (
+    "g2_violation",
+    "g4_program_refused",
+    "policy_quarantined",
+    "context_steering",
+    "region_hopping",
+)
 _BANDS = ("new", "regular", "long")
 _MAX_GROUPS_PLOTTED = 30
 
@@ -50,6 +62,7 @@ def render_markdown(
     *,
     dispersion_png: str = "price_dispersion.png",
     violations_png: str = "violations.png",
+    steering: SteeringSummary | None = None,
 ) -> str:
     """The report text.
 
@@ -63,6 +76,9 @@ def render_markdown(
         Result of :func:`violations_by_hour`.
     dispersion_png, violations_png:
         Relative paths of the charts.
+    steering:
+        Result of the context-steering and region-hopping audits
+        (:mod:`pricing.fairness.steering`).
 
     Returns
     -------
@@ -88,6 +104,7 @@ def render_markdown(
         f"{summary.blocked_by_guard}); policies quarantined: {totals['policy_quarantined']}; "
         f"program lines refused: {totals['g4_program_refused']}",
         f"- Groups with more than one list price: {unfair_groups}",
+        *steering_verdict(steering),
         "",
         "## Price dispersion across shopper groups",
         "",
@@ -106,19 +123,24 @@ def render_markdown(
         )
     lines += ["", "## Violations over time", "", f"![violations per hour]({violations_png})", ""]
     if hourly:
-        lines += ["| hour (UTC) | " + " | ".join(VIOLATION_KINDS) + " |", "| --- |" + " ---: |" * 3]
+        lines += [
+            "| hour (UTC) | " + " | ".join(VIOLATION_KINDS) + " |",
+            "| --- |" + " ---: |" * len(VIOLATION_KINDS),
+        ]
         for hour, counts in hourly.items():
             lines.append(
                 f"| {hour} | " + " | ".join(str(counts[k]) for k in VIOLATION_KINDS) + " |"
             )
     else:
         lines.append("No violations recorded.")
+    lines += steering_section(steering)
     lines += ["", "## Findings", ""]
-    findings = summary.g3 + summary.g4
+    findings = [(f.rule, f.message, f.examples) for f in summary.g3 + summary.g4]
+    findings += [(f.rule, f.message, f.examples) for f in (steering.findings if steering else [])]
     if not findings:
         lines.append("None.")
-    for f in findings[:50]:
-        lines.append(f"- **{f.rule}** {f.message} (examples: {', '.join(f.examples)})")
+    for rule, message, examples in findings[:50]:
+        lines.append(f"- **{rule}** {message} (examples: {', '.join(examples)})")
     if len(findings) > 50:
         lines.append(f"- ... and {len(findings) - 50} more")
     if not chain.ok:
@@ -140,6 +162,7 @@ def write_report(
     chain: ChainReport,
     audit_records: Iterable[AuditRecord],
     out_dir: Path,
+    steering: SteeringSummary | None = None,
 ) -> ReportFiles:
     """Write ``fairness_report.md``, ``price_dispersion.png`` and ``violations.png``.
 
@@ -153,6 +176,8 @@ def write_report(
         The audit log (for violations over time).
     out_dir:
         Output directory (created).
+    steering:
+        The context-steering and region-hopping audits.
 
     Returns
     -------
@@ -228,6 +253,7 @@ def write_report(
             hourly,
             dispersion_png=files.dispersion_png.name,
             violations_png=files.violations_png.name,
+            steering=steering,
         ),
         encoding="utf-8",
     )
@@ -264,8 +290,8 @@ def build_report(
         The files, the G3/G4 audit and the chain check.
     """
     chain = verify_audit_log(audit)
-    summary = audit_quotes(quote_log.iter_quotes(), programs)
-    files = write_report(summary, chain, audit.records(), out_dir)
+    summary, steering = audit_logged_quotes(quote_log.iter_quotes(), audit, programs)
+    files = write_report(summary, chain, audit.records(), out_dir, steering)
     return files, summary, chain
 
 
@@ -302,11 +328,11 @@ def report_document(
     """
     chain = verify_audit_log(audit)
     quotes = (q for q in quote_log.iter_quotes() if _within(q.quoted_at, since, until))
-    summary = audit_quotes(quotes, programs)
+    summary, steering = audit_logged_quotes(quotes, audit, programs)
     records = [r for r in audit.records() if _within(r.ts, since, until)]
     hourly = violations_by_hour(records)
     return {
-        "markdown": render_markdown(summary, chain, hourly),
+        "markdown": render_markdown(summary, chain, hourly, steering=steering),
         "chain": {
             "ok": chain.ok,
             "records": chain.records,
@@ -321,6 +347,19 @@ def report_document(
         "blocked_by_guard": summary.blocked_by_guard,
         "g3_violations": len(summary.g3),
         "g4_violations": len(summary.g4),
+        "steering_violations": len(steering.steering),
+        "hopping_violations": len(steering.hopping),
+        "steering_days": [
+            {
+                "day": d.day,
+                "groups": d.strata,
+                "z": d.z,
+                "p_value": d.p_value,
+                "gap": d.gap,
+                "relative_gap": d.relative_gap,
+            }
+            for d in steering.days
+        ],
         "violations_by_hour": {h: dict(c) for h, c in hourly.items()},
         "findings": [
             {
@@ -332,5 +371,9 @@ def report_document(
                 "examples": list(f.examples),
             }
             for f in summary.g3 + summary.g4
+        ]
+        + [
+            {"rule": f.rule, "key": f.key, "message": f.message, "examples": list(f.examples)}
+            for f in steering.findings
         ],
     }

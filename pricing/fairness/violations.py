@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pricing.fairness.metrics import record_violation
 from pricing.fairness.ports import AuditSink
 from pricing.fairness.quotes import Quote
 from pricing.fairness.shopper import ShopperGroup
+from pricing.fairness.steering import SteeringFinding
 
 
 def record_g2_violation(
@@ -84,3 +87,39 @@ def record_refused_line(audit: AuditSink, quote: Quote, program_id: str, amount:
             ),
         },
     )
+
+
+STEERING_KINDS = {"G4-steering": "context_steering", "G4-hopping": "region_hopping"}
+
+
+def record_steering_findings(audit: AuditSink, findings: Sequence[SteeringFinding]) -> int:
+    """Audit and count the steering and hopping findings not recorded before.
+
+    The audits run over the whole quote log each time a report is made, so a finding already
+    in the audit log (same rule and key: the day, or the day and shopper pseudonym) is not
+    appended or counted again.
+
+    Returns
+    -------
+    int
+        Findings newly recorded.
+    """
+    if not findings:
+        return 0
+    kinds = set(STEERING_KINDS.values())
+    seen = {
+        (r.payload.get("rule"), r.payload.get("key")) for r in audit.records() if r.kind in kinds
+    }
+    added = 0
+    for f in findings:
+        if (f.rule, f.key) in seen:
+            continue
+        seen.add((f.rule, f.key))
+        # The storefront chose the context; no policy is to blame.
+        record_violation(f.rule, "storefront")
+        audit.append(
+            STEERING_KINDS[f.rule],
+            {"rule": f.rule, "key": f.key, "examples": list(f.examples), "message": f.message},
+        )
+        added += 1
+    return added

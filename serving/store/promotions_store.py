@@ -257,4 +257,3 @@ def _current_on(conn: Connection) -> PromotionBook:
     if row is None:
         return PromotionBook()
     return PromotionBook.from_document(int(row["version"]), json.loads(row["document"]))
-

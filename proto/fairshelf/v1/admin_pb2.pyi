@@ -285,3 +285,105 @@ class ModelInfo(_message.Message):
         variants: _Optional[_Iterable[str]] = ...,
         manifest: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...,
     ) -> None: ...
+
+class ListPromotionsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Promotion(_message.Message):
+    __slots__ = ("name", "title", "description", "starts_at", "ends_at", "running")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    STARTS_AT_FIELD_NUMBER: _ClassVar[int]
+    ENDS_AT_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    title: str
+    description: str
+    starts_at: str
+    ends_at: str
+    running: bool
+    def __init__(
+        self,
+        name: _Optional[str] = ...,
+        title: _Optional[str] = ...,
+        description: _Optional[str] = ...,
+        starts_at: _Optional[str] = ...,
+        ends_at: _Optional[str] = ...,
+        running: _Optional[bool] = ...,
+    ) -> None: ...
+
+class PromotionChange(_message.Message):
+    __slots__ = ("version", "at", "author", "reason", "action", "promotion")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    AUTHOR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    PROMOTION_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    at: str
+    author: str
+    reason: str
+    action: str
+    promotion: Promotion
+    def __init__(
+        self,
+        version: _Optional[int] = ...,
+        at: _Optional[str] = ...,
+        author: _Optional[str] = ...,
+        reason: _Optional[str] = ...,
+        action: _Optional[str] = ...,
+        promotion: _Optional[_Union[Promotion, _Mapping]] = ...,
+    ) -> None: ...
+
+class Promotions(_message.Message):
+    __slots__ = ("promotions", "running", "version", "history")
+    PROMOTIONS_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
+    promotions: _containers.RepeatedCompositeFieldContainer[Promotion]
+    running: _containers.RepeatedScalarFieldContainer[str]
+    version: int
+    history: _containers.RepeatedCompositeFieldContainer[PromotionChange]
+    def __init__(
+        self,
+        promotions: _Optional[_Iterable[_Union[Promotion, _Mapping]]] = ...,
+        running: _Optional[_Iterable[str]] = ...,
+        version: _Optional[int] = ...,
+        history: _Optional[_Iterable[_Union[PromotionChange, _Mapping]]] = ...,
+    ) -> None: ...
+
+class PublishPromotionRequest(_message.Message):
+    __slots__ = ("name", "title", "description", "starts_at", "ends_at", "reason")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    STARTS_AT_FIELD_NUMBER: _ClassVar[int]
+    ENDS_AT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    title: str
+    description: str
+    starts_at: str
+    ends_at: str
+    reason: str
+    def __init__(
+        self,
+        name: _Optional[str] = ...,
+        title: _Optional[str] = ...,
+        description: _Optional[str] = ...,
+        starts_at: _Optional[str] = ...,
+        ends_at: _Optional[str] = ...,
+        reason: _Optional[str] = ...,
+    ) -> None: ...
+
+class EndPromotionRequest(_message.Message):
+    __slots__ = ("name", "reason")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    reason: str
+    def __init__(self, name: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...

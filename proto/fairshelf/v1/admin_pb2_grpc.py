@@ -74,6 +74,21 @@ class AdminServiceStub:
                 request_serializer=proto_dot_fairshelf_dot_v1_dot_admin__pb2.ModelInfoRequest.SerializeToString,
                 response_deserializer=proto_dot_fairshelf_dot_v1_dot_admin__pb2.ModelInfo.FromString,
                 _registered_method=True)
+        self.ListPromotions = channel.unary_unary(
+                '/fairshelf.v1.AdminService/ListPromotions',
+                request_serializer=proto_dot_fairshelf_dot_v1_dot_admin__pb2.ListPromotionsRequest.SerializeToString,
+                response_deserializer=proto_dot_fairshelf_dot_v1_dot_admin__pb2.Promotions.FromString,
+                _registered_method=True)
+        self.PublishPromotion = channel.unary_unary(
+                '/fairshelf.v1.AdminService/PublishPromotion',
+                request_serializer=proto_dot_fairshelf_dot_v1_dot_admin__pb2.PublishPromotionRequest.SerializeToString,
+                response_deserializer=proto_dot_fairshelf_dot_v1_dot_admin__pb2.PromotionChange.FromString,
+                _registered_method=True)
+        self.EndPromotion = channel.unary_unary(
+                '/fairshelf.v1.AdminService/EndPromotion',
+                request_serializer=proto_dot_fairshelf_dot_v1_dot_admin__pb2.EndPromotionRequest.SerializeToString,
+                response_deserializer=proto_dot_fairshelf_dot_v1_dot_admin__pb2.PromotionChange.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -133,6 +148,28 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListPromotions(self, request, context):
+        """Published promotions and the ones running now: every quote in a promotion's window
+        carries it, whatever the request names.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PublishPromotion(self, request, context):
+        """Publishes a time-boxed promotion; needs the pricing role; versioned and audited.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EndPromotion(self, request, context):
+        """Ends a promotion now; needs the pricing role; versioned and audited.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -175,6 +212,21 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.GetModelInfo,
                     request_deserializer=proto_dot_fairshelf_dot_v1_dot_admin__pb2.ModelInfoRequest.FromString,
                     response_serializer=proto_dot_fairshelf_dot_v1_dot_admin__pb2.ModelInfo.SerializeToString,
+            ),
+            'ListPromotions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPromotions,
+                    request_deserializer=proto_dot_fairshelf_dot_v1_dot_admin__pb2.ListPromotionsRequest.FromString,
+                    response_serializer=proto_dot_fairshelf_dot_v1_dot_admin__pb2.Promotions.SerializeToString,
+            ),
+            'PublishPromotion': grpc.unary_unary_rpc_method_handler(
+                    servicer.PublishPromotion,
+                    request_deserializer=proto_dot_fairshelf_dot_v1_dot_admin__pb2.PublishPromotionRequest.FromString,
+                    response_serializer=proto_dot_fairshelf_dot_v1_dot_admin__pb2.PromotionChange.SerializeToString,
+            ),
+            'EndPromotion': grpc.unary_unary_rpc_method_handler(
+                    servicer.EndPromotion,
+                    request_deserializer=proto_dot_fairshelf_dot_v1_dot_admin__pb2.EndPromotionRequest.FromString,
+                    response_serializer=proto_dot_fairshelf_dot_v1_dot_admin__pb2.PromotionChange.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -393,6 +445,87 @@ class AdminService:
             '/fairshelf.v1.AdminService/GetModelInfo',
             proto_dot_fairshelf_dot_v1_dot_admin__pb2.ModelInfoRequest.SerializeToString,
             proto_dot_fairshelf_dot_v1_dot_admin__pb2.ModelInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPromotions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fairshelf.v1.AdminService/ListPromotions',
+            proto_dot_fairshelf_dot_v1_dot_admin__pb2.ListPromotionsRequest.SerializeToString,
+            proto_dot_fairshelf_dot_v1_dot_admin__pb2.Promotions.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PublishPromotion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fairshelf.v1.AdminService/PublishPromotion',
+            proto_dot_fairshelf_dot_v1_dot_admin__pb2.PublishPromotionRequest.SerializeToString,
+            proto_dot_fairshelf_dot_v1_dot_admin__pb2.PromotionChange.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EndPromotion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fairshelf.v1.AdminService/EndPromotion',
+            proto_dot_fairshelf_dot_v1_dot_admin__pb2.EndPromotionRequest.SerializeToString,
+            proto_dot_fairshelf_dot_v1_dot_admin__pb2.PromotionChange.FromString,
             options,
             channel_credentials,
             insecure,

@@ -106,6 +106,7 @@ def steering_test(
     day: _Ints,
     price: _Floats,
     tenure_class: _Ints,
+    shopper: _Ints,
     *,
     n_days: int | None = None,
 ) -> list[tuple[int, float, float, float, float, int, _Floats]]:
@@ -121,6 +122,9 @@ def steering_test(
         List price of each quote.
     tenure_class:
         :data:`EXISTING`, :data:`NEW` or :data:`OTHER` (ignored).
+    shopper:
+        Shopper index of each quote (a shopper-day; an anonymous quote has its own index):
+        the unit the storefront assigns a context to, hence the unit of the variance.
     n_days:
         Number of days (default: ``day.max() + 1``).
 
@@ -131,13 +135,14 @@ def steering_test(
         strata, contribution)`` where ``contribution[s] = w_s D_s`` for every stratum.
     """
     keep = tenure_class != OTHER
-    s, d, x = stratum[keep], day[keep], price[keep]
-    is_e = (tenure_class[keep] == EXISTING).astype(np.float64)
+    s, d, x, who = stratum[keep], day[keep], price[keep], shopper[keep]
+    is_e = tenure_class[keep] == EXISTING
+    e_f = is_e.astype(np.float64)
     n_strata = int(stratum.max()) + 1 if stratum.size else 0
-    n_e = np.bincount(s, weights=is_e, minlength=n_strata)
+    n_e = np.bincount(s, weights=e_f, minlength=n_strata)
     n_all = np.bincount(s, minlength=n_strata).astype(np.float64)
     n_n = n_all - n_e
-    sum_e = np.bincount(s, weights=x * is_e, minlength=n_strata)
+    sum_e = np.bincount(s, weights=x * e_f, minlength=n_strata)
     sum_all = np.bincount(s, weights=x, minlength=n_strata)
     sum_sq = np.bincount(s, weights=x * x, minlength=n_strata)
     # The day of each stratum (all of its quotes share it).
@@ -148,30 +153,40 @@ def steering_test(
         mean_all = np.where(n_all > 0, sum_all / n_all, 0.0)
         var = np.where(n_all > 1, (sum_sq - n_all * mean_all**2) / (n_all - 1), 0.0)
         # Equal prices leave rounding noise, not variance.
-        var = np.where(var > 1e-12 * np.maximum(mean_all**2, 1.0), var, 0.0)
-        d_s = np.where(ok, sum_e / n_e - (sum_all - sum_e) / n_n, 0.0)
-        w = np.where(ok, n_e * n_n / n_all, 0.0)
-    informative = ok & (var > 0)
-    contribution = np.where(informative, w * d_s, 0.0)
+        informative = ok & (var > 1e-12 * np.maximum(mean_all**2, 1.0))
+        d_s = np.where(informative, sum_e / n_e - (sum_all - sum_e) / n_n, 0.0)
+        w = np.where(informative, n_e * n_n / n_all, 0.0)
+        # T = sum over quotes of a_i (x_i - mean of its stratum), a_i = w/n_e or -w/n_n.
+        a = np.where(is_e, w[s] / n_e[s], -w[s] / n_n[s])
+    a = np.where(informative[s], a, 0.0)
+    residual = a * (x - mean_all[s])
+    contribution = w * d_s
     days = int(s_day.max()) + 1 if n_days is None and n_strata else (n_days or 0)
     t = np.bincount(s_day, weights=contribution, minlength=days)
-    v = np.bincount(s_day, weights=np.where(informative, w * var, 0.0), minlength=days)
-    w_sum = np.bincount(s_day, weights=np.where(informative, w, 0.0), minlength=days)
-    w_price = np.bincount(s_day, weights=np.where(informative, w * mean_all, 0.0), minlength=days)
+    # A shopper's quotes share their context, so they are one unit of the variance: the
+    # residuals are summed per shopper before squaring (a shopper-clustered variance).
+    n_who = int(who.max()) + 1 if who.size else 0
+    per_who = np.bincount(who, weights=residual, minlength=n_who)
+    who_day = np.zeros(n_who, dtype=np.int64)
+    who_day[who] = d
+    v = np.bincount(who_day, weights=per_who**2, minlength=days)
+    k = np.bincount(who_day, weights=(per_who != 0).astype(np.float64), minlength=days)
+    w_sum = np.bincount(s_day, weights=w, minlength=days)
+    w_price = np.bincount(s_day, weights=w * mean_all, minlength=days)
     counts = np.bincount(s_day, weights=informative.astype(np.float64), minlength=days)
     out = []
-    for k in range(days):
-        if v[k] <= 0:
+    for day_k in range(days):
+        if v[day_k] <= 0 or k[day_k] < 2:
             continue
-        z = float(t[k] / math.sqrt(v[k]))
+        z = float(t[day_k] / math.sqrt(v[day_k] * k[day_k] / (k[day_k] - 1)))
         out.append(
             (
-                k,
+                day_k,
                 z,
                 _phi_upper(z),
-                float(t[k] / w_sum[k]),
-                float(t[k] / w_price[k]),
-                int(counts[k]),
+                float(t[day_k] / w_sum[day_k]),
+                float(t[day_k] / w_price[day_k]),
+                int(counts[day_k]),
                 contribution,
             )
         )
@@ -193,7 +208,9 @@ class SteeringInputs:
         self.price: list[float] = []
         self.tenure: list[int] = []
         self.quote_ids: list[str] = []
-        self.contexts: list[str] = []
+        self.shopper: list[int] = []
+        self._shoppers: dict[tuple[str, str], int] = {}
+        self._next_shopper = 0
         # (day, shopper_ref) -> region -> first quote id
         self.regions: dict[tuple[str, str], dict[str, str]] = {}
         self._region_of: dict[str, str] = {}
@@ -214,7 +231,14 @@ class SteeringInputs:
         g = q.group
         self.tenure.append(EXISTING if g.is_existing else NEW if g.is_new else OTHER)
         self.quote_ids.append(q.quote_id)
-        self.contexts.append(q.context_key)
+        # An anonymous quote is a shopper of its own.
+        who = self._shoppers.get((day, q.shopper_ref)) if q.shopper_ref else None
+        if who is None:
+            who = self._next_shopper
+            self._next_shopper += 1
+            if q.shopper_ref:
+                self._shoppers[(day, q.shopper_ref)] = who
+        self.shopper.append(who)
         if q.shopper_ref:
             seen = self.regions.setdefault((day, q.shopper_ref), {})
             region = self._region_of.get(q.context_key)
@@ -246,7 +270,8 @@ class SteeringInputs:
             day = s_day[stratum]
             price = np.asarray(self.price, dtype=np.float64)
             tenure = np.asarray(self.tenure, dtype=np.int64)
-            results = steering_test(stratum, day, price, tenure, n_days=len(self._days))
+            shopper = np.asarray(self.shopper, dtype=np.int64)
+            results = steering_test(stratum, day, price, tenure, shopper, n_days=len(self._days))
             names = {v: k for k, v in self._days.items()}
             items = {v: k for k, v in self._strata.items()}
             bound = alpha / max(1, len(results))

@@ -18,7 +18,14 @@ from sqlalchemy.exc import DBAPIError
 from pricing.fairness.report import verify_audit_log
 from pricing.fairness.shopper import Shopper
 from pricing.guardrail_rules import Guardrail
-from serving.store import audit_store, guardrails_store, price_history_store, quote_store
+from pricing.promotions import Promotion
+from serving.store import (
+    audit_store,
+    guardrails_store,
+    price_history_store,
+    promotions_store,
+    quote_store,
+)
 from serving.store.db import METADATA, Database
 from tests.integration.fairness_fixtures import ITEM_IDS, HonestPolicy, ctx_at, make_shop
 
@@ -26,7 +33,13 @@ PG_URL = os.environ.get("FAIRSHELF_TEST_PG_URL")
 pytestmark = pytest.mark.skipif(
     not PG_URL, reason="FAIRSHELF_TEST_PG_URL is not set (.ci/run starts a PostgreSQL)"
 )
-_STORES = (audit_store, guardrails_store, price_history_store, quote_store)  # tables on METADATA
+_STORES = (
+    audit_store,
+    guardrails_store,
+    price_history_store,
+    promotions_store,
+    quote_store,
+)  # tables on METADATA
 
 
 @pytest.fixture
@@ -90,5 +103,31 @@ def test_quotes_are_logged_and_explained(pg: Database) -> None:
         explanation = shop.service.explain(loyal[0].quote_id).to_json()
         assert explanation["quote"]["quote_id"] == loyal[0].quote_id
         assert explanation["policy"] == "honest@1"
+    finally:
+        shop.close()
+
+
+def test_promotions_are_versioned_and_audited(pg: Database) -> None:
+    t0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    audit = audit_store.AuditStore(pg)
+    store = promotions_store.PromotionStore(pg, audit=audit, clock=lambda: t0)
+    store.publish(
+        Promotion("spring", "Spring sale", "10% off", t0, t0 + timedelta(days=2)),
+        author="ana",
+        reason="season",
+    )
+    store.end("spring", author="bo", reason="sold out")
+    fresh = promotions_store.PromotionStore(Database(pg.url), clock=lambda: t0)
+    assert fresh.current().version == 2 and fresh.current().running_at(t0) == ()
+    assert [r.payload["action"] for r in audit.records()] == ["publish", "end"]
+    assert verify_audit_log(audit).ok
+
+
+def test_quotes_keep_the_day_pseudonym(pg: Database) -> None:
+    shop = make_shop(pg.url, HonestPolicy())  # type: ignore[arg-type]  # a URL is a path too
+    try:
+        shop.service.quote(ITEM_IDS[:2], ctx_at(), Shopper("u-1", tenure_days=3))
+        refs = {q.shopper_ref for q in shop.quotes.iter_quotes()}
+        assert len(refs) == 1 and len(refs.pop()) == 16
     finally:
         shop.close()

@@ -23,6 +23,7 @@ from pricing.fairness.programs import DiscountProgram, Eligibility, ProgramBook
 from pricing.fairness.shopper import REQUEST_SCOPE, Shopper
 from pricing.guardrails import GuardrailSet
 from pricing.policy import PricingPolicy, Proposal
+from pricing.promotions import PromotionBook
 from serving.store.audit_store import AuditStore
 from serving.store.db import Database
 from serving.store.quote_store import QuoteStore
@@ -259,6 +260,7 @@ def make_shop(
     programs: Sequence[DiscountProgram] = (NEW_COUPON, MEMBER_PRICE),
     *,
     buffer_quotes: bool = False,
+    promotions: PromotionBook | None = None,
 ) -> GuardedShop:
     """Wire engine, guard, audit log and quote log on a fresh SQLite file."""
     db = Database(str(db_path))
@@ -271,6 +273,7 @@ def make_shop(
         audit=audit,
         programs=ProgramBook(programs),
         buffer_quotes=buffer_quotes,
+        promotions=promotions,
     )
     return GuardedShop(service, engine, db, audit, quotes)
 

@@ -36,8 +36,23 @@ from hypothesis import strategies as st
 
 from pricing.context import PublicContext
 from pricing.fairness.shopper import Shopper, request_scope
+from pricing.promotions import Promotion, PromotionBook
 
 CATEGORY = {s.item_id: s.category for s in ITEMS}
+# Published promotions: one runs through the whole window, one only in its second half.
+PROMOTIONS = PromotionBook(
+    1,
+    [
+        Promotion("spring-sale", "Spring sale", "Store-wide offer", AT, AT + timedelta(hours=7)),
+        Promotion(
+            "free-shipping",
+            "Free shipping",
+            "No delivery fee",
+            AT + timedelta(hours=3),
+            AT + timedelta(hours=7),
+        ),
+    ],
+)
 
 
 @pytest.fixture(scope="module")
@@ -45,9 +60,10 @@ def shops(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[GuardedShop, GuardedShop, GuardedShop]]:
     root: Path = tmp_path_factory.mktemp("fairness_property")
-    hostile = make_shop(root / "hostile.db", ContextVarSnoopPolicy(), buffer_quotes=True)
-    honest = make_shop(root / "honest.db", HonestPolicy(), buffer_quotes=True)
-    reference = make_shop(root / "reference.db", HonestPolicy(), (), buffer_quotes=True)
+    kw: dict[str, Any] = {"buffer_quotes": True, "promotions": PROMOTIONS}
+    hostile = make_shop(root / "hostile.db", ContextVarSnoopPolicy(), **kw)
+    honest = make_shop(root / "honest.db", HonestPolicy(), **kw)
+    reference = make_shop(root / "reference.db", HonestPolicy(), (), **kw)
     yield hostile, honest, reference
     for shop in (hostile, honest, reference):
         shop.close()
@@ -108,7 +124,8 @@ def test_price_depends_only_on_item_epoch_context_and_programs(
     public = dict(
         region=spec["region"],
         competitor_prices=spec["rivals"],
-        promotions=tuple(sorted(spec["promotions"])),
+        # A request may name only running promotions; the running ones are added anyway.
+        promotions=tuple(sorted(set(spec["promotions"]) & set(PROMOTIONS.running_at(at)))),
     )
     anonymous = reference.service.quote(items, PublicContext(at=at, **public))
     hostile_anonymous = hostile.service.quote(items, PublicContext(at=at, **public))

@@ -159,7 +159,11 @@ def steering_test(
         # T = sum over quotes of a_i (x_i - mean of its stratum), a_i = w/n_e or -w/n_n.
         a = np.where(is_e, w[s] / n_e[s], -w[s] / n_n[s])
     a = np.where(informative[s], a, 0.0)
-    residual = a * (x - mean_all[s])
+    # Residuals about an estimated stratum mean are smaller than the deviations they stand
+    # for by a factor (n - 1) / n in square, as in a sample variance: scaled back.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inflate = np.where(n_all > 1, np.sqrt(n_all / (n_all - 1)), 0.0)
+    residual = a * (x - mean_all[s]) * inflate[s]
     contribution = w * d_s
     days = int(s_day.max()) + 1 if n_days is None and n_strata else (n_days or 0)
     t = np.bincount(s_day, weights=contribution, minlength=days)

@@ -69,7 +69,7 @@ def test_combined_z_is_the_weighted_sum_over_strata_with_shopper_variance() -> N
         num += w * (x[lab == EXISTING].mean() - x[lab == NEW].mean())
         for i, xi, li in zip(idx, x, lab, strict=True):
             a = w / 8 if li == EXISTING else -w / 10
-            per_shopper[shopper[i]] += a * (xi - x.mean())
+            per_shopper[shopper[i]] += a * (xi - x.mean()) * math.sqrt(18 / 17)
     k = int((per_shopper != 0).sum())
     assert n == 3 and k == 18
     assert z == pytest.approx(num / math.sqrt((per_shopper**2).sum() * k / (k - 1)))

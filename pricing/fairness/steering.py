@@ -7,20 +7,26 @@ log close that gap; both are pure functions over arrays (the report layer feeds 
 **Context steering (stated test).** Null hypothesis: within each item and price epoch, the
 context a quote was priced in (region, competitor prices, promotions) does not depend on
 whether the shopper is an existing customer (long tenure or frequent) or a new one. Within a
-stratum *s* = (item, epoch) with ``n_e`` existing and ``n_n`` new quotes, let ``D_s`` be the
-mean list price of the existing minus that of the new. Shuffling the two labels within the
-stratum (the permutation null) gives ``E[D_s] = 0`` and ``Var(D_s) = S_s² (1/n_e + 1/n_n)``,
-with ``S_s²`` the sample variance (``n − 1``) of the stratum's pooled list prices. The strata
-of one UTC day are combined with Cochran–Mantel–Haenszel weights ``w_s = n_e n_n / (n_e +
-n_n)``::
+stratum *s* = (item, epoch) with ``n_e`` existing and ``n_n`` new quotes, ``D_s`` is the mean
+list price of the existing minus that of the new. The strata of one UTC day are combined with
+Cochran–Mantel–Haenszel weights ``w_s = n_e n_n / (n_e + n_n)``::
 
-    T = Σ w_s D_s,   Var(T) = Σ w_s S_s²,   z = T / √Var(T)
+    T = Σ_s w_s D_s = Σ_i a_i (x_i − x̄_s),   a_i = w_s / n_e or −w_s / n_n
 
-and the one-sided p-value is ``1 − Φ(z)``. A day is a finding when **p < α / (number of days
-tested)** with ``α =`` :data:`ALPHA` (Bonferroni across the audit window's days) **and** the
-price gap attributable to the steering, ``Σ w_s D_s / Σ w_s x̄_s``, is at least
-:data:`MIN_RELATIVE_GAP` of the price. Only prices are compared, only within an item and epoch,
-so real regional price differences do not count unless the regions are handed out by tenure.
+Under the null ``E[T] = 0``. The storefront hands a context to a *shopper*, not to a quote,
+so the shopper (a day pseudonym; an anonymous quote stands alone) is the unit of the variance:
+with ``r_i = a_i (x_i − x̄_s) √(n_s / (n_s − 1))`` and ``K`` shoppers,
+
+    Var(T) = K / (K − 1) · Σ_k (Σ_{i of shopper k} r_i)²,   z = T / √Var(T)
+
+and the one-sided p-value is ``1 − Φ(z)``. (With one quote per shopper this is the
+large-sample form of the permutation test that shuffles the two labels within each stratum;
+counting a shopper's quotes as independent would understate the variance several-fold.) A day
+is a finding when **p < α / (number of days tested)** with ``α =`` :data:`ALPHA` (Bonferroni
+over the audit window's days) **and** the price gap attributable to the steering,
+``Σ w_s D_s / Σ w_s x̄_s``, is at least :data:`MIN_RELATIVE_GAP`. Prices are compared only
+within an item and epoch, so real regional price differences count only when the regions are
+handed out by tenure.
 
 **Region hopping.** A shopper (day-scoped pseudonym, see
 :func:`pricing.fairness.caller_context.day_ref`) quoted under two or more regions within one
@@ -365,7 +371,7 @@ class SteeringInputs:
             day,
             f"on {day} existing customers were quoted {rel:.1%} ({gap:.2f}) more than new ones "
             f"for the same items and epochs, because they were quoted under pricier public "
-            f"contexts (region, promotions) more often: stratified permutation test over {n} "
+            f"contexts (region, promotions) more often: stratified test over {n} "
             f"(item, epoch) groups, z = {z:.2f}, p = {p:.2g} < {bound:.2g} (alpha {alpha:g} "
             f"over the window's days){worst} (rule G4, context steering)",
             examples,

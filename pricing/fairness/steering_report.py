@@ -50,7 +50,7 @@ def steering_section(steering: SteeringSummary | None) -> list[str]:
         "",
         "## Context steering",
         "",
-        "Per UTC day, a stratified permutation test over (item, epoch) groups of whether "
+        "Per UTC day, a stratified test over (item, epoch) groups, shoppers as units, of whether "
         "existing customers were quoted under pricier public contexts than new ones "
         f"(one-sided, alpha {steering.threshold:g} over the days, Bonferroni; a finding also "
         "needs a price gap of at least 0.5%).",

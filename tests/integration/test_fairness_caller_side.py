@@ -20,7 +20,9 @@ import numpy as np
 import pytest
 from caller_side_fixtures import RegionalPolicy, loyal, newcomer, simulate_store
 from fairness_fixtures import ITEM_IDS, ITEMS
+from typer.testing import CliRunner
 
+from fairshelf.cli.main import app
 from fairshelf.errors import InvalidArgument
 from pricing.catalog import PricingCatalog
 from pricing.context import PublicContext
@@ -112,6 +114,19 @@ def test_attack_1_loyal_shoppers_sent_a_pricier_region_is_caught_by_steering(
     assert store.kinds().count("context_steering") == 1
     assert violations_seen(STEERING_RULE, "storefront") == before + 1
     assert verify_audit_log(store.audit).ok
+
+
+def test_audit_report_command_names_the_steering(store: Storefront, tmp_path: Path) -> None:
+    for k in range(20):
+        store.ask(loyal(k), _epochs(k), "CN-31")
+        store.ask(newcomer(k), _epochs(k), "CN")
+    out = tmp_path / "report"
+    result = CliRunner().invoke(app, ["audit", "report", "--db", store.db.url, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    text = (out / "fairness_report.md").read_text(encoding="utf-8")
+    assert "**G4-steering** on 2026-03-02 existing customers were quoted 9.5%" in text
+    assert "## Context steering" in text and "**1 day(s)** of 1 tested" in text
+    assert store.kinds().count("context_steering") == 1
 
 
 def test_attack_2_a_promotion_only_for_new_shoppers_reaches_everyone(

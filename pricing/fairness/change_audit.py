@@ -49,10 +49,7 @@ def audit_guardrail_change(
     InvalidArgument
         Missing actor or reason.
     """
-    if not actor.strip():
-        raise InvalidArgument("a guardrail change needs an actor", field="actor")
-    if not reason.strip():
-        raise InvalidArgument("a guardrail change needs a reason", field="reason")
+    _require_who_and_why("guardrail", actor, reason)
     return audit.append(
         GUARDRAIL_KIND,
         {
@@ -104,10 +101,7 @@ def audit_promotion_change(
     InvalidArgument
         Missing actor or reason.
     """
-    if not actor.strip():
-        raise InvalidArgument("a promotion change needs an actor", field="actor")
-    if not reason.strip():
-        raise InvalidArgument("a promotion change needs a reason", field="reason")
+    _require_who_and_why("promotion", actor, reason)
     return audit.append(
         PROMOTION_KIND,
         {
@@ -118,3 +112,10 @@ def audit_promotion_change(
             "promotion": dict(promotion),
         },
     )
+
+
+def _require_who_and_why(what: str, actor: str, reason: str) -> None:
+    if not actor.strip():
+        raise InvalidArgument(f"a {what} change needs an actor", field="actor")
+    if not reason.strip():
+        raise InvalidArgument(f"a {what} change needs a reason", field="reason")

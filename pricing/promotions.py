@@ -30,9 +30,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from fairshelf.errors import FailedPrecondition, InvalidArgument, NotFound
+from fairshelf.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 
-NAME_PATTERN: Final[re.Pattern[str]] = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+NAME_REGEX: Final[str] = r"[a-z0-9][a-z0-9_-]{0,63}"
+NAME_PATTERN: Final[re.Pattern[str]] = re.compile(NAME_REGEX)
 MAX_WINDOW: Final[timedelta] = timedelta(days=366)
 # Clocks of the pricing team's machine and the server differ a little.
 BACKDATE_TOLERANCE: Final[timedelta] = timedelta(minutes=5)
@@ -242,12 +243,14 @@ class PromotionBook:
 
         Raises
         ------
+        AlreadyExists
+            The name was published before (names are never reused).
         InvalidArgument
-            The name was published before (names are never reused), the window is empty, or
-            the promotion starts before ``now`` (it would be back-dated).
+            The window is empty, or the promotion starts before ``now`` (it would be
+            back-dated).
         """
         if promotion.name in self._by_name:
-            raise InvalidArgument(
+            raise AlreadyExists(
                 f"promotion {promotion.name!r} was already published; names are never reused, "
                 "publish a new name",
                 field="name",

@@ -19,6 +19,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pricing.fairness.quotes import Quote
 from recsys.types import RecommendedItem
 from serving import contract as C
+from serving.api_promotions import NAME as PROMOTION_NAME
 
 
 def _json_integer(value: Any) -> Any:
@@ -238,7 +239,12 @@ class QuotePricesIn(_In):
     item_ids: list[str] = Field(default_factory=list, json_schema_extra=C.QUOTE_ITEMS)
     shopper: ShopperIn | None = None
     region: str | None = Field(default=None, json_schema_extra=C.REGION)
-    promotions: list[str] = Field(default_factory=list)
+    promotions: list[str] = Field(
+        default_factory=list,
+        description="names of running published promotions (GET /v1/promotions); the "
+        "running ones apply whether named or not, naming another is refused",
+        json_schema_extra={"items": {"type": "string", **PROMOTION_NAME}},
+    )
 
 
 class QuotePricesOut(BaseModel):

@@ -45,6 +45,7 @@ from serving.api_models import (
     RollbackGuardrailsIn,
     SimilarItemsOut,
 )
+from serving.api_promotions import NAME as PROMOTION_NAME
 from serving.api_promotions import (
     EndPromotionIn,
     PromotionChangeOut,
@@ -66,6 +67,7 @@ ItemId = Annotated[str, Path(json_schema_extra=C.ID)]
 UserId = Annotated[str, Path(json_schema_extra=C.ID)]
 QuoteId = Annotated[str, Path(json_schema_extra=C.ID)]
 ScopeId = Annotated[str, Path(json_schema_extra=C.SCOPE)]
+PromotionName = Annotated[str, Path(json_schema_extra=PROMOTION_NAME)]
 K = Annotated[int | None, Query(json_schema_extra=C.K)]
 HistoryLimit = Annotated[int | None, Query(json_schema_extra=C.HISTORY_LIMIT)]
 Timestamp = Annotated[str | None, Query(json_schema_extra=C.TIMESTAMP)]
@@ -305,14 +307,14 @@ def build_http_app(service: FairshelfService, metrics: Metrics) -> FastAPI:
 
     @app.put("/v1/promotions/{name}", response_model=PromotionChangeOut, tags=["admin"])
     def publish_promotion(
-        request: Request, response: Response, name: str, body: PublishPromotionIn
+        request: Request, response: Response, name: PromotionName, body: PublishPromotionIn
     ) -> PromotionChangeOut:
         """Publish a time-boxed promotion (pricing role; versioned and audited)."""
         return service.publish_promotion(_call(request, response), name, body)
 
     @app.post("/v1/promotions/{name}/end", response_model=PromotionChangeOut, tags=["admin"])
     def end_promotion(
-        request: Request, response: Response, name: str, body: EndPromotionIn
+        request: Request, response: Response, name: PromotionName, body: EndPromotionIn
     ) -> PromotionChangeOut:
         """End a promotion now (pricing role; versioned and audited)."""
         return service.end_promotion(_call(request, response), name, body)

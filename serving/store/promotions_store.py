@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from fairshelf.errors import FailedPrecondition, InvalidArgument
 from pricing.fairness.change_audit import audit_promotion_change
 from pricing.fairness.ports import AuditSink
-from pricing.promotions import Promotion, PromotionBook, parse_time
+from pricing.promotions import Promotion, PromotionBook
 from serving.api_promotions import (
     EndPromotionIn,
     PromotionChangeOut,
@@ -28,6 +28,7 @@ from serving.api_promotions import (
     PromotionsOut,
     PublishPromotionIn,
 )
+from serving.rfc3339 import parse_rfc3339
 from serving.store.audit_store import AuditStore
 from serving.store.db import METADATA, Database
 
@@ -219,13 +220,13 @@ class PromotionStore:
         """Publish from the API model (start defaults to now; end is required)."""
         if not body.ends_at:
             raise InvalidArgument("ends_at is required: a promotion is time-boxed", field="ends_at")
-        starts = parse_time(body.starts_at, "starts_at") if body.starts_at else self.clock()
+        starts = parse_rfc3339(body.starts_at, "starts_at") if body.starts_at else self.clock()
         promotion = Promotion(
             name=name,
             title=body.title,
             description=body.description,
             starts_at=starts,
-            ends_at=parse_time(body.ends_at, "ends_at"),
+            ends_at=parse_rfc3339(body.ends_at, "ends_at"),
         )
         return change_out(self.publish(promotion, author=actor, reason=body.reason), self.clock())
 

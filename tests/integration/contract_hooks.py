@@ -1,10 +1,11 @@
 """schemathesis hooks for the contract test: the rules JSON Schema cannot state.
 
-The OpenAPI document states every single-field rule; three rules tie two fields or the clock
-together and are stated in the field descriptions instead: ``min_price`` at most
-``max_price``, ``floor`` at most ``ceiling``, and an event timestamp at most a few minutes
-ahead of the server's clock. Generated requests that break one of them are dropped, so the
-positive checks judge what the schema can promise.
+The OpenAPI document states every single-field rule; some rules tie two fields, the clock or
+the server's state together and are stated in the descriptions instead: ``min_price`` at most
+``max_price``, ``floor`` at most ``ceiling``, an event timestamp at most a few minutes ahead
+of the server's clock, a promotion's window (not back-dated, ends after it starts, at most
+366 days), and a quote may name only promotions running on the server. Generated requests
+that break one of them are dropped, so the positive checks judge what the schema can promise.
 """
 
 from __future__ import annotations
@@ -41,6 +42,29 @@ def _future(events: Any) -> bool:
     return False
 
 
+def _promotion_window_broken(body: dict[str, Any]) -> bool:
+    # Tied to the clock and to each other: starts no earlier than now, ends after it starts,
+    # at most 366 days long.
+    if "ends_at" not in body and "title" not in body:
+        return False
+    now = datetime.now(UTC)
+    try:
+        start = _parse(body.get("starts_at")) or now
+        end = _parse(body.get("ends_at"))
+    except ValueError:
+        return False
+    if end is None:
+        return False
+    return start < now - _SLACK or end <= start or end - start > timedelta(days=366)
+
+
+def _parse(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    at = datetime.fromisoformat(value.replace("z", "Z").replace("t", "T"))
+    return at if at.tzinfo is not None else None
+
+
 @schemathesis.hook
 def filter_case(context: schemathesis.HookContext, case: schemathesis.Case) -> bool:
     body = case.body
@@ -50,4 +74,7 @@ def filter_case(context: schemathesis.HookContext, case: schemathesis.Case) -> b
         _pair_broken(body.get("filters"), "min_price", "max_price")
         or _pair_broken(body.get("values"), "floor", "ceiling")
         or _future(body.get("events"))
+        # Only the promotions running on the server may be named: a rule of its state.
+        or bool(body.get("promotions"))
+        or _promotion_window_broken(body)
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fairshelf.errors import FailedPrecondition, InvalidArgument, NotFound
+from fairshelf.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from pricing.fairness.report import verify_audit_log
 from pricing.promotions import Promotion
 from serving.api_promotions import EndPromotionIn, PublishPromotionIn
@@ -89,14 +89,14 @@ def test_refused_changes_leave_no_version_and_no_record(tmp_path: Path) -> None:
             body.model_copy(update={"starts_at": "2026-03-01T00:00:00Z", "reason": "r"}),
             "x",
         )
-    with pytest.raises(InvalidArgument, match="starts_at is not an RFC 3339 time"):
+    with pytest.raises(InvalidArgument, match="starts_at is not an RFC 3339 timestamp"):
         store.publish_out(
             "spring", body.model_copy(update={"starts_at": "soon", "reason": "r"}), "x"
         )
     with pytest.raises(NotFound):
         store.end_out("spring", EndPromotionIn(reason="r"), "x")
     store.publish_out("spring", body.model_copy(update={"reason": "r"}), "x")
-    with pytest.raises(InvalidArgument, match="never reused"):
+    with pytest.raises(AlreadyExists, match="never reused"):
         store.publish_out("spring", body.model_copy(update={"reason": "r"}), "x")
     clock.now = datetime(2026, 3, 6, tzinfo=UTC)
     with pytest.raises(FailedPrecondition, match="already ended"):

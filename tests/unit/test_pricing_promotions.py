@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from fairshelf.errors import FailedPrecondition, InvalidArgument, NotFound
+from fairshelf.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from pricing.context import PublicContext
 from pricing.fairness.caller_context import day_ref, with_running_promotions
 from pricing.promotions import Promotion, PromotionBook
@@ -65,7 +65,7 @@ def test_bad_promotions_are_refused(
 
 def test_publication_rules() -> None:
     book = _book()
-    with pytest.raises(InvalidArgument, match="names are never reused"):
+    with pytest.raises(AlreadyExists, match="names are never reused"):
         book.publish(_promo("spring", NOW + 100 * H, NOW + 101 * H), NOW)
     with pytest.raises(InvalidArgument, match="before it is published"):
         book.publish(_promo("late", NOW - H, NOW + H), NOW)

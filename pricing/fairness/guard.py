@@ -52,7 +52,7 @@ from pricing.catalog import PricingCatalog
 from pricing.context import PublicContext
 from pricing.engine import PricingEngine
 from pricing.epochs import EpochClock
-from pricing.fairness.caller_context import day_ref, with_running_promotions
+from pricing.fairness.caller_context import DayPseudonyms, with_running_promotions
 from pricing.fairness.capability import _GUARD_CAPABILITY
 from pricing.fairness.change_audit import audit_policy_rejected
 from pricing.fairness.clean_room import (
@@ -148,7 +148,7 @@ class FairQuoteService:
     ) -> None:
         engine.seal(_GUARD_CAPABILITY)
         self._promotions = promotions or PromotionBook()
-        self._ref_key = pseudonym_key or secrets.token_bytes(32)
+        self._refs = DayPseudonyms(pseudonym_key or secrets.token_bytes(32))
         self._engine = engine
         self._detector = ShopperScopedDetector(engine)
         self._buffer = (
@@ -356,7 +356,7 @@ class FairQuoteService:
                 self._ctx_texts.clear()
             ctx_text = self._ctx_texts[ckey] = context_key_text(clean_ctx)
         now = clean_ctx.at.isoformat(timespec="microseconds")
-        ref_of_day = day_ref(self._ref_key, who.shopper_id, clean_ctx.at)
+        ref_of_day = self._refs.ref(who.shopper_id, clean_ctx.at)
         # Time-ordered ids append at the end of the quote log's index instead of splitting
         # pages all over it; the random part (64 bits per quote, drawn for the whole request
         # at once) keeps them unguessable.

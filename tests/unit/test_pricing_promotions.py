@@ -8,7 +8,7 @@ import pytest
 
 from fairshelf.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from pricing.context import PublicContext
-from pricing.fairness.caller_context import day_ref, with_running_promotions
+from pricing.fairness.caller_context import DayPseudonyms, day_ref, with_running_promotions
 from pricing.promotions import Promotion, PromotionBook
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -111,3 +111,12 @@ def test_day_ref_changes_by_day_and_key() -> None:
     assert a != day_ref(key, "u1", NOW + 24 * H)
     assert a != day_ref(b"x" * 32, "u1", NOW)
     assert a != day_ref(key, "u2", NOW)
+
+
+def test_cached_day_pseudonyms_agree_with_day_ref() -> None:
+    key = b"k" * 32
+    refs = DayPseudonyms(key, max_size=2)
+    for shopper in ("u1", "u2", "u3", "u1"):
+        for at in (NOW, NOW + 20 * H):
+            assert refs.ref(shopper, at) == day_ref(key, shopper, at)
+    assert refs.ref("", NOW) == ""

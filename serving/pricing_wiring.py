@@ -33,13 +33,13 @@ from serving.api_models import (
     PutGuardrailsIn,
     RollbackGuardrailsIn,
 )
-from serving.checkpointer import build_checkpointer
 from serving.api_promotions import (
     EndPromotionIn,
     PromotionChangeOut,
     PromotionsOut,
     PublishPromotionIn,
 )
+from serving.checkpointer import build_checkpointer
 from serving.logging import get_logger
 from serving.receipts import quote_receipt
 from serving.reload import LoadedModel

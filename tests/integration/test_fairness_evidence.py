@@ -243,12 +243,12 @@ def test_rewrite_and_recompute_of_the_chain_is_caught_only_with_checkpoints(shop
          "quote_edited"),
         ("INSERT INTO quote_log SELECT 'q_forged', item_id, epoch, context_key, quoted_at, "
          "list_price, final_price, tenure, frequency, device, guard_status, blocked_price, "
-         "lines, detail, batch_seq FROM quote_log WHERE quote_id = (SELECT MIN(quote_id) "
-         "FROM quote_log)", "quote_inserted"),
+         "lines, detail, batch_seq, shopper_ref FROM quote_log WHERE quote_id = "
+         "(SELECT MIN(quote_id) FROM quote_log)", "quote_inserted"),
         ("INSERT INTO quote_log SELECT 'q_stray', item_id, epoch, context_key, quoted_at, "
          "list_price, final_price, tenure, frequency, device, guard_status, blocked_price, "
-         "lines, detail, NULL FROM quote_log WHERE quote_id = (SELECT MIN(quote_id) "
-         "FROM quote_log)", "quote_inserted"),
+         "lines, detail, NULL, shopper_ref FROM quote_log WHERE quote_id = "
+         "(SELECT MIN(quote_id) FROM quote_log)", "quote_inserted"),
     ],
     ids=["delete", "edit_list_price", "insert_into_batch", "insert_unsealed"],
 )  # fmt: skip

@@ -37,8 +37,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import numpy as np
@@ -49,9 +51,18 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 import h2load_driver  # noqa: E402
+from floor_ratios import render_ratios  # noqa: E402
 from serve_catalog import build_catalog_bundle  # noqa: E402
 
 API_KEY = "sk-bench-0000000000000000000000"
+
+
+class Floor(NamedTuple):
+    """A running transport floor: its parent's pid and its two addresses."""
+
+    pid: int
+    http: str
+    grpc: str
 
 
 def _pcts(samples: list[float]) -> tuple[float, float]:
@@ -113,11 +124,14 @@ def in_process(bundles: Path, work: Path, users: list[str], calls: int) -> dict[
     for u in picks[:200]:
         service.recommend(call, RecommendIn(user_id=u, k=20))
     svc: list[float] = []
+    cpu0 = time.thread_time()
     for u in picks[200:]:
         t = time.perf_counter()
         service.recommend(call, RecommendIn(user_id=u, k=20))
         svc.append(time.perf_counter() - t)
-    out: dict[str, Any] = {"recommend": _pcts(svc)}
+    # The CPU one call costs the service (what the transport floor's limit adds per call).
+    cpu_ms = 1000.0 * (time.thread_time() - cpu0) / max(1, len(svc))
+    out: dict[str, Any] = {"recommend": _pcts(svc), "recommend_cpu_ms": cpu_ms}
     # The recommender alone (no auth, no stores), then the same calls searching the HNSW
     # index for every shopper, as without the bundle's offline-ranked candidate table (the
     # baseline of that table, same run, same shoppers).
@@ -349,6 +363,23 @@ def _stop(proc: subprocess.Popen[str]) -> None:
         proc.wait()
 
 
+@contextmanager
+def floor_server(workers: int) -> Iterator[Floor]:
+    """The transport floor (``floor_server.py``) with ``workers`` processes, stopped on exit."""
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "floor_server.py"), "--workers", str(workers)],
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        http_port, grpc_port = _wait_line(proc, "floor serving:").split(":")[1].split()
+        _drain(proc)
+        yield Floor(proc.pid, f"http://127.0.0.1:{http_port}", f"127.0.0.1:{grpc_port}")
+    finally:
+        _stop(proc)
+
+
 def serve_and_load(
     bundles: Path,
     work: Path,
@@ -360,8 +391,13 @@ def serve_and_load(
     http_rate: float,
     workers: int = 1,
     client: str = "python",
+    floor: Floor | None = None,
 ) -> dict[str, Any]:
-    """Run fairshelf (``workers`` processes) in a subprocess and load it over gRPC and HTTP."""
+    """Run fairshelf (``workers`` processes) in a subprocess and load it over gRPC and HTTP.
+
+    With ``floor``, each phase the floor's ratios need is run on the floor right after
+    fairshelf's, so that both see the host in the same state.
+    """
     config = work / "bench.toml"
     config.write_text(
         f'log_level = "warning"\ngrpc_max_workers = 8\n[api_keys]\n"{API_KEY}" = "storefront"\n'
@@ -404,6 +440,11 @@ def serve_and_load(
         out["grpc"] = _load(
             client, "grpc", grpc_addr, users_file, proc.pid, url, rate=grpc_rate, duration=duration
         )
+        if floor is not None:
+            print(f"  floor gRPC open loop {grpc_rate:.0f}/s for {duration:.0f} s ...", flush=True)
+            out["floor_grpc"] = _load(
+                client, "grpc", floor.grpc, users_file, floor.pid, rate=grpc_rate, duration=duration
+            )
         print(f"  HTTP open loop {http_rate:.0f}/s for {duration:.0f} s ({client}) ...", flush=True)
         out["http"] = _load(
             client, "http", url, users_file, proc.pid, url, rate=http_rate, duration=duration
@@ -419,6 +460,17 @@ def serve_and_load(
             concurrency=concurrency,
             duration=sat_seconds,
         )
+        if floor is not None:
+            print(f"  floor HTTP closed loop x{concurrency} ...", flush=True)
+            out["floor_http_max"] = _load(
+                client,
+                "http",
+                floor.http,
+                users_file,
+                floor.pid,
+                concurrency=concurrency,
+                duration=sat_seconds,
+            )
         print(f"  gRPC closed loop x{concurrency} for {sat_seconds:.0f} s ...", flush=True)
         out["grpc_max"] = _load(
             client,
@@ -430,6 +482,17 @@ def serve_and_load(
             concurrency=concurrency,
             duration=sat_seconds,
         )
+        if floor is not None:
+            print(f"  floor gRPC closed loop x{concurrency} ...", flush=True)
+            out["floor_grpc_max"] = _load(
+                client,
+                "grpc",
+                floor.grpc,
+                users_file,
+                floor.pid,
+                concurrency=concurrency,
+                duration=sat_seconds,
+            )
         out["memory_mb"] = _memory_mb(proc.pid)
         out["loadavg"] = (load_before, round(os.getloadavg()[0], 2))
         return out
@@ -668,6 +731,8 @@ def render(
                 None,
             )
         )
+    if "floor_grpc_max" in served and "recommend_cpu_ms" in inproc:
+        rows += ["", render_ratios(served, inproc)]
     return "\n".join(rows)
 
 
@@ -691,6 +756,9 @@ def main(argv: list[str] | None = None) -> str:
         help="load client; auto: h2load when on PATH, else the Python loadgen",
     )
     p.add_argument("--skip-naive", action="store_true")
+    p.add_argument(
+        "--skip-floor", action="store_true", help="no transport floor (and no ratio table)"
+    )
     p.add_argument("--quick", action="store_true", help="small catalog, short runs (smoke)")
     args = p.parse_args(argv)
     if args.quick:
@@ -711,18 +779,21 @@ def main(argv: list[str] | None = None) -> str:
     print("in-process ...", flush=True)
     inproc = in_process(work / "bundles", work, users, args.calls)
     print(f"fairshelf server ({args.workers} worker(s), client {client}) ...", flush=True)
-    served = serve_and_load(
-        work / "bundles",
-        work,
-        users_file,
-        args.duration,
-        args.saturation_seconds,
-        args.concurrency,
-        args.grpc_rate,
-        args.http_rate,
-        workers=args.workers,
-        client=client,
-    )
+    with ExitStack() as stack:
+        floor = None if args.skip_floor else stack.enter_context(floor_server(args.workers))
+        served = serve_and_load(
+            work / "bundles",
+            work,
+            users_file,
+            args.duration,
+            args.saturation_seconds,
+            args.concurrency,
+            args.grpc_rate,
+            args.http_rate,
+            workers=args.workers,
+            client=client,
+            floor=floor,
+        )
     naive = None
     if not args.skip_naive:
         print("naive baseline ...", flush=True)

@@ -51,7 +51,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 import h2load_driver  # noqa: E402
-from floor_ratios import render_ratios  # noqa: E402
+from floor_ratios import merge_rounds, render_ratios  # noqa: E402
 from serve_catalog import build_catalog_bundle  # noqa: E402
 
 API_KEY = "sk-bench-0000000000000000000000"
@@ -392,11 +392,13 @@ def serve_and_load(
     workers: int = 1,
     client: str = "python",
     floor: Floor | None = None,
+    floor_rounds: int = 3,
 ) -> dict[str, Any]:
     """Run fairshelf (``workers`` processes) in a subprocess and load it over gRPC and HTTP.
 
-    With ``floor``, each phase the floor's ratios need is run on the floor right after
-    fairshelf's, so that both see the host in the same state.
+    With ``floor``, the phases the ratios need run on the floor too: the open-loop gRPC phase
+    right after fairshelf's, each closed loop in ``floor_rounds`` rounds alternating between
+    the two (``sat_seconds`` in all for each server).
     """
     config = work / "bench.toml"
     config.write_text(
@@ -437,62 +439,48 @@ def serve_and_load(
         _wait_http(url, "/readyz")
         out: dict[str, Any] = {"workers": workers}
         print(f"  gRPC open loop {grpc_rate:.0f}/s for {duration:.0f} s ({client}) ...", flush=True)
-        out["grpc"] = _load(
-            client, "grpc", grpc_addr, users_file, proc.pid, url, rate=grpc_rate, duration=duration
-        )
-        if floor is not None:
-            print(f"  floor gRPC open loop {grpc_rate:.0f}/s for {duration:.0f} s ...", flush=True)
-            out["floor_grpc"] = _load(
-                client, "grpc", floor.grpc, users_file, floor.pid, rate=grpc_rate, duration=duration
+
+        def grpc_open(addr: str, pid: int, metrics: str | None, secs: float) -> Any:
+            return _load(
+                client, "grpc", addr, users_file, pid, metrics, rate=grpc_rate, duration=secs
             )
+
+        if floor is None:
+            out["grpc"] = grpc_open(grpc_addr, proc.pid, url, duration)
+        else:
+            # Rounds alternating with the floor, as the closed loops below.
+            ours = [grpc_open(grpc_addr, proc.pid, url, duration / floor_rounds)]
+            theirs = [grpc_open(floor.grpc, floor.pid, None, duration / floor_rounds)]
+            for _ in range(floor_rounds - 1):
+                ours.append(grpc_open(grpc_addr, proc.pid, url, duration / floor_rounds))
+                theirs.append(grpc_open(floor.grpc, floor.pid, None, duration / floor_rounds))
+            out["grpc"], out["floor_grpc"] = merge_rounds(ours), merge_rounds(theirs)
         print(f"  HTTP open loop {http_rate:.0f}/s for {duration:.0f} s ({client}) ...", flush=True)
         out["http"] = _load(
             client, "http", url, users_file, proc.pid, url, rate=http_rate, duration=duration
         )
-        print(f"  HTTP closed loop x{concurrency} for {sat_seconds:.0f} s ...", flush=True)
-        out["http_max"] = _load(
-            client,
-            "http",
-            url,
-            users_file,
-            proc.pid,
-            url,
-            concurrency=concurrency,
-            duration=sat_seconds,
-        )
-        if floor is not None:
-            print(f"  floor HTTP closed loop x{concurrency} ...", flush=True)
-            out["floor_http_max"] = _load(
-                client,
-                "http",
-                floor.http,
-                users_file,
-                floor.pid,
-                concurrency=concurrency,
-                duration=sat_seconds,
+
+        def closed(kind: str, addr: str, pid: int, metrics: str | None, secs: float) -> Any:
+            return _load(
+                client, kind, addr, users_file, pid, metrics, concurrency=concurrency, duration=secs
             )
-        print(f"  gRPC closed loop x{concurrency} for {sat_seconds:.0f} s ...", flush=True)
-        out["grpc_max"] = _load(
-            client,
-            "grpc",
-            grpc_addr,
-            users_file,
-            proc.pid,
-            url,
-            concurrency=concurrency,
-            duration=sat_seconds,
-        )
-        if floor is not None:
-            print(f"  floor gRPC closed loop x{concurrency} ...", flush=True)
-            out["floor_grpc_max"] = _load(
-                client,
-                "grpc",
-                floor.grpc,
-                users_file,
-                floor.pid,
-                concurrency=concurrency,
-                duration=sat_seconds,
-            )
+
+        for kind, addr, twin in (
+            ("http", url, floor.http if floor else ""),
+            ("grpc", grpc_addr, floor.grpc if floor else ""),
+        ):
+            name = "HTTP" if kind == "http" else "gRPC"
+            print(f"  {name} closed loop x{concurrency} for {sat_seconds:.0f} s ...", flush=True)
+            if floor is None:
+                out[f"{kind}_max"] = closed(kind, addr, proc.pid, url, sat_seconds)
+                continue
+            # Alternating rounds with the floor: both see the host in the same states.
+            ours, theirs = [], []
+            for _ in range(floor_rounds):
+                ours.append(closed(kind, addr, proc.pid, url, sat_seconds / floor_rounds))
+                theirs.append(closed(kind, twin, floor.pid, None, sat_seconds / floor_rounds))
+            out[f"{kind}_max"] = merge_rounds(ours)
+            out[f"floor_{kind}_max"] = merge_rounds(theirs)
         out["memory_mb"] = _memory_mb(proc.pid)
         out["loadavg"] = (load_before, round(os.getloadavg()[0], 2))
         return out
@@ -759,6 +747,12 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument(
         "--skip-floor", action="store_true", help="no transport floor (and no ratio table)"
     )
+    p.add_argument(
+        "--floor-rounds",
+        type=int,
+        default=3,
+        help="closed-loop rounds alternating between fairshelf and the floor",
+    )
     p.add_argument("--quick", action="store_true", help="small catalog, short runs (smoke)")
     args = p.parse_args(argv)
     if args.quick:
@@ -793,6 +787,7 @@ def main(argv: list[str] | None = None) -> str:
             workers=args.workers,
             client=client,
             floor=floor,
+            floor_rounds=args.floor_rounds,
         )
     naive = None
     if not args.skip_naive:

@@ -3,16 +3,20 @@
 Absolute rates on a shared host move by a factor of two within minutes (other guests take the
 CPU or evict the caches), so a bar in calls per second is met or missed with the host. The
 floor (``floor_server.py``: the same servers, worker count and load client, answering a
-prebuilt response) moves with it, and so does the in-process service, so the ratios below
-compare like with like.
+prebuilt response) is measured in rounds alternating with fairshelf's, so both see the host
+in the same states.
 
-The limit. With W workers busy, a call on the floor takes W / F seconds of a worker (F: the
-floor's closed-loop rate; that time includes the worker's share of the load client's CPU on
-the same cores). fairshelf's call adds the service's own CPU s (the in-process Recommend,
-auth, stores and recommender, measured without a transport), so with no adapter cost at all
-it would serve ``limit = W / (W / F + s)`` calls per second. The bar is a share of that limit;
-whatever fairshelf falls short by is what its adapters (request and response conversion,
-metadata and header handling, per-call metrics and logging) cost over the bare transport.
+The limit: a fairshelf call cannot cost less server CPU than the floor's call plus the
+service's own work (the in-process Recommend: auth, stores, recommender, per-call metrics,
+measured without a transport), so with the CPU its workers got, fairshelf could serve at
+most ``rate * cpu / (floor_cpu + service_cpu)`` calls per second, and its share of that limit
+is ``(floor_cpu + service_cpu) / cpu`` (CPU per call, server processes only). What it falls
+short by is what the adapters (request and response conversion, metadata and headers, the
+event loop's work beyond the floor's) and the service's slowdown inside a busy server cost.
+
+The same limit from rates, ``W / (W / F + s)`` (W workers, F the floor's rate, s the
+in-process service CPU), is printed beside it: it assumes the workers get every core for the
+service's share, which a host busy with other work does not give, so it reads low there.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ P99_BAR = 1.5
 
 
 def limit_rps(floor_rps: float, service_cpu_ms: float, workers: int) -> float:
-    """fairshelf's throughput with adapters that cost nothing over the floor (calls/s).
+    """The limit from rates: calls/s if a call cost the floor's time plus the service's CPU.
 
     Parameters
     ----------
@@ -75,6 +79,11 @@ def merge_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
             server[key] = sum(r["server"][key] for r in rounds)
         bounds = [r["server"].get("service_p99_le_ms") for r in rounds]
         server["service_p99_le_ms"] = max((b for b in bounds if b is not None), default=None)
+        timed = [(r["server"].get("service_mean_ms"), r["server"]["ok"]) for r in rounds]
+        weight = sum(n for m, n in timed if m is not None)
+        server["service_mean_ms"] = (
+            sum(m * n for m, n in timed if m is not None) / weight if weight else None
+        )
         out["server"] = server
     out["rounds"] = len(rounds)
     return out
@@ -91,21 +100,30 @@ def _verdict(ok: bool) -> str:
 
 
 def ratios(served: dict[str, Any], service_cpu_ms: float) -> dict[str, dict[str, float]]:
-    """Limit and ratio per transport, and the open-loop gRPC p99 against the floor's.
+    """Limits and ratios per transport, and the open-loop gRPC p99 against the floor's.
 
     ``served`` holds the load phases of :func:`serve_bench.serve_and_load` (``grpc``,
-    ``grpc_max``, ``http_max`` and their ``floor_*`` twins).
+    ``grpc_max``, ``http_max`` and their ``floor_*`` twins). Per transport: ``ratio`` and
+    ``limit_rps`` from CPU per call (the bar's), ``rate_ratio`` and ``rate_limit_rps`` from
+    the rates.
     """
     workers = int(served.get("workers", 1))
     out: dict[str, dict[str, float]] = {}
     for name in ("grpc", "http"):
         floor, fair = served[f"floor_{name}_max"], served[f"{name}_max"]
-        limit = limit_rps(float(floor["rps"]), service_cpu_ms, workers)
+        rps = float(fair["rps"])
+        fcpu, cpu = _cpu_per_call(floor) or 0.0, _cpu_per_call(fair) or 0.0
+        ratio = (fcpu + service_cpu_ms) / cpu if cpu else 0.0
+        rate_limit = limit_rps(float(floor["rps"]), service_cpu_ms, workers)
         out[name] = {
             "floor_rps": float(floor["rps"]),
-            "rps": float(fair["rps"]),
-            "limit_rps": limit,
-            "ratio": float(fair["rps"]) / limit if limit else 0.0,
+            "rps": rps,
+            "floor_cpu_ms": fcpu,
+            "cpu_ms": cpu,
+            "ratio": ratio,
+            "limit_rps": rps / ratio if ratio else 0.0,
+            "rate_limit_rps": rate_limit,
+            "rate_ratio": rps / rate_limit if rate_limit else 0.0,
         }
     floor_p99, p99 = float(served["floor_grpc"]["p99_ms"]), float(served["grpc"]["p99_ms"])
     out["grpc_p99"] = {
@@ -117,7 +135,8 @@ def ratios(served: dict[str, Any], service_cpu_ms: float) -> dict[str, dict[str,
 
 
 def render_ratios(served: dict[str, Any], inproc: dict[str, Any]) -> str:
-    """The Markdown table of the floor, the limit and fairshelf's ratios to them."""
+    """The Markdown table of the floor, the limit and fairshelf's ratios to them, and where
+    the CPU per call above the limit went."""
     cpu_ms = float(inproc["recommend_cpu_ms"])
     p50, _ = inproc["recommend"]
     workers = int(served.get("workers", 1))
@@ -125,32 +144,43 @@ def render_ratios(served: dict[str, Any], inproc: dict[str, Any]) -> str:
     rounds = served.get("floor_http_max", {}).get("rounds", 1)
     rows = [
         f"Transport floor, same run: empty servers answering a prebuilt 20-item response "
-        f"({workers} worker process(es), same client; closed loops in {rounds} rounds "
-        f"alternating with fairshelf's). In-process service CPU per Recommend {cpu_ms:.3f} ms "
-        f"(mean; p50 wall time {p50:.3f} ms). Limit = W / (W / floor + service CPU), "
-        f"W = {workers}. Server CPU per call: fairshelf's, less the floor's and the "
-        f"in-process service's, is what the adapters and the service's slowdown in the "
-        f"server cost.",
+        f"({workers} worker process(es), same client; {rounds} rounds alternating with "
+        f"fairshelf's per phase). In-process service CPU per Recommend {cpu_ms:.3f} ms "
+        f"(mean; p50 wall time {p50:.3f} ms). Limit = the rate fairshelf would reach with the "
+        f"CPU it got if a call cost the floor's CPU plus the service's; beside it the limit "
+        f"from rates, W / (W / floor rate + service CPU), W = {workers}.",
         "",
-        "| measurement | floor | fairshelf | limit | fairshelf / limit | bar | verdict |",
-        "|---|---|---|---|---|---|---|",
+        "| measurement | floor | fairshelf | limit | fairshelf / limit | from rates | bar "
+        "| verdict |",
+        "|---|---|---|---|---|---|---|---|",
     ]
+    notes: list[str] = []
     for name, label in (("grpc", "gRPC"), ("http", "HTTP")):
         x = r[name]
-        floor, fair = served[f"floor_{name}_max"], served[f"{name}_max"]
-        fcpu, cpu = _cpu_per_call(floor), _cpu_per_call(fair)
-        fnote = f" ({fcpu:.3f} ms server CPU/call)" if fcpu is not None else ""
-        note = f" ({cpu:.3f} ms server CPU/call" if cpu is not None else ""
-        if cpu is not None and fcpu is not None:
-            note += f"; {cpu - fcpu - cpu_ms:+.3f} ms over floor + service"
-        note += ")" if note else ""
+        fair = served[f"{name}_max"]
+        floor = served[f"floor_{name}_max"]
         steal = f"; steal {fair.get('steal_pct', 0):.1f}% / {floor.get('steal_pct', 0):.1f}%"
         rows.append(
             f"| {label} Recommend, closed loop x{fair.get('lanes', '?')}{steal} "
-            f"| {x['floor_rps']:,.0f}/s{fnote} | {x['rps']:,.0f}/s{note} "
-            f"| {x['limit_rps']:,.0f}/s | **{x['ratio']:.2f}** | >= {THROUGHPUT_BAR} "
+            f"| {x['floor_rps']:,.0f}/s, {x['floor_cpu_ms']:.3f} ms CPU/call "
+            f"| {x['rps']:,.0f}/s, {x['cpu_ms']:.3f} ms CPU/call "
+            f"| {x['limit_rps']:,.0f}/s | **{x['ratio']:.2f}** "
+            f"| {x['rate_limit_rps']:,.0f}/s, {x['rate_ratio']:.2f} | >= {THROUGHPUT_BAR} "
             f"| {_verdict(x['ratio'] >= THROUGHPUT_BAR)} |"
         )
+        over = x["cpu_ms"] - x["floor_cpu_ms"] - cpu_ms
+        note = (
+            f"- {label}, server CPU per call: floor {x['floor_cpu_ms']:.3f} ms + service in "
+            f"process {cpu_ms:.3f} ms = {x['floor_cpu_ms'] + cpu_ms:.3f} ms; fairshelf "
+            f"{x['cpu_ms']:.3f} ms, {over:+.3f} ms more"
+        )
+        mean = (fair.get("server") or {}).get("service_mean_ms")
+        if mean is not None:
+            note += (
+                f"; in the server the service took {mean:.3f} ms per call (mean wall time, its "
+                f"histogram), {mean - cpu_ms:+.3f} ms against in process"
+            )
+        notes.append(note + ".")
     g = r["grpc_p99"]
     fg, sg = served["floor_grpc"], served["grpc"]
     rows.append(
@@ -158,7 +188,7 @@ def render_ratios(served: dict[str, Any], inproc: dict[str, Any]) -> str:
         f"; steal {sg.get('steal_pct', 0):.1f}% / {fg.get('steal_pct', 0):.1f}% "
         f"| {g['floor_p99_ms']:.2f} ms (p50 {fg['p50_ms']:.2f}) "
         f"| {g['p99_ms']:.2f} ms (p50 {sg['p50_ms']:.2f}) | - "
-        f"| **{g['ratio']:.2f}x** floor | <= {P99_BAR}x "
+        f"| **{g['ratio']:.2f}x** floor | - | <= {P99_BAR}x "
         f"| {_verdict(g['ratio'] <= P99_BAR)} |"
     )
-    return "\n".join(rows)
+    return "\n".join([*rows, "", *notes])

@@ -10,9 +10,14 @@ Steps (each server and each load generator is its own process on 127.0.0.1):
    Recommend at 1,000 requests/s for 60 s, then HTTP Recommend at 500 requests/s for 60 s; then
    the highest throughput it sustains over HTTP and over gRPC (closed loop), and its memory
    (summed over its processes);
-4. the naive baseline (``naive_server.py``: FastAPI + implicit ``recommend``, no index) with the
+4. the transport floor (``floor_server.py``: the same gRPC and HTTP stack with the same worker
+   count answering a prebuilt 20-item response), loaded like fairshelf in rounds that
+   alternate with fairshelf's: gRPC open loop at the same rate, HTTP and gRPC closed loop;
+5. the naive baseline (``naive_server.py``: FastAPI + implicit ``recommend``, no index) with the
    same number of worker processes, under the same closed-loop HTTP load;
-5. a Markdown table with each bar, the measured value and whether it was met.
+6. a Markdown table with each bar, the measured value and whether it was met, and a second
+   one with fairshelf's throughput as a share of the limit the floor and the in-process
+   service set, and its open-loop gRPC p99 against the floor's (``floor_ratios.py``).
 
 The load client is ``h2load`` (``h2load_driver.py``) when it is on PATH, else the Python
 ``loadgen.py``; the table names the client and the CPU it burnt (its whole process tree,
@@ -23,7 +28,7 @@ machine with few cores. The Python client costs about 0.5 ms of CPU per gRPC cal
 Usage::
 
     python benchmarks/serve_bench.py [--dir benchmarks/out] [--quick] [--workers N]
-        [--client auto|h2load|python]
+        [--client auto|h2load|python] [--skip-floor] [--floor-rounds 3]
 """
 
 from __future__ import annotations

@@ -267,13 +267,15 @@ def _run_lanes(
 
 
 _BUCKET_RE = re.compile(r"^fairshelf_request_seconds_bucket\{([^}]*)\}\s+([0-9.eE+-]+)$")
+_SUM_RE = re.compile(r"^fairshelf_request_seconds_sum\{([^}]*)\}\s+([0-9.eE+-]+)$")
 
-Scrape = tuple[dict[str, float], dict[float, float]]
+Scrape = tuple[dict[str, float], dict[float, float], float]
 
 
 def _scrape(metrics_url: str | None, transport: str) -> Scrape | None:
-    """The server's Recommend calls per status code, and the cumulative counts of its
-    Recommend time histogram (upper bound in s -> calls); None without a metrics URL.
+    """The server's Recommend calls per status code, the cumulative counts of its Recommend
+    time histogram (upper bound in s -> calls) and the histogram's sum (s); None without a
+    metrics URL.
 
     That time runs from the service receiving the call to its answer being built: no
     transport, no waiting for the event loop or for a CPU.
@@ -285,20 +287,23 @@ def _scrape(metrics_url: str | None, transport: str) -> Scrape | None:
     text = httpx.get(metrics_url.rstrip("/") + "/metrics", timeout=10).text
     counts: dict[str, float] = {}
     buckets: dict[float, float] = {}
+    seconds = 0.0
     for line in text.splitlines():
-        m = _METRIC_RE.match(line) or _BUCKET_RE.match(line)
+        m = _METRIC_RE.match(line) or _BUCKET_RE.match(line) or _SUM_RE.match(line)
         if not m:
             continue
         labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
         if labels.get("operation") != "Recommend" or labels.get("transport") != transport:
             continue
-        if "le" in labels:
+        if line.startswith("fairshelf_request_seconds_sum"):
+            seconds += float(m.group(2))
+        elif "le" in labels:
             le = float(labels["le"])  # "+Inf" parses as inf
             buckets[le] = buckets.get(le, 0.0) + float(m.group(2))
         else:
             code = labels.get("code", "?")
             counts[code] = counts.get(code, 0.0) + float(m.group(2))
-    return counts, buckets
+    return counts, buckets, seconds
 
 
 def _service_p99_le_ms(before: dict[float, float], after: dict[float, float]) -> float | None:
@@ -395,7 +400,7 @@ def run(
     server: dict[str, Any] | None = None
     server_errors = 0
     if before is not None and after is not None:
-        (codes0, buckets0), (codes1, buckets1) = before, after
+        (codes0, buckets0, secs0), (codes1, buckets1, secs1) = before, after
         delta = {c: codes1.get(c, 0.0) - codes0.get(c, 0.0) for c in codes1}
         served_ok = int(delta.get("OK", 0.0))
         not_ok = int(sum(v for c, v in delta.items() if c != "OK"))
@@ -404,6 +409,10 @@ def run(
         server_errors = not_ok + (uncounted if target.kind == "grpc" else 0)
         server = {"ok": served_ok, "errors": not_ok, "uncounted_200": uncounted, "codes": delta}
         server["service_p99_le_ms"] = _service_p99_le_ms(buckets0, buckets1)
+        # The service's mean time per call in the server (wall time, from receiving the call
+        # to its answer built), to set against the same call's cost in process.
+        timed = buckets1.get(float("inf"), 0.0) - buckets0.get(float("inf"), 0.0)
+        server["service_mean_ms"] = 1000.0 * (secs1 - secs0) / timed if timed > 0 else None
     if target.kind == "grpc":
         errors = client_errors + server_errors
     else:

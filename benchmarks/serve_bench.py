@@ -10,9 +10,14 @@ Steps (each server and each load generator is its own process on 127.0.0.1):
    Recommend at 1,000 requests/s for 60 s, then HTTP Recommend at 500 requests/s for 60 s; then
    the highest throughput it sustains over HTTP and over gRPC (closed loop), and its memory
    (summed over its processes);
-4. the naive baseline (``naive_server.py``: FastAPI + implicit ``recommend``, no index) with the
+4. the transport floor (``floor_server.py``: the same gRPC and HTTP stack with the same worker
+   count answering a prebuilt 20-item response), loaded like fairshelf in rounds that
+   alternate with fairshelf's: gRPC open loop at the same rate, HTTP and gRPC closed loop;
+5. the naive baseline (``naive_server.py``: FastAPI + implicit ``recommend``, no index) with the
    same number of worker processes, under the same closed-loop HTTP load;
-5. a Markdown table with each bar, the measured value and whether it was met.
+6. a Markdown table with each bar, the measured value and whether it was met, and a second
+   one with fairshelf's throughput as a share of the limit the floor and the in-process
+   service set, and its open-loop gRPC p99 against the floor's (``floor_ratios.py``).
 
 The load client is ``h2load`` (``h2load_driver.py``) when it is on PATH, else the Python
 ``loadgen.py``; the table names the client and the CPU it burnt (its whole process tree,
@@ -23,7 +28,7 @@ machine with few cores. The Python client costs about 0.5 ms of CPU per gRPC cal
 Usage::
 
     python benchmarks/serve_bench.py [--dir benchmarks/out] [--quick] [--workers N]
-        [--client auto|h2load|python]
+        [--client auto|h2load|python] [--skip-floor] [--floor-rounds 3]
 """
 
 from __future__ import annotations
@@ -37,8 +42,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import numpy as np
@@ -49,9 +56,18 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 import h2load_driver  # noqa: E402
+from floor_ratios import merge_rounds, render_ratios  # noqa: E402
 from serve_catalog import build_catalog_bundle  # noqa: E402
 
 API_KEY = "sk-bench-0000000000000000000000"
+
+
+class Floor(NamedTuple):
+    """A running transport floor: its parent's pid and its two addresses."""
+
+    pid: int
+    http: str
+    grpc: str
 
 
 def _pcts(samples: list[float]) -> tuple[float, float]:
@@ -113,11 +129,14 @@ def in_process(bundles: Path, work: Path, users: list[str], calls: int) -> dict[
     for u in picks[:200]:
         service.recommend(call, RecommendIn(user_id=u, k=20))
     svc: list[float] = []
+    cpu0 = time.thread_time()
     for u in picks[200:]:
         t = time.perf_counter()
         service.recommend(call, RecommendIn(user_id=u, k=20))
         svc.append(time.perf_counter() - t)
-    out: dict[str, Any] = {"recommend": _pcts(svc)}
+    # The CPU one call costs the service (what the transport floor's limit adds per call).
+    cpu_ms = 1000.0 * (time.thread_time() - cpu0) / max(1, len(svc))
+    out: dict[str, Any] = {"recommend": _pcts(svc), "recommend_cpu_ms": cpu_ms}
     # The recommender alone (no auth, no stores), then the same calls searching the HNSW
     # index for every shopper, as without the bundle's offline-ranked candidate table (the
     # baseline of that table, same run, same shoppers).
@@ -349,6 +368,23 @@ def _stop(proc: subprocess.Popen[str]) -> None:
         proc.wait()
 
 
+@contextmanager
+def floor_server(workers: int) -> Iterator[Floor]:
+    """The transport floor (``floor_server.py``) with ``workers`` processes, stopped on exit."""
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "floor_server.py"), "--workers", str(workers)],
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        http_port, grpc_port = _wait_line(proc, "floor serving:").split(":")[1].split()
+        _drain(proc)
+        yield Floor(proc.pid, f"http://127.0.0.1:{http_port}", f"127.0.0.1:{grpc_port}")
+    finally:
+        _stop(proc)
+
+
 def serve_and_load(
     bundles: Path,
     work: Path,
@@ -360,8 +396,15 @@ def serve_and_load(
     http_rate: float,
     workers: int = 1,
     client: str = "python",
+    floor: Floor | None = None,
+    floor_rounds: int = 3,
 ) -> dict[str, Any]:
-    """Run fairshelf (``workers`` processes) in a subprocess and load it over gRPC and HTTP."""
+    """Run fairshelf (``workers`` processes) in a subprocess and load it over gRPC and HTTP.
+
+    With ``floor``, the phases the ratios need run on the floor too: the open-loop gRPC phase
+    right after fairshelf's, each closed loop in ``floor_rounds`` rounds alternating between
+    the two (``sat_seconds`` in all for each server).
+    """
     config = work / "bench.toml"
     config.write_text(
         f'log_level = "warning"\ngrpc_max_workers = 8\n[api_keys]\n"{API_KEY}" = "storefront"\n'
@@ -401,35 +444,48 @@ def serve_and_load(
         _wait_http(url, "/readyz")
         out: dict[str, Any] = {"workers": workers}
         print(f"  gRPC open loop {grpc_rate:.0f}/s for {duration:.0f} s ({client}) ...", flush=True)
-        out["grpc"] = _load(
-            client, "grpc", grpc_addr, users_file, proc.pid, url, rate=grpc_rate, duration=duration
-        )
+
+        def grpc_open(addr: str, pid: int, metrics: str | None, secs: float) -> Any:
+            return _load(
+                client, "grpc", addr, users_file, pid, metrics, rate=grpc_rate, duration=secs
+            )
+
+        if floor is None:
+            out["grpc"] = grpc_open(grpc_addr, proc.pid, url, duration)
+        else:
+            # Rounds alternating with the floor, as the closed loops below.
+            ours = [grpc_open(grpc_addr, proc.pid, url, duration / floor_rounds)]
+            theirs = [grpc_open(floor.grpc, floor.pid, None, duration / floor_rounds)]
+            for _ in range(floor_rounds - 1):
+                ours.append(grpc_open(grpc_addr, proc.pid, url, duration / floor_rounds))
+                theirs.append(grpc_open(floor.grpc, floor.pid, None, duration / floor_rounds))
+            out["grpc"], out["floor_grpc"] = merge_rounds(ours), merge_rounds(theirs)
         print(f"  HTTP open loop {http_rate:.0f}/s for {duration:.0f} s ({client}) ...", flush=True)
         out["http"] = _load(
             client, "http", url, users_file, proc.pid, url, rate=http_rate, duration=duration
         )
-        print(f"  HTTP closed loop x{concurrency} for {sat_seconds:.0f} s ...", flush=True)
-        out["http_max"] = _load(
-            client,
-            "http",
-            url,
-            users_file,
-            proc.pid,
-            url,
-            concurrency=concurrency,
-            duration=sat_seconds,
-        )
-        print(f"  gRPC closed loop x{concurrency} for {sat_seconds:.0f} s ...", flush=True)
-        out["grpc_max"] = _load(
-            client,
-            "grpc",
-            grpc_addr,
-            users_file,
-            proc.pid,
-            url,
-            concurrency=concurrency,
-            duration=sat_seconds,
-        )
+
+        def closed(kind: str, addr: str, pid: int, metrics: str | None, secs: float) -> Any:
+            return _load(
+                client, kind, addr, users_file, pid, metrics, concurrency=concurrency, duration=secs
+            )
+
+        for kind, addr, twin in (
+            ("http", url, floor.http if floor else ""),
+            ("grpc", grpc_addr, floor.grpc if floor else ""),
+        ):
+            name = "HTTP" if kind == "http" else "gRPC"
+            print(f"  {name} closed loop x{concurrency} for {sat_seconds:.0f} s ...", flush=True)
+            if floor is None:
+                out[f"{kind}_max"] = closed(kind, addr, proc.pid, url, sat_seconds)
+                continue
+            # Alternating rounds with the floor: both see the host in the same states.
+            ours, theirs = [], []
+            for _ in range(floor_rounds):
+                ours.append(closed(kind, addr, proc.pid, url, sat_seconds / floor_rounds))
+                theirs.append(closed(kind, twin, floor.pid, None, sat_seconds / floor_rounds))
+            out[f"{kind}_max"] = merge_rounds(ours)
+            out[f"floor_{kind}_max"] = merge_rounds(theirs)
         out["memory_mb"] = _memory_mb(proc.pid)
         out["loadavg"] = (load_before, round(os.getloadavg()[0], 2))
         return out
@@ -668,6 +724,8 @@ def render(
                 None,
             )
         )
+    if "floor_grpc_max" in served and "recommend_cpu_ms" in inproc:
+        rows += ["", render_ratios(served, inproc)]
     return "\n".join(rows)
 
 
@@ -691,6 +749,15 @@ def main(argv: list[str] | None = None) -> str:
         help="load client; auto: h2load when on PATH, else the Python loadgen",
     )
     p.add_argument("--skip-naive", action="store_true")
+    p.add_argument(
+        "--skip-floor", action="store_true", help="no transport floor (and no ratio table)"
+    )
+    p.add_argument(
+        "--floor-rounds",
+        type=int,
+        default=3,
+        help="closed-loop rounds alternating between fairshelf and the floor",
+    )
     p.add_argument("--quick", action="store_true", help="small catalog, short runs (smoke)")
     args = p.parse_args(argv)
     if args.quick:
@@ -711,18 +778,22 @@ def main(argv: list[str] | None = None) -> str:
     print("in-process ...", flush=True)
     inproc = in_process(work / "bundles", work, users, args.calls)
     print(f"fairshelf server ({args.workers} worker(s), client {client}) ...", flush=True)
-    served = serve_and_load(
-        work / "bundles",
-        work,
-        users_file,
-        args.duration,
-        args.saturation_seconds,
-        args.concurrency,
-        args.grpc_rate,
-        args.http_rate,
-        workers=args.workers,
-        client=client,
-    )
+    with ExitStack() as stack:
+        floor = None if args.skip_floor else stack.enter_context(floor_server(args.workers))
+        served = serve_and_load(
+            work / "bundles",
+            work,
+            users_file,
+            args.duration,
+            args.saturation_seconds,
+            args.concurrency,
+            args.grpc_rate,
+            args.http_rate,
+            workers=args.workers,
+            client=client,
+            floor=floor,
+            floor_rounds=args.floor_rounds,
+        )
     naive = None
     if not args.skip_naive:
         print("naive baseline ...", flush=True)

@@ -9,8 +9,9 @@ recommendation. So this layer answers a well-formed recommend request itself:
 * the body is decoded with :func:`json.loads` and validated into the same
   :class:`~serving.api_models.RecommendIn` FastAPI would build, then passed to the same
   service call as the FastAPI route;
-* the answer is the same ``JSONResponse`` (same JSON, same headers), and errors raised by the
-  service are rendered by the same function as the FastAPI exception handlers.
+* the answer is the same as the route's ``JSONResponse`` (same JSON, same headers, sent as
+  the two ASGI messages that response would send), and errors raised by the service are
+  rendered by the same function as the FastAPI exception handlers.
 
 One difference is in logging only: an unexpected error is logged once here, where FastAPI's
 outer middleware would log it a second time after sending the same 500 answer.
@@ -32,7 +33,7 @@ from fairshelf.errors import FairshelfError
 from serving.api_models import RecommendIn
 from serving.auth import api_key_from_headers
 from serving.errors import REQUEST_ID_METADATA_KEY
-from serving.http_responses import error_response, json_response
+from serving.http_responses import error_response, json_bytes, json_messages
 from serving.logging import bind_request, get_logger
 from serving.service import CallContext, FairshelfService
 
@@ -123,10 +124,13 @@ class HotRoutes:
         call = CallContext(api_key_from_headers(headers), request_id, "http")
         try:
             result = self.service.recommend(call, body)
-            response = json_response(result.to_json(), request_id)
+            raw = json_bytes(result.to_json())
         except Exception as exc:
             if not isinstance(exc, FairshelfError):
                 # As the FastAPI app's handler of unexpected errors does.
                 log.exception("unhandled_error", path=RECOMMEND_PATH)
-            response = error_response(exc, request_id)
-        await response(scope, receive, send)
+            await error_response(exc, request_id)(scope, receive, send)
+            return
+        start, reply = json_messages(raw, request_id)
+        await send(start)
+        await send(reply)

@@ -12,13 +12,14 @@ import hashlib
 import json
 import os
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fairshelf.errors import FailedPrecondition, ModelUnavailable, NotFound
@@ -46,6 +47,7 @@ TT_USER_VECTORS = "two_tower_user_vectors.npy"
 TT_INDEX = "two_tower_index.faiss"
 TT_USER_CANDIDATES = "two_tower_user_candidates.npy"
 ELASTICITY = "elasticity.parquet"
+ITEM_ITEM_FILE = "item_item_{name}.npz"
 REPORT = "report.md"
 REJECTS = "rejects.csv"
 
@@ -62,6 +64,13 @@ class IndexInfo(BaseModel):
     ef_construction: int | None = None
     ef_search: int | None = None
     recall_at_20: float = Field(description="recall@20 against exact search on user vectors")
+    reason: str = Field(default="", description="why this kind and these parameters")
+    p99_search_ms: float | None = Field(
+        default=None, description="p99 single-query search time at build (ms)"
+    )
+    exact_p99_search_ms: float | None = Field(
+        default=None, description="p99 single-query exact search time at build (ms)"
+    )
 
 
 class UserCandidatesInfo(BaseModel):
@@ -99,6 +108,16 @@ class TwoTowerInfo(BaseModel):
     user_candidates: UserCandidatesInfo | None = None
     parity_max_abs_diff: float = Field(description="torch vs onnxruntime at export")
     price_band_edges: list[float] = Field(default_factory=list)
+
+
+class ItemItemInfo(BaseModel):
+    """A sparse item-item model (EASE, RP3beta): a shopper scores ``x_u @ W`` (``x_u`` = 0/1
+    row of the items they bought), served as a discovery source of the hybrid blend."""
+
+    file: str
+    top_k: int = Field(description="largest weights kept per source item")
+    nnz: int
+    params: dict[str, float] = Field(default_factory=dict)
 
 
 class DataSummary(BaseModel):
@@ -145,6 +164,9 @@ class Manifest(BaseModel):
     )
     als: AlsInfo
     two_tower: TwoTowerInfo | None = None
+    item_item: dict[str, ItemItemInfo] = Field(
+        default_factory=dict, description="name -> sparse item-item model (may be empty)"
+    )
     evaluation: EvalInfo | None = None
     # metrics[mode][model][metric]: mode "all" or "novel"; model e.g. "hybrid",
     # "baseline/popularity"; metric e.g. "recall@20".
@@ -182,6 +204,8 @@ class Bundle:
     # (n_users, length) int32 item indices per trained user, best first; None when not written.
     als_user_candidates: np.ndarray | None = None
     two_tower_user_candidates: np.ndarray | None = None
+    # name -> (n_items, n_items) CSR item-item weights (discovery sources of the blend).
+    item_item: dict[str, sp.csr_matrix] = field(default_factory=dict)
 
     def without_user_candidates(self) -> Bundle:
         """The same bundle answering every shopper through its indices (no candidate tables):
@@ -360,11 +384,17 @@ def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
             tt_users = _load_array(root, manifest.two_tower.user_vectors)
             tt_index = VectorIndex.load(root / manifest.two_tower.index.file)
         elasticity = pd.read_parquet(root / ELASTICITY) if (root / ELASTICITY).is_file() else None
+        item_item = {
+            name: sp.load_npz(root / info.file).tocsr().astype(np.float32)
+            for name, info in manifest.item_item.items()
+        }
     except (OSError, ValueError) as exc:
         raise ModelUnavailable(f"bundle {root}: cannot read: {exc}") from exc
     n_items, n_users = len(items), len(users)
     if item_f.shape[0] != n_items or user_f.shape[0] != n_users or als_index.size != n_items:
         raise ModelUnavailable(f"bundle {root}: ALS arrays do not match items/users")
+    if any(m.shape != (n_items, n_items) for m in item_item.values()):
+        raise ModelUnavailable(f"bundle {root}: an item-item matrix does not match items")
     if tt_items is not None and tt_items.shape[0] != n_items:
         raise ModelUnavailable(f"bundle {root}: two-tower item vectors do not match items")
     try:
@@ -402,6 +432,7 @@ def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
         elasticity=elasticity,
         als_user_candidates=als_cands,
         two_tower_user_candidates=tt_cands,
+        item_item=item_item,
     )
 
 
@@ -430,6 +461,10 @@ class BundleWriter:
     def save_array(self, name: str, array: np.ndarray) -> None:
         """Write a ``.npy`` file (no pickles)."""
         np.save(self.path / name, np.ascontiguousarray(array), allow_pickle=False)
+
+    def save_sparse(self, name: str, matrix: sp.spmatrix) -> None:
+        """Write a scipy sparse matrix as ``.npz`` (no pickles)."""
+        sp.save_npz(self.path / name, sp.csr_matrix(matrix), compressed=False)
 
     def save_frame(self, name: str, frame: pd.DataFrame) -> None:
         """Write a Parquet file without the pandas index."""

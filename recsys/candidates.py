@@ -58,6 +58,19 @@ class VectorSource:
         """Inner products of ``query`` with the vectors of ``items`` (float32)."""
         return self.item_vectors[items] @ query
 
+    def catalog_scale(self, query: np.ndarray) -> float:
+        """Largest ``|query . v|`` over the catalog: the best item of ``query`` and of ``-query``.
+
+        The scale the offline blend divides this source by; two one-item searches.
+        """
+        q = np.ascontiguousarray(query, dtype=np.float32)
+        best = 0.0
+        for sign in (1.0, -1.0):
+            _, top = self.index.search(sign * q, 1)
+            if top.size:
+                best = max(best, float(top[0][0]))
+        return best
+
     def search(self, query: np.ndarray, n: int, user: int | None = None) -> np.ndarray:
         """Item indices of the ``n`` best inner products with ``query`` (no ``-1`` padding).
 

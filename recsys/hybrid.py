@@ -27,6 +27,10 @@ class HybridParams(BaseModel):
         Weight of the buy-again part in [0, 1]; discovery gets ``1 - repeat_weight``.
     repeat_half_life_days:
         A past purchase loses half its buy-again weight every this many days.
+    repeat_item_exponent:
+        Buy-again scores are multiplied by ``r_i ** exponent``, where ``r_i`` is the smoothed
+        share of item ``i``'s buyers who bought it in more than one session (0 = off): staples
+        are re-bought, a one-off purchase rarely is.
     discovery_weights:
         Relative weight of each discovery source (e.g. ``{"als": 0.7, "two_tower": 0.3}``);
         normalised to sum to 1 when blending.
@@ -36,6 +40,7 @@ class HybridParams(BaseModel):
 
     repeat_weight: float = Field(default=0.5, ge=0.0, le=1.0)
     repeat_half_life_days: float = Field(default=90.0, gt=0.0)
+    repeat_item_exponent: float = Field(default=0.0, ge=0.0)
     discovery_weights: dict[str, float] = Field(default_factory=lambda: {"als": 1.0})
 
 

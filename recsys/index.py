@@ -49,7 +49,8 @@ to 200, so recall@20 at 20 is the recall of the served top 20.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -484,6 +485,10 @@ class TunedIndex:
     choice: EfChoice | None
     n_calibration: int
     n_held_out: int
+    reason: str = ""
+    hnsw_m: int | None = None
+    p99_ms: float | None = None
+    exact_p99_ms: float | None = None
 
 
 def split_queries(
@@ -545,6 +550,14 @@ def build_tuned(
     -------
     TunedIndex
 
+    Notes
+    -----
+    Catalogs below ``settings.exact_below`` get exact search. Otherwise HNSW is built and its
+    beam tuned up to ``settings.ef_search``; when no beam reaches the target, the graph is
+    rebuilt once with twice the degree and twice the beam ceiling, and when that still falls
+    short the index is exact: a recall below the target is never shipped silently. The reason
+    and the p99 single-query search time of the index and of exact search are recorded.
+
     Raises
     ------
     InvalidArgument
@@ -561,16 +574,56 @@ def build_tuned(
     if len(hold) == 0:
         # At most one non-zero item vector: nothing to split, and any beam finds the item.
         cal = hold = mat[:100]
-    index = VectorIndex.build(mat, settings)
-    choice = None
-    if index.kind == "hnsw":
-        choice = tune_ef_search(
-            index,
-            mat,
-            cal,
-            settings.recall_target,
-            margin=settings.recall_margin,
-            ceiling=settings.ef_search,
+    exact = VectorIndex.build(mat, replace(settings, exact_below=mat.shape[0] + 1))
+    exact_p99 = p99_search_ms(exact, hold)
+    if mat.shape[0] < settings.exact_below:
+        reason = f"{mat.shape[0]} items < exact_below {settings.exact_below}: exact search"
+        recall = recall_against_exact(exact, mat, hold, RECALL_K)
+        return TunedIndex(
+            exact, recall, None, len(cal), len(hold), reason, None, exact_p99, exact_p99
         )
-    recall = recall_against_exact(index, mat, hold, RECALL_K)
-    return TunedIndex(index, recall, choice, len(cal), len(hold))
+    tried = []
+    for m, ceiling in (
+        (settings.hnsw_m, settings.ef_search),
+        (2 * settings.hnsw_m, 2 * settings.ef_search),
+    ):
+        attempt = replace(settings, hnsw_m=m, ef_search=ceiling)
+        index = VectorIndex.build(mat, attempt)
+        choice = tune_ef_search(
+            index, mat, cal, settings.recall_target, margin=settings.recall_margin, ceiling=ceiling
+        )
+        tried.append(f"M {m} efSearch {choice.ef_search}: {choice.recall:.4f}")
+        if choice.met:
+            recall = recall_against_exact(index, mat, hold, RECALL_K)
+            reason = (
+                f"HNSW M {m}, efSearch {choice.ef_search}: the smallest beam reaching recall@20 "
+                f"{settings.recall_target} + {settings.recall_margin} on calibration users"
+            )
+            return TunedIndex(
+                index,
+                recall,
+                choice,
+                len(cal),
+                len(hold),
+                reason,
+                m,
+                p99_search_ms(index, hold),
+                exact_p99,
+            )
+    reason = "HNSW fell short of the recall target (" + "; ".join(tried) + "): exact search"
+    recall = recall_against_exact(exact, mat, hold, RECALL_K)
+    return TunedIndex(exact, recall, None, len(cal), len(hold), reason, None, exact_p99, exact_p99)
+
+
+def p99_search_ms(
+    index: VectorIndex, queries: np.ndarray, n: int = 200, k: int = RECALL_K
+) -> float:
+    """99th percentile of single-query search time (ms) over at most ``n`` queries."""
+    if len(queries) == 0:
+        return 0.0
+    times = []
+    for q in queries[:n]:
+        t = time.perf_counter()
+        index.search(q, k)
+        times.append(time.perf_counter() - t)
+    return float(np.percentile(np.asarray(times) * 1000.0, 99))

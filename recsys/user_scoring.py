@@ -133,6 +133,7 @@ class PersonalScorer:
         self.trend_scale = float(np.max(np.abs(self.trend_score))) if trend.size else 0.0
         self.trend_order = np.argsort(-self.trend_score, kind="stable").astype(np.int64)
         self.available = {*sources, TREND} if self.trend_scale > 0 else set(sources)
+        self.available |= set(bundle.item_item)
         self._variant_params: dict[str, HybridParams] = {}
 
     def shopper_state(self, user_id: str, events: Sequence[EventLike]) -> ShopperState:
@@ -197,6 +198,16 @@ class PersonalScorer:
         if user is not None and tt_users is not None:
             return tt_users[user], STRATEGY_TRAINED
         return None
+
+    def _item_item_scores(self, params: HybridParams, state: ShopperState) -> dict[str, np.ndarray]:
+        """Catalog-wide scores ``x_u @ W`` of each weighted item-item part (``x_u``: bought)."""
+        out: dict[str, np.ndarray] = {}
+        if not state.purchased.size:
+            return out
+        for name, matrix in self.bundle.item_item.items():
+            if params.discovery_weights.get(name, 0.0) > 0:
+                out[name] = np.asarray(matrix[state.purchased].sum(axis=0), np.float64).ravel()
+        return out
 
     def _tower_history(self, state: ShopperState) -> np.ndarray:
         """Recent engaged items newest first, then training items strongest first."""
@@ -282,6 +293,12 @@ class PersonalScorer:
             top = self.trend_order[:need]
             top = top[keep(top) & ~contains(np.sort(cands), top)]
             cands = np.concatenate([cands, top])
+        item_item = self._item_item_scores(params, state)
+        for scores in item_item.values():
+            # Each item-item part ranks the catalog itself; its best items are candidates too.
+            top = np.argpartition(-scores, min(need, scores.size - 1))[:need]
+            top = top[(scores[top] > 0) & keep(top) & ~contains(np.sort(cands), top)]
+            cands = np.concatenate([cands, top])
         repeat: np.ndarray | None = None
         if not filters.exclude_purchased and state.repeat_items.size:
             ok = keep(state.repeat_items)
@@ -293,10 +310,19 @@ class PersonalScorer:
         if cands.size == 0:
             return cands, np.empty(0), np.empty(0, dtype=np.int8), strategy
         disc = {src.name: src.scores(cands, q) for src, q in queries}
-        scales = {name: float(np.max(np.abs(v))) for name, v in disc.items()}
+        if item_item:
+            # Item-item candidates are far from this vector's best items, so the largest score
+            # among the candidates can differ from the catalog's: ask the index for the latter.
+            scales = {src.name: src.catalog_scale(q) for src, q in queries}
+        else:
+            scales = {name: float(np.max(np.abs(v))) for name, v in disc.items()}
         if use_trend:
             disc[TREND] = self.trend_score[cands]
             scales[TREND] = self.trend_scale
+        for name, scores in item_item.items():
+            # Exact scale: the part was scored over the whole catalog, as offline.
+            disc[name] = scores[cands]
+            scales[name] = float(np.max(np.abs(scores)))
         rep_scale = float(state.repeat_scores.max()) if repeat is not None else 0.0
         parts = blend_candidates(
             np.zeros(cands.size) if repeat is None else repeat, rep_scale, disc, scales, params

@@ -10,51 +10,58 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.sparse as sp
 from tqdm import tqdm
 
 from recsys.hybrid import HybridParams, blend_scores
+from training.blend_cache import CachedSplit, SourceFn, cache_split, sample_users
 from training.config import HybridGrid
-from training.evaluation import EvalSplit, Scorer, evaluate
+from training.evaluation import EvalSplit, Scorer
 from training.fit import Fitted
+from training.item_models import binary_purchases
 
 SELECT_K = 20
+KEY = f"recall@{SELECT_K}"
 
 
-def discovery_sources(fitted: Fitted, factors: int, users: np.ndarray) -> dict[str, np.ndarray]:
-    """Dense discovery scores per source for ``users`` (the same sources serving uses)."""
+def _als_scorer(fitted: Fitted, factors: int) -> SourceFn:
     uf, itf = fitted.als[factors]
-    out = {
-        "als": uf[users] @ itf.T,
-        "trend": np.tile(fitted.trend, (len(users), 1)),
+    return lambda users: uf[users] @ itf.T
+
+
+def discovery_sources(fitted: Fitted, factors: int) -> dict[str, SourceFn]:
+    """Scorers of every discovery source (the same sources serving uses)."""
+    out: dict[str, SourceFn] = {
+        "als": _als_scorer(fitted, factors),
+        "trend": _constant_rows(fitted.trend),
     }
-    if fitted.tt_users is not None and fitted.tt_items is not None:
-        out["two_tower"] = fitted.tt_users[users] @ fitted.tt_items.T
-    return out
-
-
-def model_scorers(fitted: Fitted, factors: int, params: HybridParams) -> dict[str, Scorer]:
-    """Scorers of the trained models: ``als``, ``two_tower`` (if trained) and ``hybrid``."""
-    repeat = fitted.repeat_matrix(params.repeat_half_life_days)
-    uf, itf = fitted.als[factors]
-
-    def hybrid(users: np.ndarray) -> np.ndarray:
-        return blend_scores(
-            repeat[users].toarray(), discovery_sources(fitted, factors, users), params
-        )
-
-    def als(users: np.ndarray) -> np.ndarray:
-        return uf[users] @ itf.T
-
-    out: dict[str, Scorer] = {"hybrid": hybrid, "als": als}
     if fitted.tt_users is not None and fitted.tt_items is not None:
         tu, ti = fitted.tt_users, fitted.tt_items
         out["two_tower"] = lambda users: tu[users] @ ti.T
+    bought = binary_purchases(fitted.purchases)
+    for name, w in fitted.item_item.items():
+        out[name] = _item_item_scorer(bought, w)
     return out
 
 
-def _rows(split: EvalSplit, scores: np.ndarray) -> Scorer:
-    """Scorer over precomputed rows aligned with ``split.users`` (sorted, unique)."""
-    return lambda users: scores[np.searchsorted(split.users, users)]
+def _item_item_scorer(bought: sp.csr_matrix, w: sp.csr_matrix) -> SourceFn:
+    return lambda users: np.asarray((bought[users] @ w).toarray(), dtype=np.float32)
+
+
+def model_scorers(fitted: Fitted, factors: int, params: HybridParams) -> dict[str, Scorer]:
+    """Scorers of the trained models: ``als``, ``two_tower``, item-item models and ``hybrid``."""
+    repeat = fitted.repeat_matrix(params.repeat_half_life_days, params.repeat_item_exponent)
+    sources = discovery_sources(fitted, factors)
+    used = [n for n, w in params.discovery_weights.items() if w > 0 and n in sources]
+
+    def hybrid(users: np.ndarray) -> np.ndarray:
+        disc = {n: sources[n](users) for n in used}
+        return blend_scores(repeat[users].toarray(), disc, params)
+
+    out: dict[str, Scorer] = {"hybrid": hybrid}
+    out.update({n: fn for n, fn in sources.items() if n in ("als", "two_tower")})
+    out.update({f"baseline/{n}": sources[n] for n in fitted.item_item})
+    return out
 
 
 @dataclass
@@ -64,6 +71,36 @@ class BlendChoice:
     factors: int
     params: HybridParams
     trials: list[dict[str, object]] = field(default_factory=list)
+    trend_half_life_days: float | None = None
+
+
+def _repeat_key(half_life: float, exponent: float) -> str:
+    return f"repeat:{half_life:g}:{exponent:g}"
+
+
+def _coordinate_search(
+    cache: CachedSplit, grids: dict[str, list[float]], start: dict[str, float], rounds: int
+) -> tuple[dict[str, float], float, list[dict[str, object]]]:
+    """Coordinate ascent over unnormalised source weights (normalised when blending)."""
+    trials: list[dict[str, object]] = []
+
+    def score(w: dict[str, float]) -> float:
+        total = sum(w.values())
+        return cache.recall({n: v / total for n, v in w.items()}) if total > 0 else -1.0
+
+    best_w, best = dict(start), score(start)
+    for _ in range(rounds):
+        improved = False
+        for name, grid in grids.items():
+            for value in grid:
+                cand = {**best_w, name: value}
+                r = score(cand)
+                trials.append({"step": "discovery", **cand, "novel_" + KEY: r})
+                if r > best + 1e-9:
+                    best_w, best, improved = cand, r, True
+        if not improved:
+            break
+    return best_w, best, trials
 
 
 def choose_blend(
@@ -72,8 +109,12 @@ def choose_blend(
     split_novel: EvalSplit,
     grid: HybridGrid,
     show_progress: bool = False,
+    seed: int = 0,
 ) -> BlendChoice:
-    """Grid-search ALS size, discovery weights, then buy-again weight and half-life.
+    """Choose the ALS size, discovery weights, then buy-again weight, half-life and exponent.
+
+    Every source scores a sample of the validation shoppers once; each grid point is then a
+    weighted sum over cached candidate lists (:mod:`training.blend_cache`).
 
     Parameters
     ----------
@@ -82,61 +123,104 @@ def choose_blend(
     split_all, split_novel:
         Validation truth in both modes.
     grid:
-        Candidate values.
+        Candidate values, shopper sample size and candidate depth.
     show_progress:
-        Show a progress bar over the grid.
+        Show a progress bar over the steps.
+    seed:
+        Seed of the shopper sample.
 
     Returns
     -------
     BlendChoice
     """
-    key = f"recall@{SELECT_K}"
-    n_disc = len(grid.two_tower_weights if fitted.tt_users is not None else [0.0]) * len(
-        grid.trend_weights
-    )
-    n_rep = len(grid.repeat_half_lives_days) * len(grid.repeat_weights)
-    bar = tqdm(
-        total=len(fitted.als) + n_disc + n_rep, desc="blend search", disable=not show_progress
-    )
     trials: list[dict[str, object]] = []
+    rows_novel = sample_users(split_novel, grid.max_users, seed)
+    rows_all = sample_users(split_all, grid.max_users, seed)
+    steps = tqdm(total=3, desc="blend search", disable=not show_progress)
     best_f, best = next(iter(fitted.als)), -1.0
     for f in fitted.als:
-        p0 = HybridParams(repeat_weight=0.0, discovery_weights={"als": 1.0})
-        r = evaluate(model_scorers(fitted, f, p0)["als"], split_novel, [SELECT_K])[key]
-        trials.append({"step": "als_factors", "factors": f, "novel_" + key: r})
-        bar.update(1)
+        c = cache_split(split_novel, rows_novel, {"als": _als_scorer(fitted, f)}, grid.depth)
+        r = c.recall({"als": 1.0})
+        trials.append({"step": "als_factors", "factors": f, "novel_" + KEY: r})
         if r > best:
             best_f, best = f, r
-    has_tt = fitted.tt_users is not None
-    # Source scores do not change across the grid: compute them once per split, then every
-    # grid point is one blend_scores call (the function serving uses) on cached rows.
-    novel_src = discovery_sources(fitted, best_f, split_novel.users)
-    zeros_novel = np.zeros_like(novel_src["als"])
-    best_disc: dict[str, float] = {"als": 1.0}
-    best = -1.0
-    for tt_w in grid.two_tower_weights if has_tt else [0.0]:
-        for tr_w in grid.trend_weights:
-            bar.update(1)
-            if tt_w + tr_w >= 1.0:
-                continue
-            disc = {"als": round(1.0 - tt_w - tr_w, 6), "two_tower": tt_w, "trend": tr_w}
-            p = HybridParams(repeat_weight=0.0, discovery_weights=disc)
-            blended = blend_scores(zeros_novel, novel_src, p)
-            r = evaluate(_rows(split_novel, blended), split_novel, [SELECT_K])[key]
-            trials.append({"step": "discovery", **disc, "novel_" + key: r})
-            if r > best + 1e-9:
-                best_disc, best = disc, r
-    all_src = discovery_sources(fitted, best_f, split_all.users)
+    steps.update(1)
+    sources = discovery_sources(fitted, best_f)
+    grids = {
+        "als": grid.als_weights,
+        "two_tower": grid.two_tower_weights,
+        "trend": grid.trend_weights,
+        "ease": grid.ease_weights,
+        "rp3beta": grid.rp3beta_weights,
+    }
+    grids = {n: g for n, g in grids.items() if n in sources and g}
+    trend_fns = {hl: _constant_rows(fitted.trend_vector(hl)) for hl in grid.trend_half_lives_days}
+    cache = cache_split(
+        split_novel,
+        rows_novel,
+        {
+            **{n: sources[n] for n in grids if n != "trend"},
+            **{_trend_key(hl): fn for hl, fn in trend_fns.items()},
+        },
+        grid.depth,
+    )
+    best, raw, trend_hl = -1.0, {"als": 1.0}, grid.trend_half_lives_days[0]
+    for hl in grid.trend_half_lives_days:
+        # The cache names each half-life's trend apart; the search sees it as "trend".
+        view = CachedSplit(
+            items=cache.items,
+            scores={**cache.scores, "trend": cache.scores[_trend_key(hl)]},
+            hits=cache.hits,
+            denom=cache.denom,
+        )
+        got, r, disc_trials = _coordinate_search(view, grids, {"als": 1.0}, grid.rounds)
+        trials.extend({**t, "trend_half_life": hl} for t in disc_trials)
+        if r > best + 1e-9:
+            best, raw, trend_hl = r, got, hl
+    total = sum(raw.values())
+    best_disc = {n: round(v / total, 6) for n, v in raw.items() if v > 0}
+    sources["trend"] = trend_fns[trend_hl]
+    steps.update(1)
+    repeat_fns: dict[str, SourceFn] = {}
+    for hl in grid.repeat_half_lives_days:
+        for ex in grid.repeat_item_exponents:
+            rep = fitted.repeat_matrix(hl, ex)
+            repeat_fns[_repeat_key(hl, ex)] = _sparse_rows(rep)
+    cache_all = cache_split(
+        split_all, rows_all, {**{n: sources[n] for n in best_disc}, **repeat_fns}, grid.depth
+    )
     best_params, best = HybridParams(discovery_weights=best_disc), -1.0
     for hl in grid.repeat_half_lives_days:
-        repeat = fitted.repeat_matrix(hl)[split_all.users].toarray()
-        for w in grid.repeat_weights:
-            bar.update(1)
-            p = HybridParams(repeat_weight=w, repeat_half_life_days=hl, discovery_weights=best_disc)
-            blended = blend_scores(repeat, all_src, p)
-            r = evaluate(_rows(split_all, blended), split_all, [SELECT_K])[key]
-            trials.append({"step": "repeat", "repeat_weight": w, "half_life": hl, key: r})
-            if r > best + 1e-9:
-                best_params, best = p, r
-    bar.close()
-    return BlendChoice(factors=best_f, params=best_params, trials=trials)
+        for ex in grid.repeat_item_exponents:
+            key = _repeat_key(hl, ex)
+            for w in grid.repeat_weights:
+                weights = {key: w, **{n: (1.0 - w) * v for n, v in best_disc.items()}}
+                r = cache_all.recall(weights)
+                trials.append(
+                    {"step": "repeat", "repeat_weight": w, "half_life": hl, "exponent": ex, KEY: r}
+                )
+                if r > best + 1e-9:
+                    best = r
+                    best_params = HybridParams(
+                        repeat_weight=w,
+                        repeat_half_life_days=hl,
+                        repeat_item_exponent=ex,
+                        discovery_weights=best_disc,
+                    )
+    steps.update(1)
+    steps.close()
+    return BlendChoice(
+        factors=best_f, params=best_params, trials=trials, trend_half_life_days=trend_hl
+    )
+
+
+def _trend_key(half_life: float) -> str:
+    return f"trend:{half_life:g}"
+
+
+def _constant_rows(vector: np.ndarray) -> SourceFn:
+    return lambda users: np.tile(vector, (len(users), 1))
+
+
+def _sparse_rows(m: sp.csr_matrix) -> SourceFn:
+    return lambda users: m[users].toarray()

@@ -73,11 +73,14 @@ def index_info(tuned: TunedIndex, settings: IndexSettings, file: str) -> B.Index
         kind=index.kind,
         dim=index.dim,
         size=index.size,
-        hnsw_m=settings.hnsw_m if hnsw else None,
+        hnsw_m=tuned.hnsw_m if hnsw else None,
         ef_construction=settings.ef_construction if hnsw else None,
         # Read back from the index, so the manifest states the beam saved in the file.
         ef_search=index.ef_search,
         recall_at_20=tuned.recall_at_20,
+        reason=tuned.reason,
+        p99_search_ms=tuned.p99_ms,
+        exact_p99_search_ms=tuned.exact_p99_ms,
     )
 
 
@@ -153,6 +156,14 @@ def items_frame(catalog: Catalog, fitted: Fitted) -> pd.DataFrame:
     return out
 
 
+def item_item_params(name: str, cfg: TrainConfig) -> dict[str, float]:
+    """The hyperparameters of item-item model ``name`` (for the manifest)."""
+    ii = cfg.item_item
+    if name == "ease":
+        return {"lambda": ii.ease_lambda}
+    return {"alpha": ii.rp3beta_alpha, "beta": ii.rp3beta_beta}
+
+
 def write_trained_bundle(
     *,
     bundles_dir: Path,
@@ -180,7 +191,7 @@ def write_trained_bundle(
     w.save_frame(B.ITEMS, items_frame(data.catalog, fitted))
     w.save_frame(B.USERS, pd.DataFrame({"user_id": fitted.user_ids.astype(str)}))
     inter = fitted.interactions.copy()
-    rep = fitted.repeat_matrix(params.repeat_half_life_days)
+    rep = fitted.repeat_matrix(params.repeat_half_life_days, params.repeat_item_exponent)
     inter["repeat_score"] = (
         np.asarray(rep[inter["user_index"].to_numpy(), inter["item_index"].to_numpy()])
         .ravel()
@@ -231,6 +242,18 @@ def write_trained_bundle(
             parity_max_abs_diff=parity,
             price_band_edges=data.catalog.band_edges,
         )
+    item_item: dict[str, B.ItemItemInfo] = {}
+    for name, matrix in fitted.item_item.items():
+        if params.discovery_weights.get(name, 0.0) <= 0:
+            continue
+        file = B.ITEM_ITEM_FILE.format(name=name)
+        w.save_sparse(file, matrix)
+        item_item[name] = B.ItemItemInfo(
+            file=file,
+            top_k=cfg.item_item.top_k,
+            nnz=int(matrix.nnz),
+            params=item_item_params(name, cfg),
+        )
     elasticity, note = elasticity_table(data.events, data.catalog, fitted.reference_time)
     if elasticity is not None:
         w.save_frame(B.ELASTICITY, elasticity)
@@ -271,6 +294,7 @@ def write_trained_bundle(
             user_candidates=als_cands,
         ),
         two_tower=tt_info,
+        item_item=item_item,
         evaluation=B.EvalInfo(
             cut=eval_info[0],
             validation_cut=eval_info[1],

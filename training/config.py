@@ -57,8 +57,43 @@ class HybridGrid(BaseModel):
         default_factory=lambda: [0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
     )
     repeat_half_lives_days: list[float] = Field(default_factory=lambda: [30.0, 90.0, 365.0])
+    repeat_item_exponents: list[float] = Field(default_factory=lambda: [0.0, 0.5, 1.0])
+    # ALS keeps a share: serving retrieves a shopper's candidates through its index.
+    als_weights: list[float] = Field(default_factory=lambda: [0.25, 0.5, 1.0], min_length=1)
     two_tower_weights: list[float] = Field(default_factory=lambda: [0.0, 0.15, 0.3])
-    trend_weights: list[float] = Field(default_factory=lambda: [0.0, 0.1, 0.2, 0.3, 0.4])
+    trend_weights: list[float] = Field(
+        default_factory=lambda: [0.0, 0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.2]
+    )
+    trend_half_lives_days: list[float] = Field(
+        default_factory=lambda: [3.0, 7.0, 14.0],
+        min_length=1,
+        description="candidate popularity.half_life_days, chosen with the discovery weights",
+    )
+    ease_weights: list[float] = Field(default_factory=lambda: [0.0, 0.25, 0.5, 1.0, 2.0])
+    rp3beta_weights: list[float] = Field(default_factory=lambda: [0.0, 0.25, 0.5, 1.0])
+    rounds: int = Field(default=2, ge=1, description="coordinate-ascent passes over sources")
+    max_users: int = Field(
+        default=3000, ge=0, description="validation shoppers sampled per mode; 0 = all"
+    )
+    depth: int = Field(default=200, ge=20, description="best items kept per source and shopper")
+
+
+class ItemItemConfig(BaseModel):
+    """EASE and RP3beta (:mod:`training.item_models`): baselines and blend sources.
+
+    EASE inverts an (items x items) matrix, so it is fitted only when at most ``ease_max_items``
+    items were bought in the window. ``top_k`` weights per item are kept (and served).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    ease: bool = True
+    ease_lambda: float = Field(default=300.0, gt=0)
+    ease_max_items: int = Field(default=20_000, ge=0)
+    rp3beta: bool = True
+    rp3beta_alpha: float = Field(default=1.0, gt=0)
+    rp3beta_beta: float = Field(default=0.3, ge=0)
+    top_k: int = Field(default=200, ge=1)
 
 
 _INDEX_DEFAULTS = IndexSettings()
@@ -113,7 +148,7 @@ class EvalConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    k_values: list[int] = Field(default_factory=lambda: [10, 20, 50])
+    k_values: list[int] = Field(default_factory=lambda: [5, 10, 20, 50, 100])
     validation_days: int = Field(default=30, ge=1, description="validation cut = cut - this")
     baseline_popularity_days: int = Field(default=30, ge=1)
     max_eval_users: int = Field(default=0, ge=0, description="0 = all; else a seeded sample")
@@ -129,6 +164,7 @@ class TrainConfig(BaseModel):
     als: AlsConfig = Field(default_factory=AlsConfig)
     two_tower: TwoTowerConfig = Field(default_factory=TwoTowerConfig)
     hybrid: HybridGrid = Field(default_factory=HybridGrid)
+    item_item: ItemItemConfig = Field(default_factory=ItemItemConfig)
     popularity: PopularityConfig = Field(default_factory=PopularityConfig)
     index: IndexConfig = Field(default_factory=IndexConfig)
     user_candidates: UserCandidatesConfig = Field(default_factory=UserCandidatesConfig)

@@ -98,10 +98,28 @@ def ranked_lists(scorer: Scorer, split: EvalSplit, k: int, batch: int = 1024) ->
     return np.concatenate(out) if out else np.zeros((0, k), dtype=np.int64)
 
 
+# Shopper segments by purchase sessions before the cut (inclusive bounds).
+SEGMENTS = {"new": (0, 1), "occasional": (2, 4), "frequent": (5, np.iinfo(np.int64).max)}
+
+
+def popularity_percentile(split: EvalSplit) -> np.ndarray:
+    """Per item, the share of recommendable items bought by fewer shoppers before the cut."""
+    pop = np.asarray((split.bought > 0).sum(axis=0)).ravel().astype(np.float64)
+    cand = pop[split.candidates]
+    if cand.size == 0:
+        return np.zeros_like(pop)
+    ranks = np.searchsorted(np.sort(cand), pop, side="left")
+    return ranks / cand.size
+
+
 def metrics_from_lists(
     lists: np.ndarray, split: EvalSplit, k_values: list[int]
 ) -> dict[str, float]:
-    """Recall, NDCG, HitRate, MAP and catalog coverage at each K from precomputed lists."""
+    """Recall, NDCG, HitRate, MAP, coverage and popularity at each K from precomputed lists.
+
+    Also Recall@K per shopper segment (``recall@20:new`` etc., :data:`SEGMENTS`) and the
+    number of shoppers in each (``users:new``).
+    """
     out: dict[str, float] = {}
     if split.n_users == 0:
         return out
@@ -113,6 +131,9 @@ def metrics_from_lists(
         col = lists[:, r]
         hits[:, r] = np.asarray(truth[np.arange(len(col)), col]).ravel() > 0
     n_candidates = max(1, int(split.candidates.sum()))
+    pct = popularity_percentile(split)
+    sessions = np.asarray(split.bought[split.users].sum(axis=1)).ravel()
+    segments = {name: (sessions >= lo) & (sessions <= hi) for name, (lo, hi) in SEGMENTS.items()}
     for k in k_values:
         h = hits[:, :k]
         denom = np.minimum(n_truth, k)
@@ -124,6 +145,14 @@ def metrics_from_lists(
         out[f"hit_rate@{k}"] = float(np.mean(h.any(axis=1)))
         out[f"map@{k}"] = float(np.mean((prec_at * h).sum(axis=1) / denom))
         out[f"coverage@{k}"] = float(len(np.unique(lists[:, :k])) / n_candidates)
+        # Mean popularity percentile of recommended items (0.5 = a catalog-typical item).
+        out[f"pop_percentile@{k}"] = float(np.mean(pct[lists[:, :k]]))
+        recall = h.sum(axis=1) / denom
+        for name, mask in segments.items():
+            if mask.any():
+                out[f"recall@{k}:{name}"] = float(np.mean(recall[mask]))
+    for name, mask in segments.items():
+        out[f"users:{name}"] = float(mask.sum())
     return out
 
 

@@ -18,6 +18,7 @@ from recsys.confidence import ConfidenceParams, bm25_idf, pair_confidence, trans
 from recsys.hybrid import repeat_score_from_ages
 from training.als_train import fit_als
 from training.config import TrainConfig
+from training.item_models import ease_matrix, rp3beta_matrix
 from training.two_tower_model import TwoTower
 from training.two_tower_train import (
     TwoTowerData,
@@ -79,11 +80,14 @@ class Fitted:
     purchase_ages: pd.DataFrame
     trend: np.ndarray
     known_items: np.ndarray
+    # (item index, age in days, popularity weight) of every event that counts for trend.
+    trend_events: tuple[np.ndarray, np.ndarray, np.ndarray]
     als: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     two_tower: TwoTower | None = None
     tt_data: TwoTowerData | None = None
     tt_items: np.ndarray | None = None
     tt_users: np.ndarray | None = None
+    item_item: dict[str, sp.csr_matrix] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -91,13 +95,45 @@ class Fitted:
         """Number of known users."""
         return len(self.user_ids)
 
-    def repeat_matrix(self, half_life_days: float) -> sp.csr_matrix:
-        """Buy-again scores (users x items) at the reference time."""
+    def trend_vector(self, half_life_days: float) -> np.ndarray:
+        """Recency-weighted popularity per item at the reference time."""
+        i, age, w = self.trend_events
+        return np.bincount(
+            i, weights=w * np.power(0.5, age / half_life_days), minlength=self.purchases.shape[1]
+        ).astype(np.float32)
+
+    def repeat_matrix(self, half_life_days: float, item_exponent: float = 0.0) -> sp.csr_matrix:
+        """Buy-again scores (users x items) at the reference time.
+
+        Each purchase session counts ``0.5 ** (age / half_life)``, times
+        ``item_repeat_rate ** item_exponent`` of its item.
+        """
         a = self.purchase_ages
         val = repeat_score_from_ages(a["age_days"].to_numpy(), half_life_days)
+        if item_exponent > 0:
+            val = val * np.power(item_repeat_rate(self.purchases), item_exponent)[a["i"].to_numpy()]
         return sp.csr_matrix(
             (val, (a["u"].to_numpy(), a["i"].to_numpy())), shape=self.purchases.shape
         ).tocsr()
+
+
+def item_repeat_rate(purchases: sp.csr_matrix) -> np.ndarray:
+    """Per item, ``(buyers in 2+ sessions + 1) / (buyers + 2)`` (0.5 when never bought).
+
+    Parameters
+    ----------
+    purchases:
+        (users x items) purchase-session counts.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 smoothed repeat rate per item, in (0, 1).
+    """
+    m = purchases.tocsr()
+    buyers = np.bincount(m.indices[m.data > 0], minlength=m.shape[1])
+    repeaters = np.bincount(m.indices[m.data > 1], minlength=m.shape[1])
+    return (repeaters + 1.0) / (buyers + 2.0)
 
 
 def _purchase_sessions(ev: pd.DataFrame) -> pd.DataFrame:
@@ -125,6 +161,22 @@ def content_only(model: TwoTower, known: np.ndarray) -> None:
     if cold.size:
         with torch.no_grad():
             model.item.features.ids.weight[torch.from_numpy(cold)] = 0.0
+
+
+def fit_item_item(fitted: Fitted, cfg: TrainConfig) -> None:
+    """Fit EASE (small enough catalogs only) and RP3beta into ``fitted.item_item``."""
+    ii = cfg.item_item
+    n_bought = int((np.diff(fitted.purchases.tocsc().indptr) > 0).sum())
+    if ii.ease and 0 < n_bought <= ii.ease_max_items:
+        t = time.perf_counter()
+        fitted.item_item["ease"] = ease_matrix(fitted.purchases, ii.ease_lambda, ii.top_k)
+        fitted.timings["ease"] = time.perf_counter() - t
+    if ii.rp3beta and n_bought > 0:
+        t = time.perf_counter()
+        fitted.item_item["rp3beta"] = rp3beta_matrix(
+            fitted.purchases, ii.rp3beta_alpha, ii.rp3beta_beta, ii.top_k
+        )
+        fitted.timings["rp3beta"] = time.perf_counter() - t
 
 
 def fit_window(
@@ -212,11 +264,8 @@ def fit_window(
 
     pop_w = ev["event_type"].map(cfg.popularity.event_weights).fillna(0.0).to_numpy()
     age = (ref - ev["timestamp"]).dt.total_seconds().to_numpy() / 86400.0
-    trend = np.bincount(
-        ev["i"].to_numpy(),
-        weights=pop_w * np.power(0.5, age / cfg.popularity.half_life_days),
-        minlength=n_i,
-    ).astype(np.float32)
+    on = pop_w > 0
+    trend_events = (ev["i"].to_numpy()[on], age[on], pop_w[on])
     known = np.zeros(n_i, dtype=bool)
     known[pi] = True
     timings["prepare"] = time.perf_counter() - t0
@@ -230,7 +279,8 @@ def fit_window(
         weights=weights.tocsr(),
         purchases=purchases.tocsr(),
         purchase_ages=ages,
-        trend=trend,
+        trend=np.zeros(n_i, dtype=np.float32),
+        trend_events=trend_events,
         known_items=known,
         timings=timings,
     )
@@ -246,6 +296,8 @@ def fit_window(
             cfg.show_progress,
         )
         timings[f"als_{f}"] = time.perf_counter() - t
+    fitted.trend = fitted.trend_vector(cfg.popularity.half_life_days)
+    fit_item_item(fitted, cfg)
     if with_two_tower:
         t = time.perf_counter()
         tt = cfg.two_tower

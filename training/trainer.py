@@ -215,7 +215,12 @@ def train_prepared(
         val_splits = splits_for(val_fit, data.catalog, train_ev[train_ev["timestamp"] >= val_cut])
         if val_splits["all"].n_users and val_splits["novel"].n_users:
             choice = choose_blend(
-                val_fit, val_splits["all"], val_splits["novel"], cfg.hybrid, cfg.show_progress
+                val_fit,
+                val_splits["all"],
+                val_splits["novel"],
+                cfg.hybrid,
+                cfg.show_progress,
+                seed,
             )
         else:
             notes.append("validation window has no evaluable shoppers; default blend used")
@@ -223,6 +228,9 @@ def train_prepared(
         notes.append("no events before the validation cut; default blend used")
     timings["validation"] = time.perf_counter() - t
 
+    if choice.trend_half_life_days is not None:
+        pop = cfg.popularity.model_copy(update={"half_life_days": choice.trend_half_life_days})
+        cfg = cfg.model_copy(update={"popularity": pop})
     t = time.perf_counter()
     fitted = fit_window(train_ev, data.catalog, cfg, seed, [choice.factors], use_tt)
     timings["fit"] = time.perf_counter() - t

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from recsys.bundle import Bundle, load_bundle
 from recsys.config import ExperimentConfig, RecsysConfig
@@ -255,3 +256,50 @@ def test_the_table_answers_trained_vectors_and_nothing_else(bundle: Bundle) -> N
             assert ids(with_wrong, user, events) == ids(without, user, events)
             assert ids(without, user, events)[0] == fresh
         assert changed >= len(users) // 2, (variant, changed)
+
+
+def test_item_item_part_is_served_as_it_was_evaluated(bundle: Bundle) -> None:
+    # The blend with an EASE part, served for trained shoppers, ranks the eligible catalog
+    # exactly as the offline blend (recsys.hybrid.blend_scores) over the whole catalog does.
+    from recsys.hybrid import HybridParams, blend_scores
+    from training.item_models import ease_matrix
+
+    n_users, n_items = len(bundle.user_ids), len(bundle.item_ids)
+    inter = bundle.interactions[bundle.interactions["purchases"] > 0]
+    counts = sp.csr_matrix(
+        (
+            inter["purchases"].to_numpy(np.float32),
+            (inter["user_index"].to_numpy(), inter["item_index"].to_numpy()),
+        ),
+        shape=(n_users, n_items),
+    )
+    ease = ease_matrix(counts, 50.0, top_k=30)
+    blend = HybridParams(
+        repeat_weight=0.3,
+        repeat_half_life_days=bundle.manifest.hybrid.repeat_half_life_days,
+        discovery_weights={"als": 0.5, "ease": 0.5},
+    )
+    served = replace(
+        bundle.without_user_candidates(),
+        manifest=bundle.manifest.model_copy(update={"hybrid": blend}),
+        item_item={"ease": ease},
+    )
+    rec = Recommender(served, RecsysConfig(diversity_lambda=0.0))
+    stock = bundle.items["stock"]
+    in_stock = (stock.isna() | (stock > 0)).to_numpy(dtype=bool)
+    bought = (counts > 0).astype(np.float32).tocsr()
+    checked = 0
+    for u in range(0, n_users, 23):
+        if not bought[u].nnz:
+            continue
+        disc = {
+            "als": bundle.als_user_factors[u] @ bundle.als_item_factors.T,
+            "ease": np.asarray((bought[u] @ ease).todense()).ravel(),
+        }
+        scores = blend_scores(bundle.repeat_vector(u), disc, blend)
+        eligible = in_stock & ~(bought[u].toarray().ravel() > 0)
+        order = [i for i in np.argsort(-scores, kind="stable") if eligible[i]][:10]
+        out = rec.recommend(RecommendRequest(user_id=str(bundle.user_ids[u]), k=10))
+        assert [it.item_id for it in out.items] == [str(bundle.item_ids[i]) for i in order]
+        checked += 1
+    assert checked >= 5

@@ -294,3 +294,27 @@ def test_bad_settings_are_refused() -> None:
         IndexSettings(ef_search=0)
     with pytest.raises(InvalidArgument, match="hnsw_m"):
         IndexSettings(hnsw_m=1)
+
+
+def test_small_catalogs_get_exact_search_and_say_why() -> None:
+    tuned = build_tuned(gaussian(400, 8, 11), gaussian(200, 8, 12))
+    assert tuned.index.kind == "flat" and tuned.recall_at_20 == 1.0
+    assert "exact_below" in tuned.reason
+    assert tuned.p99_ms is not None and tuned.p99_ms == tuned.exact_p99_ms
+
+
+def test_hnsw_that_cannot_reach_the_target_falls_back_to_exact() -> None:
+    # A degree-2 graph searched with a beam of 1 cannot find 20 neighbours of most queries.
+    settings = IndexSettings(exact_below=100, hnsw_m=2, ef_construction=8, ef_search=1)
+    tuned = build_tuned(gaussian(1500, 16, 13), gaussian(400, 16, 14), settings)
+    assert tuned.index.kind == "flat" and tuned.recall_at_20 == 1.0
+    assert "fell short" in tuned.reason and "M 4" in tuned.reason
+
+
+def test_hnsw_meeting_the_target_records_its_parameters_and_times() -> None:
+    settings = IndexSettings(exact_below=100)
+    tuned = build_tuned(gaussian(1500, 16, 15), gaussian(400, 16, 16), settings)
+    assert tuned.index.kind == "hnsw" and tuned.hnsw_m == settings.hnsw_m
+    assert tuned.recall_at_20 >= 0.98
+    assert f"efSearch {tuned.index.ef_search}" in tuned.reason
+    assert tuned.p99_ms is not None and tuned.exact_p99_ms is not None

@@ -41,3 +41,28 @@ def test_novel_mode_drops_rebuys_and_filters_lists() -> None:
     lists = ranked_lists(lambda u: np.repeat(scores, len(u), axis=0), split, 2)
     assert lists.tolist() == [[2, 3]]  # item 0 was bought before: filtered
     assert evaluate(lambda u: np.repeat(scores, len(u), axis=0), split, [1])["recall@1"] == 1.0
+
+
+def test_popularity_percentile_and_segments_by_hand() -> None:
+    # Item 0 bought by 3 shoppers, item 1 by 2, item 2 by 1, item 3 by nobody.
+    bought = sp.csr_matrix(np.array([[1, 1, 1, 0], [2, 1, 0, 0], [3, 0, 0, 0]], dtype=np.float32))
+    split = make_split(
+        np.array([0, 1, 2]), np.array([3, 3, 3]), bought, np.ones(4, dtype=bool), "all"
+    )
+    lists = np.array([[0, 3], [3, 1], [2, 0]])
+    m = metrics_from_lists(lists, split, [1, 2])
+    pct = {0: 3 / 4, 1: 2 / 4, 2: 1 / 4, 3: 0.0}
+    assert m["pop_percentile@1"] == pytest.approx((pct[0] + pct[3] + pct[2]) / 3)
+    # Purchase sessions before the cut: 3 (occasional), 3 (occasional), 3 (occasional).
+    assert m["users:occasional"] == 3 and m["users:new"] == 0 and m["users:frequent"] == 0
+    assert m["recall@2:occasional"] == pytest.approx(m["recall@2"])
+    assert "recall@2:new" not in m
+
+
+def test_item_repeat_rate_by_hand() -> None:
+    from training.fit import item_repeat_rate
+
+    # Item 0: two buyers, one of them in two sessions; item 1: one buyer, once; item 2: none.
+    counts = sp.csr_matrix(np.array([[2, 1, 0], [1, 0, 0]], dtype=np.float32))
+    rate = item_repeat_rate(counts)
+    assert rate.tolist() == pytest.approx([(1 + 1) / (2 + 2), (0 + 1) / (1 + 2), 1 / 2])

@@ -103,6 +103,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--k", type=int, default=20)
     ap.add_argument("--json", default=None, help="also write the metrics here")
+    ap.add_argument("--progress", action="store_true", help="show the trainer's progress bars")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -110,7 +111,14 @@ def main() -> None:
         als_ref = plain_als_seconds(events, cut, args.seed)
         t = time.perf_counter()
         path = train(
-            events, items, work / "bundles", cut, None, args.config, args.seed, show_progress=False
+            events,
+            items,
+            work / "bundles",
+            cut,
+            None,
+            args.config,
+            args.seed,
+            show_progress=args.progress,
         )
         wall = time.perf_counter() - t
         m = read_manifest(path)

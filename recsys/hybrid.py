@@ -31,6 +31,9 @@ class HybridParams(BaseModel):
         Buy-again scores are multiplied by ``r_i ** exponent``, where ``r_i`` is the smoothed
         share of item ``i``'s buyers who bought it in more than one session (0 = off): staples
         are re-bought, a one-off purchase rarely is.
+    exclude_purchased:
+        Leave the shopper's bought items out of every list, whatever the request asks: chosen
+        on validation when shoppers of the data do not re-buy (ratings, one-off purchases).
     discovery_weights:
         Relative weight of each discovery source (e.g. ``{"als": 0.7, "two_tower": 0.3}``);
         normalised to sum to 1 when blending.
@@ -41,6 +44,7 @@ class HybridParams(BaseModel):
     repeat_weight: float = Field(default=0.5, ge=0.0, le=1.0)
     repeat_half_life_days: float = Field(default=90.0, gt=0.0)
     repeat_item_exponent: float = Field(default=0.0, ge=0.0)
+    exclude_purchased: bool = False
     discovery_weights: dict[str, float] = Field(default_factory=lambda: {"als": 1.0})
 
 

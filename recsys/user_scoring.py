@@ -15,7 +15,7 @@ Scores are blended with buy-again exactly as offline evaluation does
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import numpy as np
@@ -262,6 +262,10 @@ class PersonalScorer:
         if not any(src.name in params.discovery_weights for src, _ in queries):
             params = params.model_copy(update={"discovery_weights": {queries[0][0].name: 1.0}})
         filters = request.filters
+        if params.exclude_purchased and not filters.exclude_purchased:
+            # The bundle's blend was chosen with bought items left out (shoppers of this data
+            # do not re-buy): lists that kept them would not be the lists evaluated.
+            filters = replace(filters, exclude_purchased=True)
         purchased = state.purchased if filters.exclude_purchased else None
 
         def keep(items: np.ndarray) -> np.ndarray:

@@ -17,13 +17,15 @@ def _exact_user_factors(
     # implicit's last half-step solves users against the previous item factors (and with CG);
     # re-solving exactly against the final item factors makes the stored user vectors equal to
     # what online fold-in computes from the same rows.
-    gram = item_factors.astype(np.float64).T @ item_factors.astype(np.float64)
+    # Converted once: solve_user_vector would otherwise copy the whole matrix for every user.
+    items64 = np.ascontiguousarray(item_factors, dtype=np.float64)
+    gram = items64.T @ items64
     out = np.zeros((weights.shape[0], item_factors.shape[1]), dtype=np.float32)
     for u in tqdm(range(weights.shape[0]), desc="ALS user solve", disable=not show_progress):
         lo, hi = weights.indptr[u], weights.indptr[u + 1]
         if hi > lo:
             out[u] = solve_user_vector(
-                item_factors, weights.indices[lo:hi], weights.data[lo:hi], regularization, gram
+                items64, weights.indices[lo:hi], weights.data[lo:hi], regularization, gram
             )
     return out
 
@@ -67,6 +69,7 @@ def fit_als(
             num_threads=threads,
         )
         model.fit(weights.astype(np.float32).tocsr(), show_progress=show_progress)
-    item_factors = np.ascontiguousarray(model.item_factors, dtype=np.float32)
-    user_factors = _exact_user_factors(weights, item_factors, regularization, show_progress)
+        item_factors = np.ascontiguousarray(model.item_factors, dtype=np.float32)
+        # Thousands of small solves: a BLAS thread pool costs more than it saves on each.
+        user_factors = _exact_user_factors(weights, item_factors, regularization, show_progress)
     return user_factors, item_factors

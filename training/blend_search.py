@@ -22,6 +22,7 @@ from training.item_models import binary_purchases
 
 SELECT_K = 20
 KEY = f"recall@{SELECT_K}"
+DROP_BOUGHT = "bought"
 
 
 def _als_scorer(fitted: Fitted, factors: int) -> SourceFn:
@@ -54,9 +55,14 @@ def model_scorers(fitted: Fitted, factors: int, params: HybridParams) -> dict[st
     sources = discovery_sources(fitted, factors)
     used = [n for n, w in params.discovery_weights.items() if w > 0 and n in sources]
 
+    bought = fitted.purchases
+
     def hybrid(users: np.ndarray) -> np.ndarray:
         disc = {n: sources[n](users) for n in used}
-        return blend_scores(repeat[users].toarray(), disc, params)
+        out = blend_scores(repeat[users].toarray(), disc, params)
+        if params.exclude_purchased:
+            out[bought[users].toarray() > 0] = -np.inf
+        return out
 
     out: dict[str, Scorer] = {"hybrid": hybrid}
     out.update({n: fn for n, fn in sources.items() if n in ("als", "two_tower")})
@@ -186,6 +192,7 @@ def choose_blend(
         for ex in grid.repeat_item_exponents:
             rep = fitted.repeat_matrix(hl, ex)
             repeat_fns[_repeat_key(hl, ex)] = _sparse_rows(rep)
+    repeat_fns[DROP_BOUGHT] = _sparse_rows((fitted.purchases > 0).astype(np.float32).tocsr())
     cache_all = cache_split(
         split_all, rows_all, {**{n: sources[n] for n in best_disc}, **repeat_fns}, grid.depth
     )
@@ -207,6 +214,12 @@ def choose_blend(
                         repeat_item_exponent=ex,
                         discovery_weights=best_disc,
                     )
+    # Leaving bought items out entirely: a blend weight so negative it drops them.
+    drop = {**{n: v for n, v in best_disc.items()}, DROP_BOUGHT: -1e6}
+    r = cache_all.recall(drop)
+    trials.append({"step": "exclude_purchased", KEY: r})
+    if r > best + 1e-9:
+        best_params = HybridParams(discovery_weights=best_disc, exclude_purchased=True)
     steps.update(1)
     steps.close()
     return BlendChoice(

@@ -38,11 +38,15 @@ class ConfidenceConfig(BaseModel):
 
 
 class AlsConfig(BaseModel):
-    """ALS hyperparameters; ``factors_grid`` is searched on the validation cut."""
+    """ALS hyperparameters; ``factors_grid`` is searched on the validation cut.
+
+    One size by default: every extra size is one more ALS fit of the validation window, and
+    validation chose 64 over 128 on Online Retail and MovieLens 100K.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    factors_grid: list[int] = Field(default_factory=lambda: [64, 128], min_length=1)
+    factors_grid: list[int] = Field(default_factory=lambda: [64], min_length=1)
     regularization: float = Field(default=0.1, gt=0)
     iterations: int = Field(default=15, ge=1)
     threads: int = Field(default=0, ge=0, description="0 = all cores")
@@ -81,8 +85,9 @@ class HybridGrid(BaseModel):
 class ItemItemConfig(BaseModel):
     """EASE and RP3beta (:mod:`training.item_models`): baselines and blend sources.
 
-    EASE inverts an (items x items) matrix, so it is fitted only when at most ``ease_max_items``
-    items were bought in the window. ``top_k`` weights per item are kept (and served).
+    EASE inverts an (items x items) matrix and RP3beta forms one row block at a time, so each is
+    fitted only when at most ``*_max_items`` items were bought in the window (larger catalogs
+    rely on ALS and the two-tower model). ``top_k`` weights per item are kept (and served).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -93,6 +98,7 @@ class ItemItemConfig(BaseModel):
     rp3beta: bool = True
     rp3beta_alpha: float = Field(default=1.0, gt=0)
     rp3beta_beta: float = Field(default=0.3, ge=0)
+    rp3beta_max_items: int = Field(default=20_000, ge=0)
     top_k: int = Field(default=200, ge=1)
 
 

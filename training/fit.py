@@ -171,7 +171,7 @@ def fit_item_item(fitted: Fitted, cfg: TrainConfig) -> None:
         t = time.perf_counter()
         fitted.item_item["ease"] = ease_matrix(fitted.purchases, ii.ease_lambda, ii.top_k)
         fitted.timings["ease"] = time.perf_counter() - t
-    if ii.rp3beta and n_bought > 0:
+    if ii.rp3beta and 0 < n_bought <= ii.rp3beta_max_items:
         t = time.perf_counter()
         fitted.item_item["rp3beta"] = rp3beta_matrix(
             fitted.purchases, ii.rp3beta_alpha, ii.rp3beta_beta, ii.top_k

@@ -212,8 +212,10 @@ def train_prepared(
     notes: list[str] = [*rejects_notes(data), *(extra_notes or [])]
     if not val_train.empty:
         val_fit = fit_window(val_train, data.catalog, cfg, seed, cfg.als.factors_grid, use_tt)
+        timings.update({f"validation_{k}": v for k, v in val_fit.timings.items()})
         val_splits = splits_for(val_fit, data.catalog, train_ev[train_ev["timestamp"] >= val_cut])
         if val_splits["all"].n_users and val_splits["novel"].n_users:
+            t_search = time.perf_counter()
             choice = choose_blend(
                 val_fit,
                 val_splits["all"],
@@ -222,6 +224,7 @@ def train_prepared(
                 cfg.show_progress,
                 seed,
             )
+            timings["blend_search"] = time.perf_counter() - t_search
         else:
             notes.append("validation window has no evaluable shoppers; default blend used")
     else:

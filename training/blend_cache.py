@@ -20,6 +20,8 @@ import numpy as np
 from training.evaluation import EvalSplit
 
 SourceFn = Callable[[np.ndarray], np.ndarray]
+# A source is a scorer of a batch of users, or one vector that scores every user alike (trend).
+Source = SourceFn | np.ndarray
 
 
 @dataclass
@@ -63,7 +65,7 @@ def sample_users(split: EvalSplit, max_users: int, seed: int) -> np.ndarray:
 def cache_split(
     split: EvalSplit,
     rows: np.ndarray,
-    sources: Mapping[str, SourceFn],
+    sources: Mapping[str, Source],
     depth: int,
     k: int = 20,
     batch: int = 512,
@@ -77,7 +79,11 @@ def cache_split(
     rows:
         Positions in ``split.users`` to evaluate (see :func:`sample_users`).
     sources:
-        Source name -> scorer of a batch of user indices (dense ``(batch, n_items)``).
+        Source name -> scorer of a batch of user indices (dense ``(batch, n_items)``), or an
+        ``(n_items,)`` vector shared by every user. A shared vector's best ``depth``
+        recommendable items are found once; a user's own bought items among them are then
+        dropped in ``novel`` mode rather than replaced (the search is over top-20 lists, far
+        inside ``depth``).
     depth:
         Best items kept per source and user.
     k:
@@ -95,6 +101,15 @@ def cache_split(
     items_out, hits_out = [], []
     scores_out: dict[str, list[np.ndarray]] = {n: [] for n in names}
     n_truth = np.diff(split.truth.indptr)
+    shared: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for name in names:
+        vec = sources[name]
+        if isinstance(vec, np.ndarray):
+            v = np.asarray(vec, dtype=np.float32)
+            scale = float(np.max(np.abs(v))) if v.size else 0.0
+            v = v / scale if scale > 0 else np.zeros_like(v)
+            masked = np.where(split.candidates, v, -np.inf)
+            shared[name] = (v, np.argpartition(-masked, d - 1)[:d])
     for lo in range(0, len(rows), batch):
         pos = rows[lo : lo + batch]
         users = split.users[pos]
@@ -104,7 +119,14 @@ def cache_split(
         full: dict[str, np.ndarray] = {}
         tops = []
         for name in names:
-            s = np.asarray(sources[name](users), dtype=np.float32)
+            if name in shared:
+                v, top = shared[name]
+                full[name] = np.broadcast_to(v, (len(users), n_items))
+                tops.append(np.broadcast_to(top, (len(users), d)))
+                continue
+            fn = sources[name]
+            assert callable(fn)
+            s = np.asarray(fn(users), dtype=np.float32)
             scale = np.max(np.abs(s), axis=1, keepdims=True)
             s = np.divide(s, scale, out=np.zeros_like(s), where=scale > 0)
             full[name] = s

@@ -14,7 +14,7 @@ import scipy.sparse as sp
 from tqdm import tqdm
 
 from recsys.hybrid import HybridParams, blend_scores
-from training.blend_cache import CachedSplit, SourceFn, cache_split, sample_users
+from training.blend_cache import CachedSplit, Source, SourceFn, cache_split, sample_users
 from training.config import HybridGrid
 from training.evaluation import EvalSplit, Scorer
 from training.fit import Fitted
@@ -144,7 +144,7 @@ def choose_blend(
     rows_all = sample_users(split_all, grid.max_users, seed)
     steps = tqdm(total=3, desc="blend search", disable=not show_progress)
     best_f, best = next(iter(fitted.als)), -1.0
-    for f in fitted.als:
+    for f in fitted.als if len(fitted.als) > 1 else []:
         c = cache_split(split_novel, rows_novel, {"als": _als_scorer(fitted, f)}, grid.depth)
         r = c.recall({"als": 1.0})
         trials.append({"step": "als_factors", "factors": f, "novel_" + KEY: r})
@@ -160,7 +160,7 @@ def choose_blend(
         "rp3beta": grid.rp3beta_weights,
     }
     grids = {n: g for n, g in grids.items() if n in sources and g}
-    trend_fns = {hl: _constant_rows(fitted.trend_vector(hl)) for hl in grid.trend_half_lives_days}
+    trend_fns = {hl: fitted.trend_vector(hl) for hl in grid.trend_half_lives_days}
     cache = cache_split(
         split_novel,
         rows_novel,
@@ -185,17 +185,17 @@ def choose_blend(
             best, raw, trend_hl = r, got, hl
     total = sum(raw.values())
     best_disc = {n: round(v / total, 6) for n, v in raw.items() if v > 0}
-    sources["trend"] = trend_fns[trend_hl]
+    all_sources: dict[str, Source] = {n: sources[n] for n in best_disc}
+    if "trend" in all_sources:
+        all_sources["trend"] = trend_fns[trend_hl]
     steps.update(1)
-    repeat_fns: dict[str, SourceFn] = {}
+    repeat_fns: dict[str, Source] = {}
     for hl in grid.repeat_half_lives_days:
         for ex in grid.repeat_item_exponents:
             rep = fitted.repeat_matrix(hl, ex)
             repeat_fns[_repeat_key(hl, ex)] = _sparse_rows(rep)
     repeat_fns[DROP_BOUGHT] = _sparse_rows((fitted.purchases > 0).astype(np.float32).tocsr())
-    cache_all = cache_split(
-        split_all, rows_all, {**{n: sources[n] for n in best_disc}, **repeat_fns}, grid.depth
-    )
+    cache_all = cache_split(split_all, rows_all, {**all_sources, **repeat_fns}, grid.depth)
     best_params, best = HybridParams(discovery_weights=best_disc), -1.0
     for hl in grid.repeat_half_lives_days:
         for ex in grid.repeat_item_exponents:

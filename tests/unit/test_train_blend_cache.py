@@ -60,3 +60,16 @@ def test_user_sample_is_seeded_and_bounded() -> None:
     assert len(a) == 30 and np.array_equal(a, sample_users(split, 30, seed=1))
     assert np.array_equal(a, np.sort(a))
     assert len(sample_users(split, 0, seed=1)) == split.n_users
+
+
+def test_a_shared_vector_source_matches_its_tiled_scorer() -> None:
+    tu, ti, bought, candidates, sources = _world(seed=5)
+    trend = np.random.default_rng(6).random(bought.shape[1]).astype(np.float32)
+    split = make_split(tu, ti, bought, candidates, "all")
+    rows = np.arange(split.n_users)
+    tiled = cache_split(
+        split, rows, {"a": sources["a"], "t": lambda u: np.tile(trend, (len(u), 1))}, depth=60
+    )
+    shared = cache_split(split, rows, {"a": sources["a"], "t": trend}, depth=60)
+    for w in (0.0, 0.3, 0.7, 1.0):
+        assert shared.recall({"a": 1 - w, "t": w}) == tiled.recall({"a": 1 - w, "t": w})

@@ -125,11 +125,13 @@ def metrics_from_lists(
         return out
     truth = split.truth
     n_truth = np.diff(truth.indptr)
-    # hits[u, r] = whether the item at rank r is in user u's truth
-    hits = np.zeros(lists.shape, dtype=bool)
-    for r in range(lists.shape[1]):
-        col = lists[:, r]
-        hits[:, r] = np.asarray(truth[np.arange(len(col)), col]).ravel() > 0
+    # hits[u, r] = whether the item at rank r is in user u's truth: one membership test of
+    # (row, item) keys instead of a sparse lookup per rank.
+    n_items = truth.shape[1]
+    rows = np.repeat(np.arange(truth.shape[0], dtype=np.int64), np.diff(truth.indptr))
+    truth_keys = rows * n_items + truth.indices.astype(np.int64)
+    list_keys = np.arange(lists.shape[0], dtype=np.int64)[:, None] * n_items + lists
+    hits = np.isin(list_keys, truth_keys[truth.data > 0])
     n_candidates = max(1, int(split.candidates.sum()))
     pct = popularity_percentile(split)
     sessions = np.asarray(split.bought[split.users].sum(axis=1)).ravel()

@@ -303,3 +303,20 @@ def test_item_item_part_is_served_as_it_was_evaluated(bundle: Bundle) -> None:
         assert [it.item_id for it in out.items] == [str(bundle.item_ids[i]) for i in order]
         checked += 1
     assert checked >= 5
+
+
+def test_a_blend_chosen_without_rebuys_never_serves_bought_items(bundle: Bundle) -> None:
+    blend = bundle.manifest.hybrid.model_copy(update={"exclude_purchased": True})
+    served = replace(bundle, manifest=bundle.manifest.model_copy(update={"hybrid": blend}))
+    rec = Recommender(served, RecsysConfig())
+    plain = Recommender(bundle, RecsysConfig())
+    kept_before = 0
+    for u in range(0, len(bundle.user_ids), 17):
+        bought = {str(bundle.item_ids[i]) for i in bundle.purchased(u)[0]}
+        req = RecommendRequest(
+            user_id=str(bundle.user_ids[u]), k=10, filters=Filters(exclude_purchased=False)
+        )
+        assert not bought & {it.item_id for it in rec.recommend(req).items}
+        kept_before += len(bought & {it.item_id for it in plain.recommend(req).items})
+    # Without the flag the same requests do list bought items (buy-again).
+    assert kept_before > 0

@@ -14,14 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import numpy as np
+import scipy.sparse as sp
 
 from training.evaluation import EvalSplit
 
 SourceFn = Callable[[np.ndarray], np.ndarray]
-# A source is a scorer of a batch of users, or one vector that scores every user alike (trend).
-Source = SourceFn | np.ndarray
+# A source is a scorer of a batch of users, one vector that scores every user alike (trend),
+# or a sparse (users x items) matrix (buy-again: non-zero on the items a user bought only).
+Source: TypeAlias = SourceFn | np.ndarray | sp.csr_matrix
 
 
 @dataclass
@@ -83,7 +86,8 @@ def cache_split(
         ``(n_items,)`` vector shared by every user. A shared vector's best ``depth``
         recommendable items are found once; a user's own bought items among them are then
         dropped in ``novel`` mode rather than replaced (the search is over top-20 lists, far
-        inside ``depth``).
+        inside ``depth``). Sparse matrices (buy-again variants) add the best ``depth`` of the
+        items any of them scores, read without densifying the catalog.
     depth:
         Best items kept per source and user.
     k:
@@ -102,6 +106,7 @@ def cache_split(
     scores_out: dict[str, list[np.ndarray]] = {n: [] for n in names}
     n_truth = np.diff(split.truth.indptr)
     shared: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    sparse = {n: sp.csr_matrix(m) for n, m in sources.items() if sp.issparse(m)}
     for name in names:
         vec = sources[name]
         if isinstance(vec, np.ndarray):
@@ -118,26 +123,45 @@ def cache_split(
             exclude |= split.bought[users].toarray() > 0
         full: dict[str, np.ndarray] = {}
         tops = []
+        pads = []
+        part = {n: _scaled_rows(m[users]) for n, m in sparse.items()}
+        if part:
+            support = sum((abs(m) for m in part.values()), sp.csr_matrix((len(users), n_items)))
+            top, pad = _sparse_top(sp.csr_matrix(support), d)
+            tops.append(top)
+            pads.append(pad)
         for name in names:
+            if name in sparse:
+                continue
             if name in shared:
                 v, top = shared[name]
                 full[name] = np.broadcast_to(v, (len(users), n_items))
                 tops.append(np.broadcast_to(top, (len(users), d)))
+                pads.append(np.zeros((len(users), d), dtype=bool))
                 continue
             fn = sources[name]
-            assert callable(fn)
+            if not callable(fn):
+                raise TypeError(f"source {name!r}: not a scorer, vector or sparse matrix")
             s = np.asarray(fn(users), dtype=np.float32)
             scale = np.max(np.abs(s), axis=1, keepdims=True)
             s = np.divide(s, scale, out=np.zeros_like(s), where=scale > 0)
             full[name] = s
             masked = np.where(exclude, -np.inf, s)
             tops.append(np.argpartition(-masked, d - 1, axis=1)[:, :d])
-        cand = np.sort(np.concatenate(tops, axis=1), axis=1)
-        dup = np.zeros(cand.shape, dtype=bool)
-        dup[:, 1:] = cand[:, 1:] == cand[:, :-1]
+            pads.append(np.zeros((len(users), d), dtype=bool))
+        cand_raw = np.concatenate(tops, axis=1)
+        pad_raw = np.concatenate(pads, axis=1)
+        # Sort by item, real entries before padding of the same item; later copies are dups.
+        order = np.argsort(cand_raw.astype(np.int64) * 2 + pad_raw, axis=1, kind="stable")
+        cand = np.take_along_axis(cand_raw, order, axis=1)
+        dup = np.take_along_axis(pad_raw, order, axis=1)
+        dup[:, 1:] |= cand[:, 1:] == cand[:, :-1]
         bad = dup | np.take_along_axis(exclude, cand, axis=1)
         for name in names:
-            scores_out[name].append(np.take_along_axis(full[name], cand, axis=1))
+            if name in sparse:
+                scores_out[name].append(_sparse_lookup(part[name], cand))
+            else:
+                scores_out[name].append(np.take_along_axis(full[name], cand, axis=1))
         truth = split.truth[pos]
         hit = np.zeros(cand.shape, dtype=bool)
         for r in range(len(pos)):
@@ -152,3 +176,43 @@ def cache_split(
         hits=np.concatenate(hits_out),
         denom=np.minimum(n_truth[rows], k).astype(np.float64),
     )
+
+
+def _scaled_rows(m: sp.csr_matrix) -> sp.csr_matrix:
+    """Each row divided by its largest absolute value (as ``blend_scores`` scales)."""
+    m = sp.csr_matrix(m, dtype=np.float32, copy=True)
+    m.sort_indices()
+    lens = np.diff(m.indptr)
+    if m.nnz:
+        top = np.zeros(m.shape[0], dtype=np.float32)
+        nonempty = lens > 0
+        top[nonempty] = np.maximum.reduceat(np.abs(m.data), m.indptr[:-1][nonempty])
+        scale = np.repeat(top, lens)
+        m.data = np.divide(m.data, scale, out=np.zeros_like(m.data), where=scale > 0)
+    return m
+
+
+def _sparse_top(m: sp.csr_matrix, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the columns of the ``d`` largest stored values and a padding mask."""
+    cand = np.zeros((m.shape[0], d), dtype=np.int64)
+    pad = np.ones((m.shape[0], d), dtype=bool)
+    for r in range(m.shape[0]):
+        lo, hi = m.indptr[r], m.indptr[r + 1]
+        idx, val = m.indices[lo:hi], m.data[lo:hi]
+        if hi - lo > d:
+            idx = idx[np.argpartition(-val, d - 1)[:d]]
+        cand[r, : len(idx)] = idx
+        pad[r, : len(idx)] = False
+    return cand, pad
+
+
+def _sparse_lookup(m: sp.csr_matrix, cand: np.ndarray) -> np.ndarray:
+    """``m[r, cand[r, j]]`` for every row and column position (0 where not stored)."""
+    n = m.shape[1]
+    rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
+    keys = rows * n + m.indices.astype(np.int64)  # sorted: rows ascending, indices sorted
+    want = np.arange(cand.shape[0], dtype=np.int64)[:, None] * n + cand
+    if keys.size == 0:
+        return np.zeros(cand.shape, dtype=np.float32)
+    at = np.clip(np.searchsorted(keys, want), 0, keys.size - 1)
+    return np.where(keys[at] == want, m.data[at], 0.0).astype(np.float32)

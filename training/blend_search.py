@@ -193,8 +193,8 @@ def choose_blend(
     for hl in grid.repeat_half_lives_days:
         for ex in grid.repeat_item_exponents:
             rep = fitted.repeat_matrix(hl, ex)
-            repeat_fns[_repeat_key(hl, ex)] = _sparse_rows(rep)
-    repeat_fns[DROP_BOUGHT] = _sparse_rows((fitted.purchases > 0).astype(np.float32).tocsr())
+            repeat_fns[_repeat_key(hl, ex)] = rep
+    repeat_fns[DROP_BOUGHT] = (fitted.purchases > 0).astype(np.float32).tocsr()
     cache_all = cache_split(split_all, rows_all, {**all_sources, **repeat_fns}, grid.depth)
     best_params, best = HybridParams(discovery_weights=best_disc), -1.0
     for hl in grid.repeat_half_lives_days:
@@ -233,7 +233,3 @@ def _trend_key(half_life: float) -> str:
 
 def _constant_rows(vector: np.ndarray) -> SourceFn:
     return lambda users: np.tile(vector, (len(users), 1))
-
-
-def _sparse_rows(m: sp.csr_matrix) -> SourceFn:
-    return lambda users: m[users].toarray()

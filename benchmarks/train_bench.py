@@ -7,8 +7,11 @@ Usage::
     python benchmarks/train_bench.py --synthetic 1000000                     # generated store
 
 A raw Online Retail file is converted with the project's adapter first (cut 2011-11-01 unless
-given). Prints Recall/NDCG@K over all purchases and over novel items, the training time and,
-for Online Retail, the bars of issue 3.
+given). Prints Recall/NDCG@K over all purchases and over novel items, the hybrid against the
+best baseline, each index's choice, held-out recall and p99 search time beside exact search,
+the training time as a ratio to one plain ``implicit`` ALS fit on the same events in the same
+run and, for Online Retail, the quality bars. ``--synthetic N --items 50000`` is the store of
+the speed bar (1.5M events: ``--synthetic 1500000``).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from recsys.bundle import read_manifest
 from training.trainer import train
 
 ONLINE_RETAIL_CUT = "2011-11-01"
-BARS = {("all", "hybrid"): 0.35, ("novel", "hybrid"): 0.121}
+BARS = {("all", "hybrid"): 0.372, ("novel", "hybrid"): 0.140}
 
 
 def _canonical(args: argparse.Namespace, work: Path) -> tuple[Path, Path, str | None, bool]:
@@ -153,11 +156,26 @@ def main() -> None:
         f"one plain implicit ALS fit (defaults, same events): {als_ref:.1f} s; "
         f"training / ALS = {ratio:.1f}x (bar <= 8x: {'PASS' if ratio <= 8 else 'FAIL'})"
     )
+    fit_only = wall - m.timings_seconds.get("evaluate", 0.0)
+    print(
+        f"without the test-period evaluation of every model and baseline: {fit_only:.1f} s = "
+        f"{fit_only / als_ref:.1f}x"
+    )
+    for mode in ("all", "novel"):
+        rows = m.metrics.get(mode, {})
+        base = {n: r.get(f"recall@{k}", 0.0) for n, r in rows.items() if n.startswith("baseline/")}
+        if base and "hybrid" in rows:
+            best = max(base, key=lambda n: base[n])
+            ratio = rows["hybrid"][f"recall@{k}"] / max(base[best], 1e-12)
+            print(f"hybrid / best baseline ({best}) Recall@{k} {mode}: {ratio:.3f}x")
     if m.two_tower is not None:
+        print(f"ONNX parity max abs diff {m.two_tower.parity_max_abs_diff:.2e}")
+    indexes = [("ALS", m.als.index)] + ([("two-tower", m.two_tower.index)] if m.two_tower else [])
+    for name, info in indexes:
         print(
-            f"ONNX parity max abs diff {m.two_tower.parity_max_abs_diff:.2e}; "
-            f"index recall@20 ALS {m.als.index.recall_at_20:.4f} "
-            f"two-tower {m.two_tower.index.recall_at_20:.4f}"
+            f"{name} index: {info.kind}, recall@20 on held-out shoppers {info.recall_at_20:.4f}, "
+            f"p99 {info.p99_search_ms or 0:.3f} ms (exact {info.exact_p99_search_ms or 0:.3f} ms)"
+            f"; {info.reason}"
         )
     if is_retail and k == 20:
         for (mode, name), bar in BARS.items():
@@ -166,9 +184,6 @@ def main() -> None:
                 f"bar {name} {mode} Recall@20 >= {bar}: {got:.4f} "
                 f"{'PASS' if got >= bar else 'FAIL'}"
             )
-        print(f"bar time < 300 s: {wall:.1f} s {'PASS' if wall < 300 else 'FAIL'}")
-    if args.synthetic:
-        print(f"bar time < 600 s: {wall:.1f} s {'PASS' if wall < 600 else 'FAIL'}")
     if args.json:
         Path(args.json).write_text(
             json.dumps(

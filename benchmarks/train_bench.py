@@ -133,6 +133,7 @@ def main() -> None:
     )
     print(f"cut {cut}; eval users {m.evaluation.n_eval_users if m.evaluation else {}}")
     print(f"chosen: ALS factors {m.als.factors}; blend {m.hybrid.model_dump()}")
+    print(f"trend half-life {m.config['popularity']['half_life_days']:g} days")
     print(
         f"\n{'model':28s} {'all R@' + str(k):>10s} {'all N@' + str(k):>10s} "
         f"{'novel R@' + str(k):>10s} {'novel N@' + str(k):>10s}"

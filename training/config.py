@@ -77,7 +77,7 @@ class HybridGrid(BaseModel):
     rp3beta_weights: list[float] = Field(default_factory=lambda: [0.0, 0.25, 0.5, 1.0])
     rounds: int = Field(default=2, ge=1, description="coordinate-ascent passes over sources")
     max_users: int = Field(
-        default=3000, ge=0, description="validation shoppers sampled per mode; 0 = all"
+        default=2000, ge=0, description="validation shoppers sampled per mode; 0 = all"
     )
     depth: int = Field(default=200, ge=20, description="best items kept per source and shopper")
 

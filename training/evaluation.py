@@ -177,3 +177,49 @@ def evaluate(scorer: Scorer, split: EvalSplit, k_values: list[int]) -> dict[str,
     """
     lists = ranked_lists(scorer, split, max(k_values))
     return metrics_from_lists(lists, split, k_values)
+
+
+def evaluate_modes(
+    scorer: Scorer, splits: dict[str, EvalSplit], k_values: list[int], batch: int = 1024
+) -> dict[str, dict[str, float]]:
+    """:func:`evaluate` on several splits of the same users, scoring each user once.
+
+    Parameters
+    ----------
+    scorer:
+        As for :func:`evaluate`.
+    splits:
+        Mode -> split (e.g. ``all`` and ``novel`` of one cut).
+    k_values:
+        List lengths.
+    batch:
+        Users scored at a time.
+
+    Returns
+    -------
+    dict
+        Mode -> metrics, equal to ``evaluate(scorer, splits[mode], k_values)``.
+    """
+    k = max(k_values)
+    users = np.unique(np.concatenate([s.users for s in splits.values()]))
+    lists: dict[str, list[np.ndarray]] = {mode: [] for mode in splits}
+    for lo in range(0, len(users), batch):
+        part = users[lo : lo + batch]
+        scores = np.asarray(scorer(part), dtype=np.float32)
+        for mode, split in splits.items():
+            rows = np.flatnonzero(np.isin(part, split.users))
+            if rows.size == 0:
+                continue
+            mine = part[rows]
+            exclude = np.broadcast_to(~split.candidates, (rows.size, scores.shape[1])).copy()
+            if split.mode == "novel":
+                exclude |= split.bought[mine].toarray() > 0
+            lists[mode].append(top_k(scores[rows], k, exclude))
+    return {
+        mode: metrics_from_lists(
+            np.concatenate(lists[mode]) if lists[mode] else np.zeros((0, k), dtype=np.int64),
+            split,
+            k_values,
+        )
+        for mode, split in splits.items()
+    }

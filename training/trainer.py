@@ -23,7 +23,7 @@ from training.bundle_export import write_trained_bundle
 from training.config import TrainConfig, load_config
 from training.data.readers import InvalidRows
 from training.data.rejects import KEPT_UNPRICED
-from training.evaluation import EvalSplit, evaluate, make_split
+from training.evaluation import EvalSplit, evaluate_modes, make_split
 from training.fit import Catalog, Fitted, fit_window
 from training.prepare import PreparedData, prepare
 
@@ -48,6 +48,22 @@ def splits_for(fitted: Fitted, catalog: Catalog, test: pd.DataFrame) -> dict[str
         mode: make_split(u[ok], i[ok], fitted.purchases, fitted.known_items, mode)
         for mode in ("all", "novel")
     }
+
+
+def item_item_for(cfg: TrainConfig, train_ev: pd.DataFrame) -> TrainConfig:
+    """Switch off the item-item models the full training window is too large for.
+
+    Decided once on the events before the evaluation cut, so that the validation fit (a
+    smaller window) never searches a part the final model cannot have.
+    """
+    buys = train_ev[train_ev["event_type"] == "purchase"]
+    n_bought = int(buys["item_id"].nunique())
+    ii = cfg.item_item
+    update = {
+        "ease": ii.ease and n_bought <= ii.ease_max_items,
+        "rp3beta": ii.rp3beta and n_bought <= ii.rp3beta_max_items,
+    }
+    return cfg.model_copy(update={"item_item": ii.model_copy(update=update)})
 
 
 def _default_params(model: str, choice: HybridParams) -> HybridParams:
@@ -98,11 +114,10 @@ def evaluate_all(
             cfg.als.threads,
         )
     )
-    out: dict[str, dict[str, dict[str, float]]] = {}
-    for mode, split in splits.items():
-        out[mode] = {
-            name: evaluate(fn, split, cfg.evaluation.k_values) for name, fn in scorers.items()
-        }
+    out: dict[str, dict[str, dict[str, float]]] = {mode: {} for mode in splits}
+    for name, fn in scorers.items():
+        for mode, row in evaluate_modes(fn, splits, cfg.evaluation.k_values).items():
+            out[mode][name] = row
     return out
 
 
@@ -205,6 +220,7 @@ def train_prepared(
     end = cut if cut is not None else ev["timestamp"].max()
     val_cut = end - pd.Timedelta(days=cfg.evaluation.validation_days)
     use_tt = cfg.two_tower.enabled or cfg.model == "two_tower"
+    cfg = item_item_for(cfg, train_ev)
 
     t = time.perf_counter()
     val_train = train_ev[train_ev["timestamp"] < val_cut]

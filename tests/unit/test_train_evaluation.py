@@ -66,3 +66,18 @@ def test_item_repeat_rate_by_hand() -> None:
     counts = sp.csr_matrix(np.array([[2, 1, 0], [1, 0, 0]], dtype=np.float32))
     rate = item_repeat_rate(counts)
     assert rate.tolist() == pytest.approx([(1 + 1) / (2 + 2), (0 + 1) / (1 + 2), 1 / 2])
+
+
+def test_scoring_both_modes_at_once_equals_each_alone() -> None:
+    from training.evaluation import evaluate_modes
+
+    rng = np.random.default_rng(3)
+    bought = sp.csr_matrix((rng.random((50, 40)) < 0.1).astype(np.float32))
+    tu, ti = rng.integers(0, 50, 300), rng.integers(0, 40, 300)
+    cands = np.ones(40, dtype=bool)
+    cands[:3] = False
+    splits = {m: make_split(tu, ti, bought, cands, m) for m in ("all", "novel")}
+    table = rng.normal(size=(50, 40)).astype(np.float32)
+    both = evaluate_modes(lambda u: table[u], splits, [5, 10], batch=7)
+    for mode, split in splits.items():
+        assert both[mode] == evaluate(lambda u: table[u], split, [5, 10])

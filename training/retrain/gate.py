@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from recsys.bundle import Bundle
 from recsys.hybrid import blend_scores, top_k
@@ -69,6 +70,21 @@ def bundle_scores(bundle: Bundle, users: np.ndarray, items: np.ndarray) -> np.nd
     if "trend_score" in bundle.items.columns:
         trend = bundle.items["trend_score"].to_numpy(dtype=np.float32, na_value=0.0)[items]
         disc["trend"] = np.tile(trend, (len(users), 1))
+    if bundle.item_item or m.hybrid.exclude_purchased:
+        rows = [bundle.purchased(int(u))[0] for u in users]
+        x = sp.csr_matrix(
+            (
+                np.ones(sum(len(r) for r in rows), dtype=np.float32),
+                (np.repeat(np.arange(len(users)), [len(r) for r in rows]), np.concatenate(rows)),
+            ),
+            shape=(len(users), len(bundle.item_ids)),
+        )
+        for name, w in bundle.item_item.items():
+            disc[name] = (x @ w).toarray()[:, items]
+        if m.hybrid.exclude_purchased:
+            out = blend_scores(repeat, disc, m.hybrid)
+            out[x[:, items].toarray() > 0] = -np.inf
+            return out
     return blend_scores(repeat, disc, m.hybrid)
 
 

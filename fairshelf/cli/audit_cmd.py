@@ -10,6 +10,7 @@ the database against the log. ``keygen`` makes the checkpoint signing key pair.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -21,8 +22,11 @@ from fairshelf.errors import InvalidArgument
 # The stores pull in SQLAlchemy and the evidence code the cryptography package: imported by
 # the commands that use them, so that `fairshelf --help` does not pay for them.
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from pricing.fairness.audit_chain import ChainReport
     from pricing.fairness.evidence import EvidenceReport
+    from serving.store.db import Database
 
 audit_app = typer.Typer(
     name="audit",
@@ -33,6 +37,20 @@ audit_app = typer.Typer(
 DbOption = Annotated[
     str | None, typer.Option("--db", help="Database URL or SQLite path holding the audit log.")
 ]
+
+
+@contextmanager
+def _database(db: str | None) -> Iterator[Database]:
+    """The database named by ``--db`` (required), closed when the command is done."""
+    from serving.store.db import Database
+
+    if db is None:
+        raise InvalidArgument("--db is required", field="db")
+    database = Database(db)
+    try:
+        yield database
+    finally:
+        database.close()
 
 
 def _print_chain(report: ChainReport, where: str) -> None:
@@ -177,17 +195,11 @@ def export(
     from pricing.fairness.audit_export import write_export
     from pricing.fairness.report import verify_audit_log
     from serving.store.audit_store import AuditStore
-    from serving.store.db import Database
 
-    if db is None:
-        raise InvalidArgument("--db is required", field="db")
-    database = Database(db)
-    try:
+    with _database(db) as database:
         store = AuditStore(database)
         result = write_export(store.records(), store.anchor(), out)
         report = verify_audit_log(store)
-    finally:
-        database.close()
     head = f"head seq {result.head.seq} hash {result.head.hash}" if result.head else "empty log"
     Console().print(f"wrote {result.records} records to {result.path} ({head})", highlight=False)
     if not report.ok:
@@ -203,16 +215,10 @@ def report(
     """Write the fairness report: Markdown plus price-dispersion and violations charts."""
     from pricing.fairness.report import build_report
     from serving.store.audit_store import AuditStore
-    from serving.store.db import Database
     from serving.store.quote_store import QuoteStore
 
-    if db is None:
-        raise InvalidArgument("--db is required", field="db")
-    database = Database(db)
-    try:
+    with _database(db) as database:
         files, summary, chain = build_report(QuoteStore(database), AuditStore(database), out)
-    finally:
-        database.close()
     Console().print(
         f"wrote {files.markdown}, {files.dispersion_png.name}, {files.violations_png.name}: "
         f"{summary.quotes} quotes, G3 violations {len(summary.g3)}, G4 violations "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -44,6 +45,15 @@ class ConsoleClient:
     def close(self) -> None:
         """Close the client."""
         self.http.close()
+
+
+def signed_in(server: FairshelfServer, role: str) -> Iterator[ConsoleClient]:
+    """A console client signed in as ``role``, closed when the generator finishes (for a
+    fixture to ``yield from``)."""
+    c = ConsoleClient(server)
+    assert c.sign_in(role).status_code == 303
+    yield c
+    c.close()
 
 
 def text_of(html: str, element_id: str) -> str:

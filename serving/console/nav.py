@@ -45,4 +45,5 @@ NAV: Final[tuple[NavEntry, ...]] = (
     NavEntry("guardrails", "Guardrails", "/console/guardrails", "GetGuardrails"),
     NavEntry("items", "Items", "/console/items", "GetItemPrices"),
     NavEntry("fairness", "Fairness", "/console/fairness", "GetAuditReport"),
+    NavEntry("promotions", "Promotions", "/console/promotions", "PublishPromotion"),
 )

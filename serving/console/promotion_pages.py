@@ -70,6 +70,11 @@ def state_of(p: PromotionOut, now: datetime) -> str:
     return "scheduled" if starts > now else "ended"
 
 
+def when(value: str) -> str:
+    """An RFC 3339 time of the API as a short UTC wall time (to the second)."""
+    return datetime.fromisoformat(value).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def _field_of(exc: FairshelfError) -> str:
     name = (exc.field or "").split(".")[-1]
     return name if name in FORM_FIELDS else "_form"
@@ -98,6 +103,14 @@ def add_routes(router: APIRouter, pages: ConsolePages) -> None:
         versions: dict[str, list[Any]] = {}
         for change in out.history:
             versions.setdefault(change.promotion.name, []).append(change)
+        form = form or {}
+        # A browser blanks a datetime-local field holding anything else: what was typed (an
+        # RFC 3339 time, a typo) comes back in a text field instead.
+        typed = {f: (form.get(f) or "").strip() for f in ("starts_at", "ends_at")}
+        time_types = {
+            f: "datetime-local" if not v or _LOCAL_TIME.fullmatch(v) else "text"
+            for f, v in typed.items()
+        }
         q = request.query_params
         return pages.render(
             request,
@@ -109,7 +122,9 @@ def add_routes(router: APIRouter, pages: ConsolePages) -> None:
             groups=groups,
             states=states,
             versions=versions,
-            form=form or {},
+            form=form,
+            time_types=time_types,
+            when=when,
             errors=errors or {},
             fields=FORM_FIELDS,
             saved=int_param(q.get("saved"), "saved", 0, 0, MAX_VERSION),

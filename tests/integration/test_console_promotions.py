@@ -117,7 +117,9 @@ def test_server_errors_are_shown_next_to_their_field(
     garbage = console.post("/console/promotions/publish", _form("late", ends_at="tomorrow"))
     assert garbage.status_code == 400
     assert "RFC 3339" in text_of(garbage.text, "err-ends_at")
-    assert 'value="tomorrow"' in garbage.text  # the form comes back as typed
+    # The form comes back as typed, in a text field a browser will not blank.
+    assert re.search(r'id="p-ends_at" name="ends_at" value="tomorrow" type="text"', garbage.text)
+    assert 'id="p-starts_at" name="starts_at" value="" type="datetime-local"' in garbage.text
     assert _listed(clients)["version"] == before
     # A name is never reused: the 409 is shown on the name field too.
     assert console.post("/console/promotions/publish", _form("once")).status_code == 303

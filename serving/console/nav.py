@@ -46,4 +46,5 @@ NAV: Final[tuple[NavEntry, ...]] = (
     NavEntry("items", "Items", "/console/items", "GetItemPrices"),
     NavEntry("fairness", "Fairness", "/console/fairness", "GetAuditReport"),
     NavEntry("promotions", "Promotions", "/console/promotions", "PublishPromotion"),
+    NavEntry("experiments", "Experiments", "/console/experiments", "GetExperimentReport"),
 )

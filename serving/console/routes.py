@@ -235,7 +235,13 @@ def int_param(value: str | None, name: str, default: int, lo: int, hi: int) -> i
 
 def build_console_router(pages: ConsolePages) -> APIRouter:
     """The ``/console`` routes (sign-in, overview, static files, then each page's module)."""
-    from serving.console import fairness_pages, guardrail_pages, item_pages, promotion_pages
+    from serving.console import (
+        experiment_pages,
+        fairness_pages,
+        guardrail_pages,
+        item_pages,
+        promotion_pages,
+    )
 
     router = APIRouter(prefix=PREFIX, include_in_schema=False)
     static_dir = _HERE / "static"
@@ -334,7 +340,7 @@ def build_console_router(pages: ConsolePages) -> APIRouter:
 
         return pages.page(request, build)
 
-    for module in (guardrail_pages, item_pages, fairness_pages, promotion_pages):
+    for module in (guardrail_pages, item_pages, fairness_pages, promotion_pages, experiment_pages):
         module.add_routes(router, pages)
     return router
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+from experiment_support import event
 from serving_support import Clients, running_server, tiny_bundles
 from sqlalchemy import text
 
@@ -29,35 +30,24 @@ def _wait_for(predicate, timeout: float = 15.0) -> None:  # type: ignore[no-unty
     raise AssertionError("condition not reached in time")
 
 
-def _event(i: int, user: str, item: str, kind: str, price: float, at: datetime) -> dict:  # type: ignore[type-arg]
-    return {
-        "event_id": f"{user}-{kind}-{i}",
-        "user_id": user,
-        "item_id": item,
-        "event_type": kind,
-        "unit_price": price,
-        "timestamp": at.isoformat(),
-    }
-
-
 def _traffic(http: httpx.Client) -> dict[str, str]:
     """Recommend to every shopper; the als shoppers buy a shown item more often."""
     variants: dict[str, str] = {}
     past = datetime.now(UTC) - timedelta(days=3)
     for n in range(SHOPPERS):
         user = f"exp-shopper-{n}"
-        history = [_event(0, user, "i-old", "purchase", 10.0 + n % 5, past)] if n % 3 else []
+        history = [event(0, user, "i-old", "purchase", 10.0 + n % 5, past)] if n % 3 else []
         body = http.post(
             "/v1/recommend", json={"user_id": user, "k": 5}, headers=Clients.hdr()
         ).json()
         variants[user] = body["variant"]
         shown = [it["item_id"] for it in body["items"]]
         now = datetime.now(UTC)
-        evs = [*history, _event(1, user, shown[0], "click", 20.0, now)]
+        evs = [*history, event(1, user, shown[0], "click", 20.0, now)]
         buys = n % 2 == 0 if body["variant"] == "als" else n % 4 == 0
         if buys:
-            evs.append(_event(2, user, shown[0], "add_to_cart", 20.0, now))
-            evs.append(_event(3, user, shown[0], "purchase", 20.0 + n % 3, now))
+            evs.append(event(2, user, shown[0], "add_to_cart", 20.0, now))
+            evs.append(event(3, user, shown[0], "purchase", 20.0 + n % 3, now))
         resp = http.post("/v1/events", json={"events": evs}, headers=Clients.hdr())
         assert resp.status_code == 200, resp.text
     return variants

@@ -132,6 +132,9 @@ def test_the_page_shows_variants_metrics_and_the_chart(
     scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, re.S)
     assert all('src="/console/static/' in a and not body for a, body in scripts)
     assert " style=" not in html and re.search(r"\son[a-z]+=", html) is None
+    # Timed as the API's operation, on the console transport.
+    metrics_text = httpx.get(f"{console.base}/metrics", timeout=30).text
+    assert 'operation="GetExperimentReport",transport="console"' in metrics_text
 
 
 def test_an_unknown_experiment_or_empty_window_is_a_message_not_a_500(

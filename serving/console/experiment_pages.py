@@ -11,7 +11,7 @@ from fastapi.responses import Response
 # The report files' own number formats, so the page reads exactly like report.md.
 from experiments.render import _ci, _num, _pct
 from fairshelf.errors import FairshelfError
-from serving.console.experiment_charts import effect_chart
+from serving.console.experiment_charts import effect_chart, path_chart
 from serving.console.routes import ConsolePages
 from serving.console.session import Session
 from serving.errors import public_field, public_message, status_for
@@ -49,9 +49,19 @@ def add_routes(router: APIRouter, pages: ConsolePages) -> None:
                 f"Relative effect against {readout['control']} per metric, "
                 "with the 95% and always-valid intervals",
             )
+            labels = {m["metric"]: m["label"] for m in readout["metrics"]}
+            paths = []
+            for metric, variant in dict.fromkeys(
+                (p["metric"], p["variant"]) for p in readout["path"]
+            ):
+                label = f"{labels.get(metric, metric)} ({variant} - {readout['control']})"
+                points = [
+                    p for p in readout["path"] if p["metric"] == metric and p["variant"] == variant
+                ]
+                paths.append((label, path_chart(points, f"Effect over time: {label}")))
             return pages.render(
                 request, "experiments.html", session, active="experiments", report=readout,
-                chart=chart, error=None, error_field=None, **context,
+                chart=chart, paths=paths, error=None, error_field=None, **context,
             )  # fmt: skip
 
         return pages.page(request, build)

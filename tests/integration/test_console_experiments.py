@@ -124,6 +124,10 @@ def test_the_page_shows_variants_metrics_and_the_chart(
     with_rel = [m for m in api["metrics"] if m["effect"] and m["effect"]["relative"] is not None]
     assert chart.group(1).count('class="ci"') == len(with_rel) > 0
     assert any(label in chart.group(1) for label in labels)
+    looks = {(p["metric"], p["variant"]) for p in api["path"]}
+    paths = re.search(r'<div class="grid" id="paths">(.*?)</div>', html, re.S)
+    assert paths and paths.group(1).count("<figure>") == len(looks) > 0
+    assert paths.group(1).count('class="look"') == len(api["path"])
     guard = {r[0]: r for r in _cells(html, "guardrails")}
     assert set(guard) == set(SPLIT) and all(r[1] != "n/a" for r in guard.values())
     assert "NaN" not in html and "nan" not in re.sub(r"<[^>]+>", "", html).split()

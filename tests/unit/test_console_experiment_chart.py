@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from serving.console.experiment_charts import effect_chart
+from serving.console.experiment_charts import effect_chart, path_chart
 
 
 def _row(label: str, rel: float | None, lo: float, hi: float, control: float) -> dict[str, Any]:
@@ -50,3 +50,23 @@ def test_labels_are_escaped_and_an_empty_readout_says_so() -> None:
     assert "<script>" not in svg and "&lt;script&gt;" in svg and "&lt;t&gt;" in svg
     empty = str(effect_chart([], "effects"))
     assert "no metric has a relative effect in this window" in empty
+
+
+def _look(i: int, absolute: float) -> dict[str, Any]:
+    return {
+        "metric": "conversion", "variant": "b", "at": f"day {i}", "units": 10 * i,
+        "absolute": absolute, "ci_low": absolute - 0.1, "ci_high": absolute + 0.1,
+        "seq_ci_low": absolute - 0.3, "seq_ci_high": absolute + 0.3, "seq_p_value": 0.5,
+    }  # fmt: skip
+
+
+def test_the_path_shades_both_intervals_over_the_looks() -> None:
+    svg = str(path_chart([_look(1, 0.2), _look(2, 0.1), _look(3, 0.15)], "<path>"))
+    assert svg.count('<circle class="look"') == 3 and "3 daily looks" in svg
+    assert '<polygon class="seq"' in svg and '<polygon class="ci"' in svg
+    assert "day 2: 0.1 [0, 0.2], always-valid [-0.2, 0.4], 20 shoppers" in svg
+    assert "&lt;path&gt;" in svg and "<path>" not in svg
+    # One look is drawn as bars; a look with an undefined number is left out.
+    one = str(path_chart([_look(1, 0.2), {**_look(2, 0.1), "ci_low": None}], "one"))
+    assert one.count('<circle class="look"') == 1 and '<line class="ci"' in one
+    assert "no look yet" in str(path_chart([], "none"))

@@ -28,18 +28,18 @@ class ReportFiles:
     path_png: Path | None
 
 
-def _num(x: float | None, digits: int = 4) -> str:
+def format_number(x: float | None, digits: int = 4) -> str:
     return "n/a" if x is None else f"{x:.{digits}g}"
 
 
-def _pct(x: float | None) -> str:
+def format_percent(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:+.2f}%"
 
 
-def _ci(lo: float | None, hi: float | None, pct: bool = False) -> str:
+def format_interval(lo: float | None, hi: float | None, pct: bool = False) -> str:
     if lo is None or hi is None:
         return "n/a"
-    f = _pct if pct else _num
+    f = format_percent if pct else format_number
     return f"[{f(lo)}, {f(hi)}]"
 
 
@@ -54,7 +54,7 @@ def variant_table(r: Readout) -> list[list[str]]:
                 f"{v.share:.3f}",
                 f"{v.expected_share:.3f}",
                 str(v.exposures),
-                _num(v.p99_ms, 3),
+                format_number(v.p99_ms, 3),
                 "n/a" if v.fallback_share is None else f"{v.fallback_share:.1%}",
             ]
         )
@@ -68,14 +68,16 @@ def _metric_cells(m: MetricRow) -> list[str]:
     return [
         m.label,
         m.variant,
-        _num(m.control_value),
-        _num(m.value),
-        f"{_num(e.absolute)} {_ci(e.ci_low, e.ci_high)}",
-        f"{_pct(e.relative)} {_ci(e.rel_ci_low, e.rel_ci_high, pct=True)}",
-        "n/a" if c is None else f"{_num(c.absolute)} {_ci(c.ci_low, c.ci_high)}",
-        _ci(m.seq_ci_low, m.seq_ci_high),
-        _num(m.seq_p_value, 3),
-        _num(m.p_holm, 3),
+        format_number(m.control_value),
+        format_number(m.value),
+        f"{format_number(e.absolute)} {format_interval(e.ci_low, e.ci_high)}",
+        f"{format_percent(e.relative)} {format_interval(e.rel_ci_low, e.rel_ci_high, pct=True)}",
+        "n/a"
+        if c is None
+        else f"{format_number(c.absolute)} {format_interval(c.ci_low, c.ci_high)}",
+        format_interval(m.seq_ci_low, m.seq_ci_high),
+        format_number(m.seq_p_value, 3),
+        format_number(m.p_holm, 3),
     ]
 
 

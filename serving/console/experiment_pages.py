@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 # The report files' own number formats, so the page reads exactly like report.md.
-from experiments.render import _ci, _num, _pct
+from experiments.render import format_interval, format_number, format_percent
 from fairshelf.errors import FairshelfError
 from serving.console.experiment_charts import effect_chart, path_chart
 from serving.console.routes import ConsolePages
@@ -30,7 +30,7 @@ def add_routes(router: APIRouter, pages: ConsolePages) -> None:
             context: dict[str, Any] = {
                 "name": name, "since": since, "until": until,
                 "configured": pages.service.experiment_name,
-                "num": _num, "pct": _pct, "interval": _ci,
+                "num": format_number, "pct": format_percent, "interval": format_interval,
             }  # fmt: skip
             try:
                 # The API's own operation: the same readout, authorisation and metrics.

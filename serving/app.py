@@ -102,6 +102,8 @@ class FairshelfServer:
     def __init__(self, settings: Settings, pricing: PricingParts | None = None) -> None:
         self.settings = settings
         configure_logging(settings.log_format, settings.log_level)
+        # First, before any thread or connection exists: a taken port then leaves nothing open.
+        self._sock = _bind_http(settings)
         self.metrics = Metrics()
         self.db = Database(settings.db_url)
         self.events = EventsStore(self.db)
@@ -165,20 +167,11 @@ class FairshelfServer:
                 max_connection_age_grace=settings.grpc_max_connection_age_grace_seconds,
             )
         except PortInUse:
-            if self.pricing is not None:
-                self.pricing.close()
-            self.db.close()
+            self._sock.close()
+            self._close_parts()
             raise
         self.holder.listeners.append(lambda _m: self.grpc.update_health())
         self.app = HotRoutes(build_http_app(self.service, self.metrics), self.service)
-        try:
-            self._sock = _bind_http(settings)
-        except PortInUse:
-            self.grpc.stop()
-            if self.pricing is not None:
-                self.pricing.close()
-            self.db.close()
-            raise
         self._uvicorn = uvicorn.Server(
             uvicorn.Config(
                 self.app,
@@ -254,12 +247,16 @@ class FairshelfServer:
             self._http_thread.join(timeout=10)
         self.grpc.stop()
         self._sock.close()
+        self._close_parts()
+        log.info("server_stopped")
+
+    def _close_parts(self) -> None:
+        # The exposure writer flushes into the database, so it stops before the database.
         if self.exposures is not None:
             self.exposures.stop()
         if self.pricing is not None:
             self.pricing.close()
         self.db.close()
-        log.info("server_stopped")
 
     def __enter__(self) -> FairshelfServer:
         self.start()

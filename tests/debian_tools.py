@@ -1,6 +1,6 @@
 """Debian binaries some tests drive (promtool, prometheus, haproxy, PostgreSQL).
 
-`.ci/cluster-deps.sh` installs them and `.ci/run` sets ``FAIRSHELF_CLUSTER_REQUIRED=1``: there
+`.ci/cluster-deps.sh` installs them and `.ci/run` sets ``FAIRSHELF_TESTS_REAL_ONLY=1``: there
 a missing binary fails the test with the package to install. Elsewhere (a laptop without them)
 the test is skipped with the same message.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-REQUIRED_ENV = "FAIRSHELF_CLUSTER_REQUIRED"
+REQUIRED_ENV = "FAIRSHELF_TESTS_REAL_ONLY"
 
 # Debian paths; the package that ships each.
 BINARIES = {
@@ -24,7 +24,7 @@ BINARIES = {
 
 
 def missing(message: str) -> None:
-    """Fail under CI (``FAIRSHELF_CLUSTER_REQUIRED=1``), skip elsewhere."""
+    """Fail under CI (``FAIRSHELF_TESTS_REAL_ONLY=1``), skip elsewhere."""
     if os.environ.get(REQUIRED_ENV) == "1":
         pytest.fail(f"{message} ({REQUIRED_ENV}=1; run .ci/cluster-deps.sh)", pytrace=False)
     pytest.skip(message)

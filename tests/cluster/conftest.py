@@ -1,7 +1,7 @@
 """The cluster suite's fixtures: one topology for the whole session, stopped even on failure.
 
 The suite needs haproxy, prometheus and PostgreSQL from Debian (`.ci/cluster-deps.sh`); without
-them it is skipped, or fails when ``FAIRSHELF_CLUSTER_REQUIRED=1`` (set by `.ci/run`).
+them it is skipped, or fails when ``FAIRSHELF_TESTS_REAL_ONLY=1`` (set by `.ci/run`).
 """
 
 from __future__ import annotations

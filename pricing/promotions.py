@@ -216,9 +216,11 @@ class PromotionBook:
 
         Raises
         ------
-        InvalidArgument
-            A named promotion was never published or is not running at ``at`` (field
-            ``promotions``, naming it and its window).
+        NotFound
+            A named promotion was never published (like an unknown item id).
+        FailedPrecondition
+            A named promotion exists but is not running at ``at``: the request is well formed,
+            the server's state refuses it (field ``promotions``, naming its window).
         """
         running = self.running_at(at)
         for name in requested:
@@ -226,12 +228,12 @@ class PromotionBook:
                 continue
             known = self._by_name.get(name)
             if known is None:
-                raise InvalidArgument(
+                raise NotFound(
                     f"promotion {name!r} is not published; a quote carries only the "
                     f"promotions running now ({', '.join(running) or 'none'})",
                     field="promotions",
                 )
-            raise InvalidArgument(
+            raise FailedPrecondition(
                 f"promotion {name!r} is not running at {at.isoformat()} (its window is "
                 f"{known.starts_at.isoformat()} to {known.ends_at.isoformat()})",
                 field="promotions",

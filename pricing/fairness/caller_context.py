@@ -32,8 +32,8 @@ def with_running_promotions(book: PromotionBook, ctx: PublicContext) -> PublicCo
 
     Raises
     ------
-    InvalidArgument
-        The request names a promotion that is not published or not running (field
+    NotFound, FailedPrecondition
+        The request names a promotion that is not published, or not running (field
         ``promotions``).
     """
     running = book.resolve(ctx.promotions, ctx.at)

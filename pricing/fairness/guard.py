@@ -332,7 +332,8 @@ class FairQuoteService:
         ------
         InvalidArgument
             On an empty, oversized or duplicated item list, a region finer than a country or
-            state, or a promotion that is not running (field ``promotions``).
+            state (a promotion never published: ``NotFound``; one not running:
+            ``FailedPrecondition``; field ``promotions``).
         PolicyRejected
             When the engine's policy declares a non-public input (rule G1, checked again).
         NotFound

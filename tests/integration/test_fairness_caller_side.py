@@ -23,7 +23,7 @@ from fairness_fixtures import ITEM_IDS, ITEMS
 from typer.testing import CliRunner
 
 from fairshelf.cli.main import app
-from fairshelf.errors import InvalidArgument
+from fairshelf.errors import FailedPrecondition, NotFound
 from pricing.catalog import PricingCatalog
 from pricing.context import PublicContext
 from pricing.engine import PricingEngine
@@ -170,11 +170,11 @@ def test_attack_3_one_shopper_hopped_between_regions_is_caught_by_hopping(
 def test_attack_4_an_unknown_promotion_is_refused_and_nothing_is_logged(
     store: Storefront,
 ) -> None:
-    with pytest.raises(InvalidArgument, match="'black-friday' is not published") as err:
+    with pytest.raises(NotFound, match="'black-friday' is not published") as err:
         store.ask(newcomer(1), DAY, "CN", ("black-friday",))
     assert err.value.field == "promotions"
     store.service.set_promotions(SPRING_BOOK)
-    with pytest.raises(InvalidArgument, match="'spring' is not running"):
+    with pytest.raises(FailedPrecondition, match="'spring' is not running"):
         store.ask(newcomer(1), DAY - HOUR, "CN", ("spring",))
     assert list(store.quotes.iter_quotes()) == []
 

@@ -87,7 +87,7 @@ def test_promotions_published_carried_refused_and_ended(
         pricing_pb2.QuotePricesRequest(item_ids=[item], promotions=["black-friday"]),
         metadata=clients.md(),
     )
-    assert resp.status_code == 400 and g["code"] == "INVALID_ARGUMENT"
+    assert resp.status_code == 404 and g["code"] == "NOT_FOUND"
     assert http_error(resp)["field"] == g["field"] == "promotions"
     assert "'black-friday' is not published" in g["message"]
 
@@ -97,7 +97,7 @@ def test_promotions_published_carried_refused_and_ended(
     )
     assert ended.version == 2 and ended.action == "end" and not ended.promotion.running
     resp = _quote_http(clients, item, ["spring"])
-    assert resp.status_code == 400 and "'spring' is not running" in http_error(resp)["message"]
+    assert resp.status_code == 409 and "'spring' is not running" in http_error(resp)["message"]
     after = _quote_http(clients, item, [])
     assert _context_of(clients, after.json()["quotes"][0]["quote_id"]) == '["CN-31",[],[]]'
 

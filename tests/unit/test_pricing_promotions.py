@@ -40,10 +40,10 @@ def test_a_request_cannot_leave_a_running_promotion_out() -> None:
 
 
 def test_naming_an_unknown_or_finished_promotion_is_refused() -> None:
-    with pytest.raises(InvalidArgument, match="'summer' is not published") as exc:
+    with pytest.raises(NotFound, match="'summer' is not published") as exc:
         _book().resolve(["summer"], NOW)
     assert exc.value.field == "promotions"
-    with pytest.raises(InvalidArgument, match="'night' is not running"):
+    with pytest.raises(FailedPrecondition, match="'night' is not running"):
         _book().resolve(["night"], NOW)
 
 

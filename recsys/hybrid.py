@@ -56,8 +56,19 @@ def repeat_score_from_ages(ages_days: np.ndarray, half_life_days: float) -> np.n
 
 def _scale_rows(scores: np.ndarray) -> np.ndarray:
     """Divide each row by its largest absolute value (rows of zeros stay zero)."""
-    top = np.max(np.abs(scores), axis=-1, keepdims=True)
-    return np.divide(scores, top, out=np.zeros_like(scores), where=top > 0)
+    return scores * inverse_row_scale(scores)
+
+
+def inverse_row_scale(scores: np.ndarray) -> np.ndarray:
+    """Per row, 1 / its largest absolute value (0 for a row of zeros), shaped to broadcast.
+
+    Two reductions instead of ``abs(scores).max()``: no temporary the size of the block, which
+    on a block of thousands of shoppers by the whole catalog costs more than the arithmetic.
+    """
+    if scores.shape[-1] == 0:
+        return np.zeros((*scores.shape[:-1], 1), dtype=np.float32)
+    top = np.maximum(scores.max(axis=-1, keepdims=True), -scores.min(axis=-1, keepdims=True))
+    return np.divide(1.0, top, out=np.zeros_like(top), where=top > 0)
 
 
 def blend_scores(
@@ -91,17 +102,20 @@ def blend_scores(
     rep = np.asarray(repeat, dtype=np.float32)
     used = {name: w for name, w in params.discovery_weights.items() if name in discovery and w > 0}
     total_w = sum(used.values())
-    disc = np.zeros_like(rep)
-    for name, w in used.items():
+    arrays = {}
+    for name in used:
         arr = np.asarray(discovery[name], dtype=np.float32)
         if arr.shape != rep.shape:
             raise InvalidArgument(f"discovery source {name!r} has shape {arr.shape} != {rep.shape}")
-        disc += (w / total_w) * _scale_rows(arr)
+        arrays[name] = arr
     if total_w == 0 and params.repeat_weight < 1.0:
         raise InvalidArgument("no weighted discovery source given to the hybrid blend")
-    return (params.repeat_weight * _scale_rows(rep) + (1.0 - params.repeat_weight) * disc).astype(
-        np.float32
-    )
+    # Each part's weight and row scale folded into one factor per row: one pass per part.
+    out = rep * (np.float32(params.repeat_weight) * inverse_row_scale(rep))
+    for name, arr in arrays.items():
+        share = np.float32((1.0 - params.repeat_weight) * used[name] / total_w)
+        out += arr * (share * inverse_row_scale(arr))
+    return out.astype(np.float32, copy=False)
 
 
 def top_k(scores: np.ndarray, k: int, exclude: np.ndarray | None = None) -> np.ndarray:

@@ -19,7 +19,9 @@ from typing import TypeAlias
 import numpy as np
 import scipy.sparse as sp
 
+from recsys.hybrid import inverse_row_scale
 from training.evaluation import EvalSplit
+from training.ranking import best_unordered, one_thread, rows_per_block
 
 SourceFn = Callable[[np.ndarray], np.ndarray]
 # A source is a scorer of a batch of users, one vector that scores every user alike (trend),
@@ -71,7 +73,7 @@ def cache_split(
     sources: Mapping[str, Source],
     depth: int,
     k: int = 20,
-    batch: int = 512,
+    batch: int | None = None,
 ) -> CachedSplit:
     """Score ``split.users[rows]`` once per source and keep the candidates of the blend.
 
@@ -93,15 +95,29 @@ def cache_split(
     k:
         List length of the recall computed later (the denominator ``min(|truth|, k)``).
     batch:
-        Users scored at a time (bounds the memory of the dense score rows).
+        Users scored at a time (bounds the memory of the dense score rows; default
+        :func:`training.ranking.rows_per_block`).
 
     Returns
     -------
     CachedSplit
     """
+    with one_thread():
+        return _cache_split(split, rows, sources, depth, k, batch)
+
+
+def _cache_split(
+    split: EvalSplit,
+    rows: np.ndarray,
+    sources: Mapping[str, Source],
+    depth: int,
+    k: int,
+    batch: int | None,
+) -> CachedSplit:
     names = list(sources)
     n_items = split.truth.shape[1]
     d = min(depth, n_items)
+    batch = batch or rows_per_block(n_items)
     items_out, hits_out = [], []
     scores_out: dict[str, list[np.ndarray]] = {n: [] for n in names}
     n_truth = np.diff(split.truth.indptr)
@@ -143,11 +159,10 @@ def cache_split(
             if not callable(fn):
                 raise TypeError(f"source {name!r}: not a scorer, vector or sparse matrix")
             s = np.asarray(fn(users), dtype=np.float32)
-            scale = np.max(np.abs(s), axis=1, keepdims=True)
-            s = np.divide(s, scale, out=np.zeros_like(s), where=scale > 0)
+            s = s * inverse_row_scale(s)
             full[name] = s
             masked = np.where(exclude, -np.inf, s)
-            tops.append(np.argpartition(-masked, d - 1, axis=1)[:, :d])
+            tops.append(best_unordered(masked, d))
             pads.append(np.zeros((len(users), d), dtype=bool))
         cand_raw = np.concatenate(tops, axis=1)
         pad_raw = np.concatenate(pads, axis=1)

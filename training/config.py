@@ -119,7 +119,8 @@ class IndexConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    exact_below: int = Field(default=_INDEX_DEFAULTS.exact_below, ge=0)
+    exact_below: int | None = Field(default=_INDEX_DEFAULTS.exact_below, ge=0)
+    exact_max_work: int = Field(default=_INDEX_DEFAULTS.exact_max_work, ge=0)
     hnsw_m: int = Field(default=_INDEX_DEFAULTS.hnsw_m, ge=2)
     ef_construction: int = Field(default=_INDEX_DEFAULTS.ef_construction, ge=1)
     ef_search: int = Field(default=_INDEX_DEFAULTS.ef_search, ge=1)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys.hybrid import top_k
+from training.ranking import one_thread, rows_per_block, top_k_rows
 
 Mode = Literal["all", "novel"]
 Scorer = Callable[[np.ndarray], np.ndarray]
@@ -85,17 +85,21 @@ def make_split(
     )
 
 
-def ranked_lists(scorer: Scorer, split: EvalSplit, k: int, batch: int = 1024) -> np.ndarray:
+def ranked_lists(scorer: Scorer, split: EvalSplit, k: int, batch: int | None = None) -> np.ndarray:
     """Top-``k`` item lists for every evaluated user (filters applied)."""
+    batch = batch or rows_per_block(split.truth.shape[1])
     out = []
-    for lo in range(0, split.n_users, batch):
-        users = split.users[lo : lo + batch]
-        scores = np.asarray(scorer(users), dtype=np.float32)
-        exclude = np.broadcast_to(~split.candidates, scores.shape).copy()
-        if split.mode == "novel":
-            exclude |= split.bought[users].toarray() > 0
-        out.append(top_k(scores, k, exclude))
+    with one_thread():
+        for lo in range(0, split.n_users, batch):
+            users = split.users[lo : lo + batch]
+            out.append(_lists(np.array(scorer(users), dtype=np.float32), users, split, k))
     return np.concatenate(out) if out else np.zeros((0, k), dtype=np.int64)
+
+
+def _lists(scores: np.ndarray, users: np.ndarray, split: EvalSplit, k: int) -> np.ndarray:
+    """Top-``k`` of an owned score block with the split's filters."""
+    drop = split.bought[users] if split.mode == "novel" else None
+    return top_k_rows(scores, k, split.candidates, drop)
 
 
 # Shopper segments by purchase sessions before the cut (inclusive bounds).
@@ -180,7 +184,10 @@ def evaluate(scorer: Scorer, split: EvalSplit, k_values: list[int]) -> dict[str,
 
 
 def evaluate_modes(
-    scorer: Scorer, splits: dict[str, EvalSplit], k_values: list[int], batch: int = 1024
+    scorer: Scorer,
+    splits: dict[str, EvalSplit],
+    k_values: list[int],
+    batch: int | None = None,
 ) -> dict[str, dict[str, float]]:
     """:func:`evaluate` on several splits of the same users, scoring each user once.
 
@@ -193,7 +200,8 @@ def evaluate_modes(
     k_values:
         List lengths.
     batch:
-        Users scored at a time.
+        Users scored at a time (default: a block of about 16 MB of scores, see
+        :func:`training.ranking.rows_per_block`).
 
     Returns
     -------
@@ -202,19 +210,24 @@ def evaluate_modes(
     """
     k = max(k_values)
     users = np.unique(np.concatenate([s.users for s in splits.values()]))
+    first = next(iter(splits.values()))
+    batch = batch or rows_per_block(first.truth.shape[1])
     lists: dict[str, list[np.ndarray]] = {mode: [] for mode in splits}
-    for lo in range(0, len(users), batch):
-        part = users[lo : lo + batch]
-        scores = np.asarray(scorer(part), dtype=np.float32)
-        for mode, split in splits.items():
-            rows = np.flatnonzero(np.isin(part, split.users))
-            if rows.size == 0:
+    shared = _shares_one_ranking(splits)
+    with one_thread():
+        for lo in range(0, len(users), batch):
+            part = users[lo : lo + batch]
+            scores = np.array(scorer(part), dtype=np.float32)
+            if shared:
+                for mode, got in _lists_of_both_modes(scores, part, splits, k).items():
+                    lists[mode].append(got)
                 continue
-            mine = part[rows]
-            exclude = np.broadcast_to(~split.candidates, (rows.size, scores.shape[1])).copy()
-            if split.mode == "novel":
-                exclude |= split.bought[mine].toarray() > 0
-            lists[mode].append(top_k(scores[rows], k, exclude))
+            for mode, split in splits.items():
+                rows = np.flatnonzero(np.isin(part, split.users))
+                if rows.size == 0:
+                    continue
+                # Fancy indexing copies, so each mode masks its own block.
+                lists[mode].append(_lists(scores[rows], part[rows], split, k))
     return {
         mode: metrics_from_lists(
             np.concatenate(lists[mode]) if lists[mode] else np.zeros((0, k), dtype=np.int64),
@@ -223,3 +236,57 @@ def evaluate_modes(
         )
         for mode, split in splits.items()
     }
+
+
+# A novel list is read off the "all" ranking when it is at most this many times longer than k.
+SHARED_DEPTH = 3
+
+
+def _shares_one_ranking(splits: dict[str, EvalSplit]) -> bool:
+    """Whether the splits are one ``all`` and one ``novel`` split of the same catalog."""
+    if sorted(splits) != ["all", "novel"]:
+        return False
+    a, n = splits["all"], splits["novel"]
+    return (
+        a.mode == "all"
+        and n.mode == "novel"
+        and a.bought is n.bought
+        and np.array_equal(a.candidates, n.candidates)
+    )
+
+
+def _lists_of_both_modes(
+    scores: np.ndarray, part: np.ndarray, splits: dict[str, EvalSplit], k: int
+) -> dict[str, np.ndarray]:
+    """``all`` and ``novel`` lists of a block of shoppers from one top-k selection.
+
+    A shopper's novel list is their ``all`` ranking without the items they bought: the first
+    ``k`` of it that they did not buy, which lie within the top ``k + bought`` of that ranking.
+    Ranking that deeper list once costs less than ranking the catalog twice; a block whose
+    heaviest buyer would need more than ``SHARED_DEPTH * k`` ranks its novel lists apart.
+    """
+    a, n = splits["all"], splits["novel"]
+    bought = a.bought[part]
+    bought.eliminate_zeros()
+    depth = k + int(np.diff(bought.indptr).max(initial=0))
+    out: dict[str, np.ndarray] = {}
+    in_all = np.isin(part, a.users)
+    in_novel = np.flatnonzero(np.isin(part, n.users))
+    if depth > SHARED_DEPTH * k:
+        out["all"] = _lists(scores[in_all], part[in_all], a, k)
+        if in_novel.size:
+            out["novel"] = _lists(scores[in_novel], part[in_novel], n, k)
+        return out
+    ranked = top_k_rows(scores, depth, a.candidates)
+    out["all"] = ranked[in_all, :k]
+    if in_novel.size:
+        rows = ranked[in_novel]
+        mine = bought[in_novel]
+        n_items = scores.shape[1]
+        keys = np.repeat(np.arange(mine.shape[0], dtype=np.int64), np.diff(mine.indptr))
+        keys = keys * n_items + mine.indices
+        was_bought = np.isin(np.arange(len(rows))[:, None] * n_items + rows, keys)
+        # Stable: the items not bought keep their rank order.
+        keep = np.argsort(was_bought, axis=1, kind="stable")[:, :k]
+        out["novel"] = np.take_along_axis(rows, keep, axis=1)
+    return out

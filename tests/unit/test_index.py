@@ -299,8 +299,27 @@ def test_bad_settings_are_refused() -> None:
 def test_small_catalogs_get_exact_search_and_say_why() -> None:
     tuned = build_tuned(gaussian(400, 8, 11), gaussian(200, 8, 12))
     assert tuned.index.kind == "flat" and tuned.recall_at_20 == 1.0
-    assert "exact_below" in tuned.reason
+    assert "3,200 multiply-adds per query <= exact_max_work" in tuned.reason
     assert tuned.p99_ms is not None and tuned.p99_ms == tuned.exact_p99_ms
+    counted = build_tuned(
+        gaussian(400, 8, 11), gaussian(200, 8, 12), IndexSettings(exact_below=500)
+    )
+    assert counted.index.kind == "flat" and "400 items < exact_below 500" in counted.reason
+
+
+def test_exact_search_is_chosen_by_the_work_per_query() -> None:
+    settings = IndexSettings(exact_max_work=1500 * 16)
+    assert settings.exact_reason(1500, 16) is not None
+    assert settings.exact_reason(1501, 16) is None
+    # Wider vectors cost more per item: the same count goes to HNSW.
+    assert settings.exact_reason(1500, 17) is None
+    assert VectorIndex.build(gaussian(1500, 16, 3), settings).kind == "flat"
+    assert VectorIndex.build(gaussian(1500, 17, 3), settings).kind == "hnsw"
+    # An explicit count wins over the work rule, both ways.
+    assert IndexSettings(exact_below=10, exact_max_work=10**9).exact_reason(20, 4) is None
+    assert IndexSettings(exact_below=30, exact_max_work=0).exact_reason(20, 4) is not None
+    with pytest.raises(InvalidArgument, match="exact_max_work"):
+        IndexSettings(exact_max_work=-1)
 
 
 def test_hnsw_that_cannot_reach_the_target_falls_back_to_exact() -> None:

@@ -81,3 +81,21 @@ def test_scoring_both_modes_at_once_equals_each_alone() -> None:
     both = evaluate_modes(lambda u: table[u], splits, [5, 10], batch=7)
     for mode, split in splits.items():
         assert both[mode] == evaluate(lambda u: table[u], split, [5, 10])
+
+
+@pytest.mark.parametrize("density", [0.1, 0.6])
+def test_novel_lists_read_off_the_all_ranking_equal_their_own_ranking(density: float) -> None:
+    # 0.1: every block reads novel lists off one deeper ranking; 0.6: heavy buyers make a
+    # block too deep for that, and it ranks its novel lists apart.
+    from training.evaluation import _shares_one_ranking, evaluate_modes
+
+    rng = np.random.default_rng(4)
+    bought = sp.csr_matrix((rng.random((60, 80)) < density).astype(np.float32))
+    tu, ti = rng.integers(0, 60, 500), rng.integers(0, 80, 500)
+    cands = rng.random(80) > 0.1
+    splits = {m: make_split(tu, ti, bought, cands, m) for m in ("all", "novel")}
+    assert _shares_one_ranking(splits)
+    table = rng.normal(size=(60, 80)).astype(np.float32)
+    both = evaluate_modes(lambda u: table[u], splits, [5, 8], batch=9)
+    for mode, split in splits.items():
+        assert both[mode] == evaluate(lambda u: table[u], split, [5, 8])

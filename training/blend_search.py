@@ -19,6 +19,7 @@ from training.config import HybridGrid
 from training.evaluation import EvalSplit, Scorer
 from training.fit import Fitted
 from training.item_models import binary_purchases
+from training.ranking import one_thread
 
 SELECT_K = 20
 KEY = f"recall@{SELECT_K}"
@@ -139,6 +140,18 @@ def choose_blend(
     -------
     BlendChoice
     """
+    with one_thread():
+        return _choose_blend(fitted, split_all, split_novel, grid, show_progress, seed)
+
+
+def _choose_blend(
+    fitted: Fitted,
+    split_all: EvalSplit,
+    split_novel: EvalSplit,
+    grid: HybridGrid,
+    show_progress: bool,
+    seed: int,
+) -> BlendChoice:
     trials: list[dict[str, object]] = []
     rows_novel = sample_users(split_novel, grid.max_users, seed)
     rows_all = sample_users(split_all, grid.max_users, seed)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from training.ranking import one_thread, rows_per_block, top_k_rows
+from training.ranking import map_blocks, one_thread, rows_per_block, top_k_rows
 
 Mode = Literal["all", "novel"]
 Scorer = Callable[[np.ndarray], np.ndarray]
@@ -188,6 +188,7 @@ def evaluate_modes(
     splits: dict[str, EvalSplit],
     k_values: list[int],
     batch: int | None = None,
+    workers: int = 0,
 ) -> dict[str, dict[str, float]]:
     """:func:`evaluate` on several splits of the same users, scoring each user once.
 
@@ -202,6 +203,8 @@ def evaluate_modes(
     batch:
         Users scored at a time (default: a block of about 16 MB of scores, see
         :func:`training.ranking.rows_per_block`).
+    workers:
+        Blocks scored side by side (0: one per core; see :func:`training.ranking.map_blocks`).
 
     Returns
     -------
@@ -212,22 +215,24 @@ def evaluate_modes(
     users = np.unique(np.concatenate([s.users for s in splits.values()]))
     first = next(iter(splits.values()))
     batch = batch or rows_per_block(first.truth.shape[1])
-    lists: dict[str, list[np.ndarray]] = {mode: [] for mode in splits}
     shared = _shares_one_ranking(splits)
-    with one_thread():
-        for lo in range(0, len(users), batch):
-            part = users[lo : lo + batch]
-            scores = np.array(scorer(part), dtype=np.float32)
-            if shared:
-                for mode, got in _lists_of_both_modes(scores, part, splits, k).items():
-                    lists[mode].append(got)
-                continue
-            for mode, split in splits.items():
-                rows = np.flatnonzero(np.isin(part, split.users))
-                if rows.size == 0:
-                    continue
+
+    def block(lo: int) -> dict[str, np.ndarray]:
+        part = users[lo : lo + batch]
+        scores = np.array(scorer(part), dtype=np.float32)
+        if shared:
+            return _lists_of_both_modes(scores, part, splits, k)
+        out = {}
+        for mode, split in splits.items():
+            rows = np.flatnonzero(np.isin(part, split.users))
+            if rows.size:
                 # Fancy indexing copies, so each mode masks its own block.
-                lists[mode].append(_lists(scores[rows], part[rows], split, k))
+                out[mode] = _lists(scores[rows], part[rows], split, k)
+        return out
+
+    with one_thread():
+        blocks = map_blocks(block, range(0, len(users), batch), workers)
+    lists = {mode: [b[mode] for b in blocks if mode in b] for mode in splits}
     return {
         mode: metrics_from_lists(
             np.concatenate(lists[mode]) if lists[mode] else np.zeros((0, k), dtype=np.int64),

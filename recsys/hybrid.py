@@ -56,19 +56,29 @@ def repeat_score_from_ages(ages_days: np.ndarray, half_life_days: float) -> np.n
 
 def _scale_rows(scores: np.ndarray) -> np.ndarray:
     """Divide each row by its largest absolute value (rows of zeros stay zero)."""
-    return scores * inverse_row_scale(scores)
+    return scaled_rows(scores)
 
 
-def inverse_row_scale(scores: np.ndarray) -> np.ndarray:
-    """Per row, 1 / its largest absolute value (0 for a row of zeros), shaped to broadcast.
+_F32_MAX = float(np.finfo(np.float32).max)
 
-    Two reductions instead of ``abs(scores).max()``: no temporary the size of the block, which
-    on a block of thousands of shoppers by the whole catalog costs more than the arithmetic.
+
+def scaled_rows(scores: np.ndarray, weight: float = 1.0) -> np.ndarray:
+    """``weight`` times each row divided by its largest absolute value (zero rows stay zero).
+
+    The weight and the row's scale are folded into one factor per row, and the largest
+    absolute value comes from two reductions rather than ``abs(scores).max()``: one pass and
+    one temporary over a block of thousands of shoppers by the whole catalog, instead of four.
     """
-    if scores.shape[-1] == 0:
-        return np.zeros((*scores.shape[:-1], 1), dtype=np.float32)
-    top = np.maximum(scores.max(axis=-1, keepdims=True), -scores.min(axis=-1, keepdims=True))
-    return np.divide(1.0, top, out=np.zeros_like(top), where=top > 0)
+    x = np.asarray(scores, dtype=np.float32)
+    if x.shape[-1] == 0:
+        return np.zeros(x.shape, dtype=np.float32)
+    top = np.maximum(x.max(axis=-1, keepdims=True), -x.min(axis=-1, keepdims=True))
+    top = top.astype(np.float64)
+    factor = np.divide(weight, top, out=np.zeros_like(top), where=top > 0)
+    if np.all(factor <= _F32_MAX):
+        return x * factor.astype(np.float32)
+    # Rows of subnormal scores, whose 1 / scale does not fit a float32: scale in float64.
+    return (x.astype(np.float64) * factor).astype(np.float32)
 
 
 def blend_scores(
@@ -110,12 +120,10 @@ def blend_scores(
         arrays[name] = arr
     if total_w == 0 and params.repeat_weight < 1.0:
         raise InvalidArgument("no weighted discovery source given to the hybrid blend")
-    # Each part's weight and row scale folded into one factor per row: one pass per part.
-    out = rep * (np.float32(params.repeat_weight) * inverse_row_scale(rep))
+    out = scaled_rows(rep, params.repeat_weight)
     for name, arr in arrays.items():
-        share = np.float32((1.0 - params.repeat_weight) * used[name] / total_w)
-        out += arr * (share * inverse_row_scale(arr))
-    return out.astype(np.float32, copy=False)
+        out += scaled_rows(arr, (1.0 - params.repeat_weight) * used[name] / total_w)
+    return out
 
 
 def top_k(scores: np.ndarray, k: int, exclude: np.ndarray | None = None) -> np.ndarray:

@@ -19,7 +19,7 @@ from typing import TypeAlias
 import numpy as np
 import scipy.sparse as sp
 
-from recsys.hybrid import inverse_row_scale
+from recsys.hybrid import scaled_rows
 from training.evaluation import EvalSplit
 from training.ranking import best_unordered, map_blocks, one_thread, rows_per_block
 
@@ -163,7 +163,7 @@ def _cache_split(
             if not callable(fn):
                 raise TypeError(f"source {name!r}: not a scorer, vector or sparse matrix")
             s = np.asarray(fn(users), dtype=np.float32)
-            s = s * inverse_row_scale(s)
+            s = scaled_rows(s)
             full[name] = s
             masked = np.where(exclude, -np.inf, s)
             tops.append(best_unordered(masked, d))

@@ -245,4 +245,6 @@ def _trend_key(half_life: float) -> str:
 
 
 def _constant_rows(vector: np.ndarray) -> SourceFn:
-    return lambda users: np.tile(vector, (len(users), 1))
+    # A read-only view: every row is the same vector, so nothing is copied per shopper.
+    v = np.asarray(vector, dtype=np.float32)
+    return lambda users: np.broadcast_to(v, (len(users), v.shape[0]))

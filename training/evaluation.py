@@ -20,6 +20,8 @@ import scipy.sparse as sp
 from training.ranking import map_blocks, one_thread, rows_per_block, top_k_rows
 
 Mode = Literal["all", "novel"]
+# Maps user indices to a dense (users, items) score block. The block must be a new array:
+# the evaluation masks it in place rather than copying it.
 Scorer = Callable[[np.ndarray], np.ndarray]
 
 
@@ -92,7 +94,7 @@ def ranked_lists(scorer: Scorer, split: EvalSplit, k: int, batch: int | None = N
     with one_thread():
         for lo in range(0, split.n_users, batch):
             users = split.users[lo : lo + batch]
-            out.append(_lists(np.array(scorer(users), dtype=np.float32), users, split, k))
+            out.append(_lists(np.asarray(scorer(users), dtype=np.float32), users, split, k))
     return np.concatenate(out) if out else np.zeros((0, k), dtype=np.int64)
 
 
@@ -219,7 +221,7 @@ def evaluate_modes(
 
     def block(lo: int) -> dict[str, np.ndarray]:
         part = users[lo : lo + batch]
-        scores = np.array(scorer(part), dtype=np.float32)
+        scores = np.asarray(scorer(part), dtype=np.float32)
         if shared:
             return _lists_of_both_modes(scores, part, splits, k)
         out = {}

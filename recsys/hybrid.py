@@ -72,6 +72,9 @@ def scaled_rows(scores: np.ndarray, weight: float = 1.0) -> np.ndarray:
     x = np.asarray(scores, dtype=np.float32)
     if x.shape[-1] == 0:
         return np.zeros(x.shape, dtype=np.float32)
+    if x.ndim == 2 and x.shape[0] > 1 and x.strides[0] == 0:
+        # One row seen by every shopper (a broadcast view, e.g. the trend): scale it once.
+        return np.broadcast_to(scaled_rows(x[0], weight), x.shape)
     top = np.maximum(x.max(axis=-1, keepdims=True), -x.min(axis=-1, keepdims=True))
     top = top.astype(np.float64)
     factor = np.divide(weight, top, out=np.zeros_like(top), where=top > 0)
@@ -121,6 +124,8 @@ def blend_scores(
     if total_w == 0 and params.repeat_weight < 1.0:
         raise InvalidArgument("no weighted discovery source given to the hybrid blend")
     out = scaled_rows(rep, params.repeat_weight)
+    if not out.flags.writeable:
+        out = out.copy()
     for name, arr in arrays.items():
         out += scaled_rows(arr, (1.0 - params.repeat_weight) * used[name] / total_w)
     return out

@@ -81,3 +81,16 @@ def test_rows_of_tiny_scores_are_scaled_like_any_other() -> None:
     out = blend_scores(tiny, {"als": tiny}, HybridParams(repeat_weight=0.5))
     assert np.all(np.isfinite(out))
     np.testing.assert_allclose(out, [[0.5, -1.0, 0.0], [0.25, 0.5, 1.0]], rtol=1e-3)
+
+
+def test_a_row_shared_by_every_shopper_blends_like_its_copies() -> None:
+    rng = np.random.default_rng(5)
+    trend = rng.random(30).astype(np.float32)
+    als = rng.normal(size=(4, 30)).astype(np.float32)
+    shared = np.broadcast_to(trend, (4, 30))
+    p = HybridParams(repeat_weight=0.3, discovery_weights={"als": 0.6, "trend": 0.4})
+    for repeat in (np.zeros((4, 30), dtype=np.float32), shared):
+        got = blend_scores(repeat, {"als": als, "trend": shared}, p)
+        want = blend_scores(np.array(repeat), {"als": als, "trend": np.tile(trend, (4, 1))}, p)
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+        assert got.flags.writeable

@@ -21,7 +21,7 @@ import scipy.sparse as sp
 
 from recsys.hybrid import scaled_rows
 from training.evaluation import EvalSplit
-from training.ranking import best_unordered, map_blocks, one_thread, rows_per_block
+from training.ranking import best_unordered, one_thread, rows_per_block
 
 SourceFn = Callable[[np.ndarray], np.ndarray]
 # A source is a scorer of a batch of users, one vector that scores every user alike (trend),
@@ -75,7 +75,6 @@ def cache_split(
     depth: int,
     k: int = 20,
     batch: int | None = None,
-    workers: int = 0,
 ) -> CachedSplit:
     """Score ``split.users[rows]`` once per source and keep the candidates of the blend.
 
@@ -99,15 +98,13 @@ def cache_split(
     batch:
         Users scored at a time (bounds the memory of the dense score rows; default
         :func:`training.ranking.rows_per_block`).
-    workers:
-        Blocks scored side by side (0: one per core).
 
     Returns
     -------
     CachedSplit
     """
     with one_thread():
-        return _cache_split(split, rows, sources, depth, k, batch, workers)
+        return _cache_split(split, rows, sources, depth, k, batch)
 
 
 def _cache_split(
@@ -117,7 +114,6 @@ def _cache_split(
     depth: int,
     k: int,
     batch: int | None,
-    workers: int,
 ) -> CachedSplit:
     names = list(sources)
     n_items = split.truth.shape[1]
@@ -190,7 +186,7 @@ def _cache_split(
         }
         return np.where(bad, -1, cand), hit, scored
 
-    blocks = map_blocks(block, range(0, len(rows), batch), workers)
+    blocks = [block(lo) for lo in range(0, len(rows), batch)]
     return CachedSplit(
         items=np.concatenate([b[0] for b in blocks]),
         scores={n: np.concatenate([b[2][n] for b in blocks]) for n in names},

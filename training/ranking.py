@@ -13,16 +13,15 @@ them cost more than the arithmetic (a quarter of a run's CPU was system time).
 The block loops run on one thread (:func:`one_thread`): each block is a few milliseconds of
 work, and splitting that over the OpenMP pools of BLAS and torch gains nothing on an idle
 host, while on a busy one every parallel region waits for a descheduled thread (the blend
-search took 20 s or 60 s from run to run on the same data).
+search took 20 s or 60 s from run to run on the same data). Blocks side by side in a thread
+pool fared no better: on a host shared with other jobs a thread preempted while holding the
+GIL stalls the other, and the evaluation took 23-34 s on two threads against 18 s on one.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -31,7 +30,6 @@ from threadpoolctl import threadpool_limits
 
 # Elements of one float32 score block (16 MB).
 BLOCK_ELEMENTS = 1 << 22
-T = TypeVar("T")
 
 
 @contextmanager
@@ -44,25 +42,6 @@ def one_thread() -> Iterator[None]:
             yield
     finally:
         torch.set_num_threads(before)
-
-
-def _one_thread_here() -> None:
-    # OpenMP's thread count is per calling thread: a pool thread sets its own.
-    torch.set_num_threads(1)
-
-
-def map_blocks(fn: Callable[[int], T], starts: Sequence[int], workers: int = 0) -> list[T]:
-    """``fn(start)`` for every block start, in order, on up to ``workers`` threads.
-
-    Each block is numpy, scipy and torch work that releases the GIL, so blocks run side by
-    side, one per core, each on one thread (call inside :func:`one_thread`).
-    ``workers`` 0 means one per core this process may use.
-    """
-    n = workers or len(os.sched_getaffinity(0))
-    if n <= 1 or len(starts) <= 1:
-        return [fn(s) for s in starts]
-    with ThreadPoolExecutor(min(n, len(starts)), initializer=_one_thread_here) as pool:
-        return list(pool.map(fn, starts))
 
 
 def rows_per_block(n_items: int, most: int = 1024, least: int = 16) -> int:

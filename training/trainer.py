@@ -116,8 +116,7 @@ def evaluate_all(
     )
     out: dict[str, dict[str, dict[str, float]]] = {mode: {} for mode in splits}
     for name, fn in scorers.items():
-        by_mode = evaluate_modes(fn, splits, cfg.evaluation.k_values, workers=cfg.als.threads)
-        for mode, row in by_mode.items():
+        for mode, row in evaluate_modes(fn, splits, cfg.evaluation.k_values).items():
             out[mode][name] = row
     return out
 

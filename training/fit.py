@@ -19,14 +19,9 @@ from recsys.hybrid import repeat_score_from_ages
 from training.als_train import fit_als
 from training.config import TrainConfig
 from training.item_models import ease_matrix, rp3beta_matrix
+from training.two_tower_data import TwoTowerData, build_examples
 from training.two_tower_model import TwoTower
-from training.two_tower_train import (
-    TwoTowerData,
-    build_examples,
-    encode_items,
-    encode_users,
-    train_two_tower,
-)
+from training.two_tower_train import encode_items, encode_users, train_two_tower
 
 
 @dataclass
@@ -313,15 +308,17 @@ def fit_window(
         data = build_examples(
             ev["u"].to_numpy(),
             ev["i"].to_numpy(),
-            ev["timestamp"].astype("int64").to_numpy(),
+            ev["timestamp"].astype("datetime64[ns, UTC]").astype("int64").to_numpy(),
             np.asarray(skey, dtype=np.int64),
             target,
             n_u,
             n_i,
             tt.history_length,
             tt.novel_targets_only,
+            tt.target_window_days,
+            tt.reconstruction,
         )
-        if len(data.example_item) >= 2:
+        if data.n_rows >= 2:
             model = train_two_tower(
                 data,
                 n_i,

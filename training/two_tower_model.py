@@ -1,4 +1,4 @@
-"""The two-tower retrieval model (torch): item tower and history-pooling user tower.
+"""The two-tower retrieval model (torch): item tower and recency-weighted bag user tower.
 
 The user tower has no user-id embedding on purpose: it embeds a shopper from the items they
 interacted with recently, so a shopper who was not in training (or who has new events since)
@@ -60,19 +60,31 @@ class ItemTower(nn.Module):
 
 
 class UserTower(nn.Module):
-    """User vector from the mean of the embeddings of recent items, L2-normalised."""
+    """User vector from a recency-weighted bag of the recent items, L2-normalised.
 
-    def __init__(self, features: ItemFeatures, dim: int) -> None:
+    Each history slot (newest first) has a learned recency weight, softmax-normalised over the
+    filled slots (it starts as the plain mean); the weighted mean of the item features goes
+    through a residual MLP. Padding slots have no weight; an empty history embeds to the
+    learned vector of a shopper with no history. A per-item attention term was tried and
+    over-fitted (see docs/training.md).
+    """
+
+    def __init__(self, features: ItemFeatures, dim: int, history_length: int) -> None:
         super().__init__()
         self.features = features
         self.pad_index = features.pad_index
+        self.recency = nn.Parameter(torch.zeros(history_length))
         self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim))
 
     def forward(self, recent_items: torch.Tensor) -> torch.Tensor:
         """``[B, L]`` item indices (padded with ``pad_index``) -> ``[B, dim]`` unit vectors."""
         emb = self.features(recent_items)
-        mask = (recent_items != self.pad_index).to(emb.dtype).unsqueeze(-1)
-        pooled = (emb * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+        filled = recent_items != self.pad_index
+        logits = self.recency.expand_as(filled)
+        # A large negative rather than -inf keeps an all-padding row finite (weights 0).
+        logits = logits.masked_fill(~filled, -1e4)
+        weights = torch.softmax(logits, dim=-1) * filled.to(emb.dtype)
+        pooled = (weights.unsqueeze(-1) * emb).sum(dim=1)
         return nn.functional.normalize(pooled + self.mlp(pooled), dim=-1)
 
 
@@ -91,14 +103,21 @@ class TwoTower(nn.Module):
         Per-item category index and price band (non-negative ints).
     dim:
         Embedding dimension.
+    history_length:
+        History slots the user tower reads.
     """
 
     def __init__(
-        self, n_items: int, item_category: np.ndarray, item_band: np.ndarray, dim: int
+        self,
+        n_items: int,
+        item_category: np.ndarray,
+        item_band: np.ndarray,
+        dim: int,
+        history_length: int,
     ) -> None:
         super().__init__()
         features = ItemFeatures(n_items, item_category, item_band, dim)
-        self.user = UserTower(features, dim)
+        self.user = UserTower(features, dim, history_length)
         self.item = ItemTower(features, dim)
 
     def forward(
@@ -106,24 +125,3 @@ class TwoTower(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Return user vectors for ``histories`` and item vectors for ``targets``."""
         return self.user(histories), self.item(targets)
-
-
-def in_batch_logq_loss(
-    user_vecs: torch.Tensor,
-    item_vecs: torch.Tensor,
-    targets: torch.Tensor,
-    log_q: torch.Tensor,
-    temperature: float,
-) -> torch.Tensor:
-    """Sampled softmax over in-batch negatives with log-Q correction (Yi et al., 2019).
-
-    Popular items appear as negatives more often than uniform sampling would make them;
-    subtracting ``log q(item)`` from every logit removes that bias. Other rows whose target is
-    the same item are masked, since they are not negatives.
-    """
-    logits = user_vecs @ item_vecs.T / temperature - log_q[targets].unsqueeze(0)
-    same = targets.unsqueeze(0) == targets.unsqueeze(1)
-    eye = torch.eye(len(targets), dtype=torch.bool, device=targets.device)
-    logits = logits.masked_fill(same & ~eye, float("-inf"))
-    labels = torch.arange(len(targets), device=targets.device)
-    return nn.functional.cross_entropy(logits, labels)

@@ -1,7 +1,9 @@
-"""Training data and loop of the two-tower model, single process or under ``torchrun`` (DDP).
+"""Training loop of the two-tower model, single process or under ``torchrun`` (DDP).
 
-Examples are (history before a session, item bought in that session): the user tower learns to
-embed a shopper from what they did before, exactly as it will be used online. Under
+Examples are (history before a visit, items bought next; see :mod:`training.two_tower_data`):
+the user tower learns to embed a shopper from what they did before, exactly as it will be used
+online. A slice of the shoppers is held out; training stops when their Recall@20 stops
+improving and keeps the best epoch. Under
 ``torchrun`` every rank draws the same shuffled order (same seed) and takes its own slice of
 each global batch, so the number of optimizer steps and the global batch match a single
 process; gradients are averaged by DistributedDataParallel over gloo (CPU) or nccl (GPU).
@@ -9,8 +11,8 @@ process; gradients are averaged by DistributedDataParallel over gloo (CPU) or nc
 
 from __future__ import annotations
 
+import copy
 import os
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -18,7 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import distributed as dist
 from tqdm import tqdm
 
-from training.two_tower_model import TwoTower, in_batch_logq_loss
+from training.two_tower_data import TwoTowerData
+from training.two_tower_loss import Batch, full_softmax_loss, sampled_softmax_loss
+from training.two_tower_model import TwoTower
 
 
 class TwoTowerConfig(BaseModel):
@@ -27,114 +31,33 @@ class TwoTowerConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     enabled: bool = True
-    dim: int = Field(default=32, ge=2)
-    history_length: int = Field(default=20, ge=1)
-    epochs: int = Field(default=4, ge=1)
-    batch_size: int = Field(default=1024, ge=2)
-    learning_rate: float = Field(default=0.01, gt=0)
-    temperature: float = Field(default=0.05, gt=0)
+    dim: int = Field(default=64, ge=2)
+    history_length: int = Field(default=50, ge=1)
+    epochs: int = Field(default=40, ge=1, description="most epochs; early stopping may end sooner")
+    batch_size: int = Field(default=256, ge=2)
+    learning_rate: float = Field(default=0.003, gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    temperature: float = Field(default=0.1, gt=0)
     price_bands: int = Field(default=5, ge=1)
     target_types: list[str] = Field(default_factory=lambda: ["purchase"])
-    novel_targets_only: bool = True
-    logq_correction: bool = True
-    threads: int = Field(default=1, ge=0, description="torch threads; 0 = min(2, cpu count)")
-
-
-@dataclass
-class TwoTowerData:
-    """Session-level training examples.
-
-    ``histories[s]`` is the padded recent-item list (newest first) before session ``s``;
-    example ``j`` pairs ``histories[example_session[j]]`` with target ``example_item[j]``.
-    ``final_histories[u]`` is user ``u``'s recent items after all their events.
-    """
-
-    histories: np.ndarray
-    example_session: np.ndarray
-    example_item: np.ndarray
-    final_histories: np.ndarray
-
-
-def build_examples(
-    user: np.ndarray,
-    item: np.ndarray,
-    timestamp: np.ndarray,
-    session: np.ndarray,
-    is_target: np.ndarray,
-    n_users: int,
-    n_items: int,
-    history_length: int,
-    novel_targets_only: bool = False,
-) -> TwoTowerData:
-    """Turn index-mapped events into session examples.
-
-    Parameters
-    ----------
-    user, item:
-        User and item index of each event.
-    timestamp:
-        int64 event times (any unit, only the order matters).
-    session:
-        Integer session key of each event (unique per user visit).
-    is_target:
-        Which events are targets (purchases); every event feeds later histories.
-    n_users, n_items:
-        Sizes; ``n_items`` is the padding index.
-    history_length:
-        Recent items kept per history.
-    novel_targets_only:
-        Keep only targets the user never interacted with before (trains discovery, since
-        buy-again is handled by the hybrid's repeat part).
-
-    Returns
-    -------
-    TwoTowerData
-    """
-    order = np.lexsort((timestamp, session, user))
-    u, it, s, tg = user[order], item[order], session[order], is_target[order]
-    # Sessions ordered by their first event within each user.
-    bounds = np.flatnonzero(np.r_[True, (u[1:] != u[:-1]) | (s[1:] != s[:-1]), True])
-    starts, ends = bounds[:-1], bounds[1:]
-    first_ts = timestamp[order][starts]
-    sess_order = np.lexsort((first_ts, u[starts]))
-    pad = n_items
-    histories: list[np.ndarray] = []
-    ex_sess: list[np.ndarray] = []
-    ex_item: list[np.ndarray] = []
-    final = np.full((n_users, history_length), pad, dtype=np.int64)
-    recent: list[int] = []
-    seen: set[int] = set()
-    current_user = -1
-    for k in sess_order:
-        a, b = starts[k], ends[k]
-        uu = int(u[a])
-        if uu != current_user:
-            if current_user >= 0:
-                final[current_user, : len(recent)] = recent
-            recent, seen, current_user = [], set(), uu
-        targets = np.unique(it[a:b][tg[a:b]])
-        if novel_targets_only and targets.size:
-            targets = targets[[int(x) not in seen for x in targets]]
-        if recent and targets.size:
-            row = np.full(history_length, pad, dtype=np.int64)
-            row[: len(recent)] = recent
-            ex_sess.append(np.full(targets.size, len(histories), dtype=np.int64))
-            ex_item.append(targets.astype(np.int64))
-            histories.append(row)
-        newest = [int(x) for x in it[a:b][::-1]]
-        merged = list(dict.fromkeys(newest + recent))
-        recent = merged[:history_length]
-        seen.update(newest)
-    if current_user >= 0:
-        final[current_user, : len(recent)] = recent
-    return TwoTowerData(
-        histories=np.stack(histories)
-        if histories
-        else np.zeros((0, history_length), dtype=np.int64),
-        example_session=np.concatenate(ex_sess) if ex_sess else np.zeros(0, dtype=np.int64),
-        example_item=np.concatenate(ex_item) if ex_item else np.zeros(0, dtype=np.int64),
-        final_histories=final,
+    target_window_days: float = Field(
+        default=0.0, ge=0, description="later purchases within this many days are targets too"
     )
+    novel_targets_only: bool = False
+    reconstruction: bool = Field(
+        default=True, description="also learn each shopper's final history -> all purchases"
+    )
+    novel_loss_weight: float = Field(default=0.5, ge=0, le=1)
+    history_dropout: float = Field(default=0.5, ge=0, lt=1)
+    sampled_softmax_above: int = Field(
+        default=20_000, ge=2, description="catalog size above which the softmax is sampled"
+    )
+    negatives: int = Field(default=4096, ge=1, description="uniform negatives per batch")
+    logq_correction: bool = True
+    patience: int = Field(default=3, ge=1, description="epochs without validation gain")
+    holdout_fraction: float = Field(default=0.1, ge=0, lt=1)
+    holdout_max_users: int = Field(default=1000, ge=0)
+    threads: int = Field(default=1, ge=0, description="torch threads; 0 = min(2, cpu count)")
 
 
 def _world() -> tuple[int, int]:
@@ -159,6 +82,73 @@ def set_threads(cfg: TwoTowerConfig) -> None:
     torch.set_num_threads(max(1, n // world))
 
 
+def split_holdout(
+    data: TwoTowerData, cfg: TwoTowerConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows to train on and rows of held-out shoppers (for early stopping).
+
+    Whole shoppers are held out, so the check measures what serving does: embed a history the
+    model never trained on and rank the catalog for it.
+    """
+    users = np.unique(data.row_user)
+    n_hold = min(int(len(users) * cfg.holdout_fraction), cfg.holdout_max_users)
+    if n_hold < 1 or n_hold >= len(users):
+        return np.arange(data.n_rows), np.zeros(0, dtype=np.int64)
+    held = np.isin(data.row_user, rng.choice(users, n_hold, replace=False))
+    return np.flatnonzero(~held), np.flatnonzero(held & ~data.reconstruction)
+
+
+@torch.no_grad()
+def holdout_recall(
+    model: TwoTower, data: TwoTowerData, rows: np.ndarray, n_items: int, k: int = 20
+) -> tuple[float, float]:
+    """Mean Recall@k of held-out rows over all targets and over novel targets.
+
+    Recall@k = hits / min(|targets|, k), as in the evaluation protocol; for the novel figure
+    the history items are left out of the list, as the novel evaluation leaves bought items.
+    """
+    model.eval()
+    items = model.item(torch.arange(n_items))
+    out = np.zeros((2, 2))
+    for lo in range(0, len(rows), 1024):
+        r = rows[lo : lo + 1024]
+        hist = torch.from_numpy(data.histories[r])
+        scores = model.user(hist) @ items.T
+        top_all = torch.topk(scores, min(k, n_items)).indices.numpy()
+        seen = torch.zeros(len(r), n_items + 1, dtype=torch.bool).scatter_(1, hist, True)
+        masked = scores.masked_fill(seen[:, :n_items], float("-inf"))
+        top_novel = torch.topk(masked, min(k, n_items)).indices.numpy()
+        pos, item, novel = data.targets_of(r)
+        for m, (top, keep) in enumerate(((top_all, np.ones_like(novel)), (top_novel, novel))):
+            p, it = pos[keep], item[keep]
+            hit = (top[p] == it[:, None]).any(axis=1).astype(np.float64)
+            n_t = np.bincount(p, minlength=len(r))
+            hits = np.bincount(p, weights=hit, minlength=len(r))
+            has = n_t > 0
+            out[m] += [(hits[has] / np.minimum(n_t[has], k)).sum(), has.sum()]
+    model.train()
+    return tuple(float(a / max(b, 1.0)) for a, b in out)  # type: ignore[return-value]
+
+
+def _batch(
+    data: TwoTowerData, rows: np.ndarray, pad: int, dropout: float, rng: np.random.Generator
+) -> Batch:
+    hist = data.histories[rows].copy()
+    if dropout > 0:
+        # Dropping history slots teaches the tower short and partial histories (new shoppers).
+        hist[rng.random(hist.shape) < dropout] = pad
+    pos, item, _ = data.targets_of(rows)
+    # Novel = not visible in the (dropped-out) input: the items the tower has to find.
+    seen = np.zeros((len(rows), pad + 1), dtype=bool)
+    seen[np.repeat(np.arange(len(rows)), hist.shape[1]), hist.ravel()] = True
+    return Batch(
+        torch.from_numpy(hist),
+        torch.from_numpy(pos),
+        torch.from_numpy(item),
+        torch.from_numpy(~seen[pos, item]),
+    )
+
+
 def train_two_tower(
     data: TwoTowerData,
     n_items: int,
@@ -168,18 +158,22 @@ def train_two_tower(
     seed: int,
     show_progress: bool = True,
 ) -> TwoTower:
-    """Fit the two-tower model with in-batch negatives and log-Q correction.
+    """Fit the two-tower model, stopping early on held-out shoppers' Recall@20.
+
+    The softmax is over the whole catalog up to ``cfg.sampled_softmax_above`` items and
+    sampled (batch targets plus uniform negatives, log-Q corrected) above. The kept model is
+    the one of the epoch with the best held-out Recall@20 (all plus novel).
 
     Parameters
     ----------
     data:
-        Examples from :func:`build_examples`; must hold at least two examples.
+        Examples from :func:`training.two_tower_data.build_examples`; at least one row.
     n_items, item_category, item_band:
         Catalog size and per-item features.
     cfg:
         Hyperparameters.
     seed:
-        Seeds initialisation and shuffling (identical on every rank).
+        Seeds initialisation, hold-out and shuffling (identical on every rank).
     show_progress:
         Show a progress bar (rank 0 only).
 
@@ -192,42 +186,54 @@ def train_two_tower(
     world, rank = _world()
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    model = TwoTower(n_items, item_category, item_band, cfg.dim)
+    model = TwoTower(n_items, item_category, item_band, cfg.dim, cfg.history_length)
     trained: torch.nn.Module = model
     if world > 1:
-        trained = torch.nn.parallel.DistributedDataParallel(model)
-    counts = np.bincount(data.example_item, minlength=n_items).astype(np.float64) + 1.0
-    log_q = torch.from_numpy(np.log(counts / counts.sum())).float()
-    if not cfg.logq_correction:
-        log_q = torch.zeros_like(log_q)
-    hist = torch.from_numpy(data.histories)
-    sess = torch.from_numpy(data.example_session)
-    targets_all = torch.from_numpy(data.example_item)
-    n = len(targets_all)
+        trained = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
+    train_rows, held_rows = split_holdout(data, cfg, rng)
+    counts = np.bincount(data.target_item, minlength=n_items) + 1.0
+    target_prob = counts / counts.sum()
+    n = len(train_rows)
     global_bs = min(cfg.batch_size, n)
-    local_bs = max(2, global_bs // world)
+    local_bs = max(1, global_bs // world)
     n_batches = max(1, n // global_bs)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
+    sampled = n_items > cfg.sampled_softmax_above
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     model.train()
+    best, best_state, stale = -1.0, copy.deepcopy(model.state_dict()), 0
     bar = tqdm(
-        total=cfg.epochs * n_batches,
-        desc="two-tower",
-        disable=not show_progress or rank != 0,
-        leave=False,
+        total=cfg.epochs, desc="two-tower", disable=not show_progress or rank != 0, leave=False
     )
     for _ in range(cfg.epochs):
-        perm = torch.from_numpy(rng.permutation(n))
+        perm = train_rows[rng.permutation(n)]
         for b in range(n_batches):
             lo = b * global_bs + rank * local_bs
-            idx = perm[lo : lo + local_bs]
-            tgt = targets_all[idx]
-            users, items = trained(hist[sess[idx]], tgt)
-            loss = in_batch_logq_loss(users, items, tgt, log_q, cfg.temperature)
+            batch = _batch(data, perm[lo : lo + local_bs], n_items, cfg.history_dropout, rng)
+            if sampled:
+                loss = sampled_softmax_loss(
+                    trained, batch, n_items, cfg.temperature, cfg.novel_loss_weight,
+                    cfg.negatives, target_prob, rng, cfg.logq_correction,
+                )  # fmt: skip
+            else:
+                loss = full_softmax_loss(
+                    trained, batch, n_items, cfg.temperature, cfg.novel_loss_weight
+                )
             opt.zero_grad()
             loss.backward()
             opt.step()
-            bar.update(1)
+        bar.update(1)
+        if not len(held_rows):
+            continue
+        score = sum(holdout_recall(model, data, held_rows, n_items))
+        if score > best:
+            best, best_state, stale = score, copy.deepcopy(model.state_dict()), 0
+        else:
+            stale += 1
+            if stale >= cfg.patience:
+                break
     bar.close()
+    if len(held_rows):
+        model.load_state_dict(best_state)
     model.eval()
     return model
 

@@ -54,7 +54,7 @@ class TwoTowerConfig(BaseModel):
     sampled_softmax_above: int = Field(
         default=20_000, ge=2, description="catalog size above which the softmax is sampled"
     )
-    negatives: int = Field(default=2048, ge=1, description="uniform negatives per batch")
+    negatives: int = Field(default=1024, ge=1, description="uniform negatives per batch")
     logq_correction: bool = True
     patience: int = Field(default=2, ge=1, description="epochs without validation gain")
     holdout_fraction: float = Field(default=0.1, ge=0, lt=1)

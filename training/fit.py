@@ -181,6 +181,7 @@ def fit_window(
     seed: int,
     factors: list[int],
     with_two_tower: bool,
+    tt_epochs: int | None = None,
 ) -> Fitted:
     """Fit ALS (one model per entry of ``factors``), popularity and the two-tower model.
 
@@ -199,6 +200,9 @@ def fit_window(
         ALS sizes to fit.
     with_two_tower:
         Whether to train the two-tower model.
+    tt_epochs:
+        Two-tower epochs on every shopper (the count early stopping chose on the validation
+        window); ``None`` stops early on held-out shoppers.
 
     Returns
     -------
@@ -327,6 +331,7 @@ def fit_window(
                 tt,
                 seed,
                 cfg.show_progress,
+                tt_epochs,
             )
             content_only(model, known)
             fitted.two_tower = model

@@ -224,6 +224,7 @@ def train_prepared(
 
     t = time.perf_counter()
     val_train = train_ev[train_ev["timestamp"] < val_cut]
+    val_fit: Fitted | None = None
     choice = BlendChoice(factors=cfg.als.factors_grid[0], params=HybridParams())
     notes: list[str] = [*rejects_notes(data), *(extra_notes or [])]
     if not val_train.empty:
@@ -251,7 +252,12 @@ def train_prepared(
         pop = cfg.popularity.model_copy(update={"half_life_days": choice.trend_half_life_days})
         cfg = cfg.model_copy(update={"popularity": pop})
     t = time.perf_counter()
-    fitted = fit_window(train_ev, data.catalog, cfg, seed, [choice.factors], use_tt)
+    # The final window trains the two-tower as many epochs as early stopping kept on the
+    # validation window, on every shopper: no hold-out, no checks.
+    tt_epochs = val_fit.two_tower.best_epochs if val_fit and val_fit.two_tower else None
+    fitted = fit_window(
+        train_ev, data.catalog, cfg, seed, [choice.factors], use_tt, tt_epochs or None
+    )
     timings["fit"] = time.perf_counter() - t
     timings.update({f"fit_{k}": v for k, v in fitted.timings.items()})
     params = _default_params(cfg.model, choice.params)

@@ -119,6 +119,8 @@ class TwoTower(nn.Module):
         features = ItemFeatures(n_items, item_category, item_band, dim)
         self.user = UserTower(features, dim, history_length)
         self.item = ItemTower(features, dim)
+        # Epochs of the kept state: set by training, read to fit the final window as long.
+        self.best_epochs = 0
 
     def forward(
         self, histories: torch.Tensor, targets: torch.Tensor

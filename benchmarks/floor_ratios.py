@@ -16,9 +16,10 @@ event loop's work beyond the floor's) and the service's slowdown inside a busy s
 
 The service's CPU is measured in process on a quiet host (``service_under_load.py``: the
 service as the server builds it, its exposure writer's CPU included), in windows alternating
-with windows where the floor serves the same closed-loop load; the table prints the limit with
-the loaded figure too, on a row of its own. The bar stays on the quiet one: the loaded rows
-say how much of the distance is the host's caches and cores, not fairshelf's code.
+with windows where the floor serves as many calls per second as fairshelf sustained in its
+closed loop; the table prints the limit with the loaded figure too, on a row of its own. The
+bar stays on the quiet one: the loaded rows say how much of the distance is the host's caches
+and cores, not fairshelf's code.
 
 The same limit from rates, ``W / (W / F + s)`` (W workers, F the floor's rate, s the
 in-process service CPU), is printed beside it: it assumes the workers get every core for the
@@ -150,18 +151,20 @@ def service_cpu(inproc: dict[str, Any]) -> float:
 
 def loaded_rows(served: dict[str, Any], inproc: dict[str, Any]) -> list[str]:
     """Rows of the same limit with the service's CPU measured in process while the floor
-    served the same closed-loop load (HTTP, gRPC), when that was measured."""
+    served fairshelf's closed-loop rate (HTTP, gRPC), when that was measured."""
     loaded = inproc.get("service_cpu_ms") or {}
     if not all(k in loaded for k in ("quiet", "http", "grpc")):
         return []
     quiet = float(loaded["quiet"])
+    rates = inproc.get("service_load_rps") or {}
     rows = []
     for name, label in (("grpc", "gRPC"), ("http", "HTTP")):
         under = float(loaded[name])
         x = ratios(served, under)[name]
+        rate = f" at {float(rates[name]):,.0f}/s" if name in rates else ""
         rows.append(
-            f"| {label}: same limit, service CPU measured under the floor's {label} load "
-            f"({under:.3f} ms against {quiet:.3f} ms quiet, {under / quiet:.2f}x) "
+            f"| {label}: same limit, service CPU measured while the floor served {label}"
+            f"{rate} ({under:.3f} ms against {quiet:.3f} ms quiet, {under / quiet:.2f}x) "
             f"| - | - | {x['limit_rps']:,.0f}/s | {x['ratio']:.2f} | - | - | - |"
         )
     return rows

@@ -14,7 +14,8 @@ Steps (each server and each load generator is its own process on 127.0.0.1):
    count answering a prebuilt 20-item response), loaded like fairshelf in rounds that
    alternate with fairshelf's: gRPC open loop at the same rate, HTTP and gRPC closed loop;
    then, the floor still running, the in-process service's CPU per call on a quiet host and
-   while the floor serves the closed-loop HTTP and gRPC load (``service_under_load.py``);
+   while the floor serves HTTP and gRPC calls at the rates fairshelf sustained in its closed
+   loops (``service_under_load.py``);
 5. the naive baseline (``naive_server.py``: FastAPI + implicit ``recommend``, no index) with the
    same number of worker processes, under the same closed-loop HTTP load;
 6. a Markdown table with each bar, the measured value and whether it was met, and a second
@@ -594,7 +595,7 @@ def render(
     p50, p99 = inproc["recommend"]
     rows.append(
         _row(
-            "in-process Recommend (service: auth, stores, recommender)",
+            "in-process Recommend (service: auth, stores, recommender, exposure log)",
             "p99 <= 1 ms",
             f"p50 {p50:.3f} ms, p99 {p99:.3f} ms",
             p99 <= 1.0,
@@ -782,10 +783,12 @@ def main(argv: list[str] | None = None) -> str:
         if floor is not None:
             print("in-process service CPU, quiet and under the floor's load ...", flush=True)
             _fresh_sqlite(work / "inproc.db")
+            rates = {kind: float(served[f"{kind}_max"]["rps"]) for kind in ("http", "grpc")}
             loads = {
-                kind: load_command(client, kind, addr, users_file, API_KEY, args.concurrency, 8.0)
+                kind: load_command(client, kind, addr, users_file, API_KEY, rates[kind], 8.0)
                 for kind, addr in (("http", floor.http), ("grpc", floor.grpc))
             }
+            inproc["service_load_rps"] = rates
             inproc["service_cpu_ms"] = measure_service(
                 work / "bundles", work / "inproc.db", API_KEY, users, loads
             )

@@ -5,8 +5,9 @@ measured in process. Measured on a quiet host, it is not what the same call cost
 cores also run the network stack, the load client and the other worker: their code and data
 evict the service's from the caches between calls. This module measures that directly, with
 no fairshelf server involved: the same in-process service object, timed in windows that
-alternate between a quiet host and one where the floor (``floor_server.py``) serves the same
-closed-loop load as the throughput phases, over HTTP and over gRPC.
+alternate between a quiet host and one where the floor (``floor_server.py``) serves as many
+calls of calls per second as fairshelf sustained in its closed-loop phase, over HTTP and
+over gRPC.
 
 The service is built as ``fairshelf serve`` builds it, exposure log included (a Recommend
 queues one exposure and a writer thread stores them in batches), and its CPU is the process's
@@ -123,9 +124,14 @@ def cpu_per_call(service: Any, api_key: str, users: Sequence[str], window: float
 
 
 def load_command(
-    client: str, kind: str, addr: str, users_file: Path, api_key: str, concurrency: int, secs: float
+    client: str, kind: str, addr: str, users_file: Path, api_key: str, rate: float, secs: float
 ) -> list[str]:
-    """The command of one closed-loop load phase (the throughput phases' client and shape)."""
+    """The command of one open-loop load phase at ``rate`` calls/s (the benchmark's client).
+
+    The rate is the one fairshelf sustained in its closed loop, so that the host carries the
+    traffic it carried while fairshelf served: the floor's own closed loop runs up to ten
+    times as many calls per second, and a host that busy would overstate the slowdown.
+    """
     script = "h2load_driver.py" if client == "h2load" else "loadgen.py"
     return [
         sys.executable,
@@ -138,8 +144,8 @@ def load_command(
         str(users_file),
         "--api-key",
         api_key,
-        "--concurrency",
-        str(concurrency),
+        "--rate",
+        f"{rate:.0f}",
         "--duration",
         str(secs),
     ]

@@ -59,8 +59,9 @@ def test_a_failed_load_fails_the_measurement() -> None:
         quiet_and_loaded(lambda: 1.0, {"http": failing}, rounds=1, settle=0.05)
 
 
-def test_load_command_is_a_closed_loop_of_the_chosen_client(tmp_path: Path) -> None:
-    cmd = load_command("h2load", "grpc", "127.0.0.1:1", tmp_path / "u.txt", KEY, 16, 8.0)
+def test_load_command_is_an_open_loop_at_the_rate_of_the_chosen_client(tmp_path: Path) -> None:
+    cmd = load_command("h2load", "grpc", "127.0.0.1:1", tmp_path / "u.txt", KEY, 1717.6, 8.0)
     assert cmd[1].endswith("h2load_driver.py")
-    assert cmd[cmd.index("--concurrency") + 1] == "16" and "--rate" not in cmd
+    assert cmd[cmd.index("--rate") + 1] == "1718" and "--concurrency" not in cmd
+    assert cmd[cmd.index("--duration") + 1] == "8.0"
     assert load_command("python", "http", "x", tmp_path, KEY, 4, 1.0)[1].endswith("loadgen.py")

@@ -96,6 +96,7 @@ def test_the_limit_takes_the_quiet_service_cpu_and_prints_the_loaded_one_beside_
         "recommend_cpu_ms": 0.10,  # thread CPU without the exposure writer: not used
         "recommend": (0.12, 0.3),
         "service_cpu_ms": {"quiet": 0.15, "http": 0.24, "grpc": 0.30},
+        "service_load_rps": {"http": 5000.0, "grpc": 3000.0},
     }
     assert service_cpu(inproc) == 0.15
     assert service_cpu({"recommend_cpu_ms": 0.1}) == 0.1
@@ -105,8 +106,10 @@ def test_the_limit_takes_the_quiet_service_cpu_and_prints_the_loaded_one_beside_
     rows = loaded_rows(_served(), inproc)
     assert len(rows) == 2
     grpc, http = rows
-    assert "gRPC" in grpc and f"| {(0.1 + 0.30) / 0.5:.2f} |" in grpc and "2.00x" in grpc
-    assert "HTTP" in http and f"| {(0.03 + 0.24) / 0.2:.2f} |" in http and "1.60x" in http
+    assert "gRPC at 3,000/s" in grpc and "2.00x" in grpc
+    assert f"| {(0.1 + 0.30) / 0.5:.2f} |" in grpc
+    assert "HTTP at 5,000/s" in http and "1.60x" in http
+    assert f"| {(0.03 + 0.24) / 0.2:.2f} |" in http
     assert all(row in table for row in rows)
     # Verdicts stay on the bar's ratios only.
     assert table.count("NOT met") == 2

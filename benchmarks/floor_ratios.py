@@ -14,6 +14,13 @@ is ``(floor_cpu + service_cpu) / cpu`` (CPU per call, server processes only). Wh
 short by is what the adapters (request and response conversion, metadata and headers, the
 event loop's work beyond the floor's) and the service's slowdown inside a busy server cost.
 
+The service's CPU is measured in process on a quiet host (``service_under_load.py``: the
+service as the server builds it, its exposure writer's CPU included), in windows alternating
+with windows where the floor serves as many calls per second as fairshelf sustained in its
+closed loop; the table prints the limit with the loaded figure too, on a row of its own. The
+bar stays on the quiet one: the loaded rows say how much of the distance is the host's caches
+and cores, not fairshelf's code.
+
 The same limit from rates, ``W / (W / F + s)`` (W workers, F the floor's rate, s the
 in-process service CPU), is printed beside it: it assumes the workers get every core for the
 service's share, which a host busy with other work does not give, so it reads low there.
@@ -134,10 +141,44 @@ def ratios(served: dict[str, Any], service_cpu_ms: float) -> dict[str, dict[str,
     return out
 
 
+def service_cpu(inproc: dict[str, Any]) -> float:
+    """The service's CPU per call for the limit (ms): the in-process service measured quiet,
+    as the server runs it (exposure writer included) when that was measured, else the
+    in-process step's thread CPU."""
+    loaded = inproc.get("service_cpu_ms") or {}
+    return float(loaded.get("quiet", inproc["recommend_cpu_ms"]))
+
+
+def loaded_rows(served: dict[str, Any], inproc: dict[str, Any]) -> list[str]:
+    """Rows of the same limit with the service's CPU measured in process while the floor
+    served fairshelf's closed-loop rate (HTTP, gRPC), when that was measured."""
+    loaded = inproc.get("service_cpu_ms") or {}
+    if not all(k in loaded for k in ("quiet", "http", "grpc")):
+        return []
+    quiet = float(loaded["quiet"])
+    rates = inproc.get("service_load_rps") or {}
+    rows = []
+    for name, label in (("grpc", "gRPC"), ("http", "HTTP")):
+        under = float(loaded[name])
+        x = ratios(served, under)[name]
+        rate = f" at {float(rates[name]):,.0f}/s" if name in rates else ""
+        rows.append(
+            f"| {label}: same limit, service CPU measured while the floor served {label}"
+            f"{rate} ({under:.3f} ms against {quiet:.3f} ms quiet, {under / quiet:.2f}x) "
+            f"| - | - | {x['limit_rps']:,.0f}/s | {x['ratio']:.2f} | - | - | - |"
+        )
+    return rows
+
+
 def render_ratios(served: dict[str, Any], inproc: dict[str, Any]) -> str:
     """The Markdown table of the floor, the limit and fairshelf's ratios to them, and where
     the CPU per call above the limit went."""
-    cpu_ms = float(inproc["recommend_cpu_ms"])
+    cpu_ms = service_cpu(inproc)
+    how = (
+        "mean over a quiet host's windows, every thread of the process, exposure writer included"
+        if "service_cpu_ms" in inproc
+        else "mean thread CPU"
+    )
     p50, _ = inproc["recommend"]
     workers = int(served.get("workers", 1))
     r = ratios(served, cpu_ms)
@@ -146,7 +187,7 @@ def render_ratios(served: dict[str, Any], inproc: dict[str, Any]) -> str:
         f"Transport floor, same run: empty servers answering a prebuilt 20-item response "
         f"({workers} worker process(es), same client; {rounds} rounds alternating with "
         f"fairshelf's per phase). In-process service CPU per Recommend {cpu_ms:.3f} ms "
-        f"(mean; p50 wall time {p50:.3f} ms). Limit = the rate fairshelf would reach with the "
+        f"({how}; p50 wall time {p50:.3f} ms). Limit = the rate fairshelf would reach with the "
         f"CPU it got if a call cost the floor's CPU plus the service's; beside it the limit "
         f"from rates, W / (W / floor rate + service CPU), W = {workers}.",
         "",
@@ -181,6 +222,7 @@ def render_ratios(served: dict[str, Any], inproc: dict[str, Any]) -> str:
                 f"histogram), {mean - cpu_ms:+.3f} ms against in process"
             )
         notes.append(note + ".")
+    rows += loaded_rows(served, inproc)
     g = r["grpc_p99"]
     fg, sg = served["floor_grpc"], served["grpc"]
     rows.append(

@@ -14,15 +14,19 @@ With ``--workers N`` the parent holds both ports (``SO_REUSEPORT``, as the super
 ``fairshelf serve --workers N`` does), starts N worker processes on them, prints
 ``floor serving: HTTP_PORT GRPC_PORT`` once all of them serve, and stops them on SIGTERM.
 
+With ``--pin-workers`` each worker keeps to one core, as the workers of ``fairshelf serve``
+with the ``pin_workers`` setting do.
+
 Usage::
 
-    python benchmarks/floor_server.py [--workers N]
+    python benchmarks/floor_server.py [--workers N] [--pin-workers]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import socket
 import subprocess
@@ -43,6 +47,7 @@ import uvloop  # noqa: E402
 from proto.fairshelf.v1 import recommendations_pb2  # noqa: E402
 from recsys.types import RecommendedItem  # noqa: E402
 from serving.api_models import RecommendResult  # noqa: E402
+from serving.cpu_affinity import WORKER_CPU_ENV, pin_from_env, worker_cpu  # noqa: E402
 from serving.grpc_convert import recommend_pb  # noqa: E402
 from serving.http_responses import CompactJSONResponse  # noqa: E402
 from serving.workers import reserve_port  # noqa: E402
@@ -140,6 +145,7 @@ def _grpc_server(port: int, loop: asyncio.AbstractEventLoop) -> grpc.aio.Server:
 
 def worker(http_port: int, grpc_port: int) -> None:
     """One worker: both servers, until SIGTERM."""
+    pin_from_env()  # as a worker of ``fairshelf serve`` with pin_workers, before any thread
     loop = uvloop.new_event_loop()
     threading.Thread(target=loop.run_forever, name="floor-grpc", daemon=True).start()
     # Held until the end: a grpc.aio server that is garbage-collected stops serving.
@@ -179,6 +185,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--worker", nargs=2, type=int, metavar=("HTTP_PORT", "GRPC_PORT"))
+    p.add_argument(
+        "--pin-workers", action="store_true", help="one core per worker, as pin_workers does"
+    )
     args = p.parse_args()
     if args.worker:
         worker(*args.worker)
@@ -190,8 +199,9 @@ def main() -> None:
             [sys.executable, __file__, "--worker", str(http_port), str(grpc_port)],
             stdout=subprocess.PIPE,
             text=True,
+            env={**os.environ, WORKER_CPU_ENV: str(worker_cpu(slot))} if args.pin_workers else None,
         )
-        for _ in range(args.workers)
+        for slot in range(args.workers)
     ]
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

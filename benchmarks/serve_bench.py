@@ -13,6 +13,9 @@ Steps (each server and each load generator is its own process on 127.0.0.1):
 4. the transport floor (``floor_server.py``: the same gRPC and HTTP stack with the same worker
    count answering a prebuilt 20-item response), loaded like fairshelf in rounds that
    alternate with fairshelf's: gRPC open loop at the same rate, HTTP and gRPC closed loop;
+   then, the floor still running, the in-process service's CPU per call on a quiet host and
+   while the floor serves HTTP and gRPC calls at the rates fairshelf sustained in its closed
+   loops (``service_under_load.py``);
 5. the naive baseline (``naive_server.py``: FastAPI + implicit ``recommend``, no index) with the
    same number of worker processes, under the same closed-loop HTTP load;
 6. a Markdown table with each bar, the measured value and whether it was met, and a second
@@ -58,6 +61,8 @@ sys.path.insert(0, str(ROOT))
 import h2load_driver  # noqa: E402
 from floor_ratios import merge_rounds, render_ratios  # noqa: E402
 from serve_catalog import build_catalog_bundle  # noqa: E402
+from service_under_load import build_service, load_command  # noqa: E402
+from service_under_load import measure as measure_service  # noqa: E402
 
 API_KEY = "sk-bench-0000000000000000000000"
 
@@ -83,47 +88,13 @@ def _fresh_sqlite(path: Path) -> None:
 def in_process(bundles: Path, work: Path, users: list[str], calls: int) -> dict[str, Any]:
     """Recommend and QuotePrices latency through the service object, no transport."""
     from serving.api_models import QuotePricesIn, RecommendIn
-    from serving.logging import configure_logging
-    from serving.metrics import Metrics
-    from serving.pricing_wiring import build_pricing
-    from serving.reload import ModelHolder, load_and_check, resolve_current, settle_heap
-    from serving.service import CallContext, FairshelfService
-    from serving.settings import load_settings
-    from serving.store.db import Database
-    from serving.store.events_store import EventsStore
-    from serving.store.optouts_store import OptOutsStore
+    from serving.service import CallContext
 
     # A fresh database per run: the quote log of earlier runs would slow this one's writes.
     _fresh_sqlite(work / "inproc.db")
-    settings = load_settings(
-        None,
-        bundles_dir=bundles,
-        db_url=f"sqlite:///{work / 'inproc.db'}",
-        api_keys={API_KEY: "admin"},
-        log_level="warning",
-    )
-    configure_logging(settings.log_format, settings.log_level)
-    db = Database(settings.db_url)
-    holder = ModelHolder()
-    target = resolve_current(bundles)
-    assert target is not None
-    holder.swap(load_and_check(target, settings.recsys))
-    pricing = build_pricing(settings, db)
-    if pricing is not None:
-        pricing.on_model(holder.require())
-    service = FairshelfService(
-        settings,
-        holder,
-        EventsStore(db),
-        OptOutsStore(db),
-        Metrics(),
-        quotes=pricing.quotes if pricing else None,
-    )
+    service, closing = build_service(bundles, work / "inproc.db", API_KEY)
+    holder, settings = service.holder, service.settings
     call = CallContext(API_KEY, "bench", "inproc")
-    # The server freezes its long-lived heap after a swap and sets the collector's thresholds
-    # for request traffic; without the same here, full collections walking the bundle (0.2-0.3
-    # s each) would be timed as request latency that the server never has.
-    settle_heap()
     rng = np.random.default_rng(3)
     picks = [users[i] for i in rng.integers(0, len(users), calls + 200)]
     for u in picks[:200]:
@@ -178,8 +149,7 @@ def in_process(bundles: Path, work: Path, users: list[str], calls: int) -> dict[
             service.quote_prices(call, body)
             qs.append(time.perf_counter() - t)
         out["quote20"] = _pcts(qs)
-        pricing.close() if pricing else None
-    db.close()
+    closing.close()
     return out
 
 
@@ -369,10 +339,11 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 
 
 @contextmanager
-def floor_server(workers: int) -> Iterator[Floor]:
+def floor_server(workers: int, pin: bool = False) -> Iterator[Floor]:
     """The transport floor (``floor_server.py``) with ``workers`` processes, stopped on exit."""
     proc = subprocess.Popen(
-        [sys.executable, str(HERE / "floor_server.py"), "--workers", str(workers)],
+        [sys.executable, str(HERE / "floor_server.py"), "--workers", str(workers)]
+        + (["--pin-workers"] if pin else []),
         stderr=subprocess.PIPE,
         text=True,
         cwd=ROOT,
@@ -398,6 +369,7 @@ def serve_and_load(
     client: str = "python",
     floor: Floor | None = None,
     floor_rounds: int = 3,
+    pin: bool = False,
 ) -> dict[str, Any]:
     """Run fairshelf (``workers`` processes) in a subprocess and load it over gRPC and HTTP.
 
@@ -412,6 +384,8 @@ def serve_and_load(
     db = work / "serve.db"
     _fresh_sqlite(db)
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    if pin:
+        env["FAIRSHELF_PIN_WORKERS"] = "true"
     # Several workers share fixed ports (SO_REUSEPORT); one server may bind port 0.
     http_port, grpc_port = (_free_port(), _free_port()) if workers > 1 else (0, 0)
     args = [
@@ -442,7 +416,7 @@ def serve_and_load(
         url = f"http://127.0.0.1:{http_port}"
         grpc_addr = f"127.0.0.1:{grpc_port}"
         _wait_http(url, "/readyz")
-        out: dict[str, Any] = {"workers": workers}
+        out: dict[str, Any] = {"workers": workers, "pinned": pin}
         print(f"  gRPC open loop {grpc_rate:.0f}/s for {duration:.0f} s ({client}) ...", flush=True)
 
         def grpc_open(addr: str, pid: int, metrics: str | None, secs: float) -> Any:
@@ -607,7 +581,9 @@ def render(
     g, h = served["grpc"], served["http"]
     rows = [
         f"Catalog: {n_items:,} items, {n_users:,} shoppers, k=20, {os.cpu_count()} cores; "
-        f"fairshelf with {workers} worker process(es); load client: {g.get('client', 'python')} "
+        f"fairshelf with {workers} worker process(es)"
+        f"{', each pinned to one core (the floor too)' if served.get('pinned') else ''}; "
+        f"load client: {g.get('client', 'python')} "
         f"(CPU it burnt is printed per load phase).",
         f"Machine load average (1 min) when the server runs started / ended: "
         f"{served.get('loadavg', ('?', '?'))[0]} / {served.get('loadavg', ('?', '?'))[1]} "
@@ -619,7 +595,7 @@ def render(
     p50, p99 = inproc["recommend"]
     rows.append(
         _row(
-            "in-process Recommend (service: auth, stores, recommender)",
+            "in-process Recommend (service: auth, stores, recommender, exposure log)",
             "p99 <= 1 ms",
             f"p50 {p50:.3f} ms, p99 {p99:.3f} ms",
             p99 <= 1.0,
@@ -758,6 +734,11 @@ def main(argv: list[str] | None = None) -> str:
         default=3,
         help="closed-loop rounds alternating between fairshelf and the floor",
     )
+    p.add_argument(
+        "--pin-workers",
+        action="store_true",
+        help="one core per worker (setting pin_workers), for fairshelf and the floor alike",
+    )
     p.add_argument("--quick", action="store_true", help="small catalog, short runs (smoke)")
     args = p.parse_args(argv)
     if args.quick:
@@ -779,7 +760,11 @@ def main(argv: list[str] | None = None) -> str:
     inproc = in_process(work / "bundles", work, users, args.calls)
     print(f"fairshelf server ({args.workers} worker(s), client {client}) ...", flush=True)
     with ExitStack() as stack:
-        floor = None if args.skip_floor else stack.enter_context(floor_server(args.workers))
+        floor = (
+            None
+            if args.skip_floor
+            else stack.enter_context(floor_server(args.workers, args.pin_workers))
+        )
         served = serve_and_load(
             work / "bundles",
             work,
@@ -793,7 +778,20 @@ def main(argv: list[str] | None = None) -> str:
             client=client,
             floor=floor,
             floor_rounds=args.floor_rounds,
+            pin=args.pin_workers,
         )
+        if floor is not None:
+            print("in-process service CPU, quiet and under the floor's load ...", flush=True)
+            _fresh_sqlite(work / "inproc.db")
+            rates = {kind: float(served[f"{kind}_max"]["rps"]) for kind in ("http", "grpc")}
+            loads = {
+                kind: load_command(client, kind, addr, users_file, API_KEY, rates[kind], 8.0)
+                for kind, addr in (("http", floor.http), ("grpc", floor.grpc))
+            }
+            inproc["service_load_rps"] = rates
+            inproc["service_cpu_ms"] = measure_service(
+                work / "bundles", work / "inproc.db", API_KEY, users, loads
+            )
     naive = None
     if not args.skip_naive:
         print("naive baseline ...", flush=True)

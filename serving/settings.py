@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     workers:
         Serving processes on this host sharing both ports (``SO_REUSEPORT``); one Python
         process runs requests on one core at a time, so set it to the cores to use.
+    pin_workers:
+        Keep each worker and all its threads on one core (worker ``i`` on the ``i``-th core
+        this process may use, round robin): less CPU per call on a host whose cores serve
+        fairshelf alone, worse when other work shares them (see :mod:`serving.cpu_affinity`).
     reuse_port:
         Bind both ports with ``SO_REUSEPORT`` so that several processes share them (set for
         each worker by ``workers``; a lone server leaves it off so a second one on the same
@@ -143,6 +147,7 @@ class Settings(BaseSettings):
     grpc_max_connection_age_seconds: float = Field(default=60.0, gt=0)
     grpc_max_connection_age_grace_seconds: float = Field(default=10.0, ge=0)
     workers: int = Field(default=1, ge=1, le=64)
+    pin_workers: bool = False
     reuse_port: bool = False
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from prometheus_client import multiprocess
 
 from fairshelf.errors import FailedPrecondition, InvalidArgument, PortInUse
+from serving.cpu_affinity import WORKER_CPU_ENV, worker_cpu
 from serving.logging import get_logger
 from serving.settings import Settings
 
@@ -212,6 +213,8 @@ class Supervisor:
     def _spawn(self, slot: int, failures: int = 0) -> _Worker:
         read_fd, write_fd = os.pipe()
         env = {**self._env, READY_FD_ENV: str(write_fd)}
+        if self.settings.pin_workers:
+            env[WORKER_CPU_ENV] = str(worker_cpu(slot))
         args = [
             sys.executable,
             "-m",

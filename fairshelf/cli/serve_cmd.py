@@ -48,6 +48,7 @@ def serve(
     Settings come from the flags, then FAIRSHELF_* environment variables, then --config.
     """
     _single_threaded_math()
+    from serving.cpu_affinity import pin_from_env
     from serving.logging import configure_logging
     from serving.settings import load_settings
     from serving.workers import READY_FD_ENV, signal_ready
@@ -63,6 +64,8 @@ def serve(
         workers=workers,
     )
     configure_logging(settings.log_format, settings.log_level)
+    # Before any server thread starts, so that every one of them inherits the core.
+    pin_from_env()
     stop = threading.Event()
 
     def _on_signal(_signum: int, _frame: FrameType | None) -> None:

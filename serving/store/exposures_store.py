@@ -53,6 +53,13 @@ class Exposure(NamedTuple):
     items: tuple[str, ...]
 
 
+# The columns in the order of Exposure's fields (``items`` last, as JSON).
+_SQLITE_INSERT = (
+    f"INSERT INTO exposures ({', '.join(Exposure._fields)}) "
+    f"VALUES ({', '.join('?' * len(Exposure._fields))})"
+)
+
+
 class ExposuresStore:
     """Append and read exposures on a :class:`~serving.store.db.Database`.
 
@@ -64,16 +71,26 @@ class ExposuresStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        # Every Recommend is one row, so the writer's CPU per row counts against serving (it
+        # shares the worker's interpreter lock): on SQLite the rows go to the driver's
+        # executemany as tuples, about 5.5 us a row against 9.5 us through SQLAlchemy's
+        # insert of dicts. Other backends keep SQLAlchemy's (its own batching, its types).
+        self.driver_insert = db.is_sqlite
         db.create_tables(EXPOSURES)
 
     def append(self, exposures: Sequence[Exposure]) -> int:
         """Write a batch in one transaction; returns the rows written."""
         if not exposures:
             return 0
-        rows = [{**e._asdict(), "items": json.dumps(list(e.items))} for e in exposures]
         with self.db.engine.begin() as conn:
-            conn.execute(EXPOSURES.insert(), rows)
-        return len(rows)
+            if self.driver_insert:
+                conn.exec_driver_sql(
+                    _SQLITE_INSERT, [(*e[:-1], json.dumps(list(e.items))) for e in exposures]
+                )
+            else:
+                rows = [{**e._asdict(), "items": json.dumps(list(e.items))} for e in exposures]
+                conn.execute(EXPOSURES.insert(), rows)
+        return len(exposures)
 
     def experiments(self) -> list[str]:
         """Names of the experiments with at least one exposure, sorted."""

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
@@ -107,10 +108,16 @@ class Served:
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
+    with _serving(tmp_path) as out:
+        yield out
+
+
+@contextmanager
+def _serving(tmp_path: Path, settings: str = "") -> Iterator[Served]:
     bundles = tiny_bundles(tmp_path / "bundles")
     config = tmp_path / "serve.toml"
     keys = "\n".join(f'"{key}" = "{role}"' for role, key in KEYS.items())
-    config.write_text(f"reload_interval_seconds = 0.5\n[api_keys]\n{keys}\n")
+    config.write_text(f"reload_interval_seconds = 0.5\n{settings}[api_keys]\n{keys}\n")
     proc = subprocess.Popen(
         [*_serve_argv(tmp_path, bundles, config), "--log-format", "console"],
         cwd=ROOT,
@@ -193,6 +200,31 @@ def test_two_workers_share_the_ports_and_report_one_set_of_metrics(
     assert not [pid for pid in current if _alive(pid)]
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{served.http_port}/healthz", timeout=2)
+
+
+def _cores_of_threads(pid: int) -> set[frozenset[int]]:
+    """The distinct core sets of the threads of ``pid``."""
+    return {
+        frozenset(os.sched_getaffinity(int(task.name)))
+        for task in Path(f"/proc/{pid}/task").iterdir()
+    }
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="pinning two workers needs 2 cores")
+def test_pinned_workers_keep_every_thread_on_a_core_of_their_own(tmp_path: Path) -> None:
+    with _serving(tmp_path, "pin_workers = true\n") as served:
+        users = [str(u) for u in load_bundle(tmp_path / "bundles" / "current").user_ids[:4]]
+        for user in users:  # both transports' threads are running
+            assert served.recommend_http(user)["items"]
+            assert served.recommend_grpc(user).items
+        workers = sorted(_children(served.proc.pid))
+        assert len(workers) == 2
+        cores = [_cores_of_threads(pid) for pid in workers]
+        # Every thread of a worker (gRPC's included) on the same single core ...
+        assert all(len(c) == 1 and len(next(iter(c))) == 1 for c in cores), cores
+        # ... and the two workers on different cores; the supervisor stays free.
+        assert cores[0] != cores[1]
+        assert _cores_of_threads(served.proc.pid) == {frozenset(os.sched_getaffinity(0))}
 
 
 def test_a_worker_that_cannot_start_stops_the_server_with_its_error(tmp_path: Path) -> None:

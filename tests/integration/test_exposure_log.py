@@ -96,3 +96,20 @@ def test_a_batch_the_database_refuses_is_dropped_and_counted_not_retried(tmp_pat
         log.record(_exposure(i))
     assert log.flush() and len(ExposuresStore(db).read("ranker")) == 3
     db.close()
+
+
+def test_the_sqlite_driver_insert_writes_the_rows_sqlalchemy_would(tmp_path: Path) -> None:
+    batch = [_exposure(i) for i in range(5)] + [_exposure(7)._replace(items=())]
+    stored = []
+    for name, driver in (("driver.db", True), ("core.db", False)):
+        db = Database(str(tmp_path / name))
+        store = ExposuresStore(db)
+        assert store.driver_insert is True  # SQLite's default
+        store.driver_insert = driver
+        assert store.append(batch) == 6 and store.append([]) == 0
+        with db.engine.connect() as conn:
+            stored.append(conn.execute(text("SELECT * FROM exposures ORDER BY seq")).all())
+        frame = store.read("ranker")
+        assert frame["items"][5] == [] and frame["items"][0] == ["i0", "i1", "i2"]
+        db.close()
+    assert stored[0] == stored[1] and len(stored[0]) == 6

@@ -10,7 +10,14 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
-from floor_ratios import limit_rps, merge_rounds, ratios, render_ratios
+from floor_ratios import (
+    limit_rps,
+    loaded_rows,
+    merge_rounds,
+    ratios,
+    render_ratios,
+    service_cpu,
+)
 
 
 def _phase(rps: float, ok: int, cpu_s: float, seconds: float, p99: float) -> dict[str, Any]:
@@ -70,3 +77,40 @@ def test_rounds_add_counts_and_weight_the_rate_by_time() -> None:
     assert m["server"]["errors"] == 1
     assert m["server"]["service_mean_ms"] == pytest.approx((0.2 * 5000 + 0.5 * 10_000) / 15_000)
     assert m["rounds"] == 3
+
+
+def _served() -> dict[str, Any]:
+    return {
+        "workers": 2,
+        "floor_grpc_max": _phase(8000.0, 80_000, 8.0, 10.0, 2.0),  # 0.1 ms per call
+        "grpc_max": _phase(3000.0, 30_000, 15.0, 10.0, 9.0),  # 0.5 ms
+        "floor_http_max": _phase(20000.0, 200_000, 6.0, 10.0, 1.0),  # 0.03 ms
+        "http_max": _phase(5000.0, 50_000, 10.0, 10.0, 4.0),  # 0.2 ms
+        "floor_grpc": _phase(1000.0, 10_000, 3.0, 10.0, 2.0),
+        "grpc": _phase(1000.0, 10_000, 6.0, 10.0, 5.0),
+    }
+
+
+def test_the_limit_takes_the_quiet_service_cpu_and_prints_the_loaded_one_beside_it() -> None:
+    inproc = {
+        "recommend_cpu_ms": 0.10,  # thread CPU without the exposure writer: not used
+        "recommend": (0.12, 0.3),
+        "service_cpu_ms": {"quiet": 0.15, "http": 0.24, "grpc": 0.30},
+        "service_load_rps": {"http": 5000.0, "grpc": 3000.0},
+    }
+    assert service_cpu(inproc) == 0.15
+    assert service_cpu({"recommend_cpu_ms": 0.1}) == 0.1
+    table = render_ratios(_served(), inproc)
+    # The bar's ratios use the quiet figure: gRPC (0.1 + 0.15) / 0.5, HTTP (0.03 + 0.15) / 0.2.
+    assert "**0.50**" in table and "**0.90**" in table
+    rows = loaded_rows(_served(), inproc)
+    assert len(rows) == 2
+    grpc, http = rows
+    assert "gRPC at 3,000/s" in grpc and "2.00x" in grpc
+    assert f"| {(0.1 + 0.30) / 0.5:.2f} |" in grpc
+    assert "HTTP at 5,000/s" in http and "1.60x" in http
+    assert f"| {(0.03 + 0.24) / 0.2:.2f} |" in http
+    assert all(row in table for row in rows)
+    # Verdicts stay on the bar's ratios only.
+    assert table.count("NOT met") == 2
+    assert loaded_rows(_served(), {"recommend_cpu_ms": 0.1}) == []

@@ -21,7 +21,7 @@ import scipy.sparse as sp
 
 from recsys.hybrid import scaled_rows
 from training.evaluation import EvalSplit
-from training.ranking import best_unordered, one_thread, rows_per_block
+from training.ranking import best_unordered, map_blocks, one_thread, rows_per_block
 
 SourceFn = Callable[[np.ndarray], np.ndarray]
 # A source is a scorer of a batch of users, one vector that scores every user alike (trend),
@@ -186,7 +186,7 @@ def _cache_split(
         }
         return np.where(bad, -1, cand), hit, scored
 
-    blocks = [block(lo) for lo in range(0, len(rows), batch)]
+    blocks = map_blocks(block, range(0, len(rows), batch))
     return CachedSplit(
         items=np.concatenate([b[0] for b in blocks]),
         scores={n: np.concatenate([b[2][n] for b in blocks]) for n in names},

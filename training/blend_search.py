@@ -19,7 +19,7 @@ from training.config import HybridGrid
 from training.evaluation import EvalSplit, Scorer
 from training.fit import Fitted
 from training.item_models import binary_purchases
-from training.ranking import one_thread
+from training.ranking import map_blocks, one_thread
 
 SELECT_K = 20
 KEY = f"recall@{SELECT_K}"
@@ -99,9 +99,11 @@ def _coordinate_search(
     for _ in range(rounds):
         improved = False
         for name, grid in grids.items():
-            for value in grid:
-                cand = {**best_w, name: value}
-                r = score(cand)
+            # A candidate differs from the best so far only in this coordinate, so the grid's
+            # points are scored side by side and then taken in order as before.
+            base = dict(best_w)
+            cands = [{**base, name: value} for value in grid]
+            for cand, r in zip(cands, map_blocks(score, cands), strict=True):
                 trials.append({"step": "discovery", **cand, "novel_" + KEY: r})
                 if r > best + 1e-9:
                     best_w, best, improved = cand, r, True
@@ -210,23 +212,30 @@ def _choose_blend(
     repeat_fns[DROP_BOUGHT] = (fitted.purchases > 0).astype(np.float32).tocsr()
     cache_all = cache_split(split_all, rows_all, {**all_sources, **repeat_fns}, grid.depth)
     best_params, best = HybridParams(discovery_weights=best_disc), -1.0
-    for hl in grid.repeat_half_lives_days:
-        for ex in grid.repeat_item_exponents:
-            key = _repeat_key(hl, ex)
-            for w in grid.repeat_weights:
-                weights = {key: w, **{n: (1.0 - w) * v for n, v in best_disc.items()}}
-                r = cache_all.recall(weights)
-                trials.append(
-                    {"step": "repeat", "repeat_weight": w, "half_life": hl, "exponent": ex, KEY: r}
-                )
-                if r > best + 1e-9:
-                    best = r
-                    best_params = HybridParams(
-                        repeat_weight=w,
-                        repeat_half_life_days=hl,
-                        repeat_item_exponent=ex,
-                        discovery_weights=best_disc,
-                    )
+    points = [
+        (hl, ex, w)
+        for hl in grid.repeat_half_lives_days
+        for ex in grid.repeat_item_exponents
+        for w in grid.repeat_weights
+    ]
+
+    def repeat_recall(point: tuple[float, float, float]) -> float:
+        hl, ex, w = point
+        others = {n: (1.0 - w) * v for n, v in best_disc.items()}
+        return cache_all.recall({_repeat_key(hl, ex): w, **others})
+
+    for (hl, ex, w), r in zip(points, map_blocks(repeat_recall, points), strict=True):
+        trials.append(
+            {"step": "repeat", "repeat_weight": w, "half_life": hl, "exponent": ex, KEY: r}
+        )
+        if r > best + 1e-9:
+            best = r
+            best_params = HybridParams(
+                repeat_weight=w,
+                repeat_half_life_days=hl,
+                repeat_item_exponent=ex,
+                discovery_weights=best_disc,
+            )
     # Leaving bought items out entirely: a blend weight so negative it drops them.
     drop = {**{n: v for n, v in best_disc.items()}, DROP_BOUGHT: -1e6}
     r = cache_all.recall(drop)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from training.ranking import one_thread, rows_per_block, top_k_rows
+from training.ranking import map_blocks, one_thread, rows_per_block, top_k_rows
 
 Mode = Literal["all", "novel"]
 # Maps user indices to a dense (users, items) score block. The block must be a new array:
@@ -190,6 +190,7 @@ def evaluate_modes(
     splits: dict[str, EvalSplit],
     k_values: list[int],
     batch: int | None = None,
+    workers: int = 0,
 ) -> dict[str, dict[str, float]]:
     """:func:`evaluate` on several splits of the same users, scoring each user once.
 
@@ -204,6 +205,8 @@ def evaluate_modes(
     batch:
         Users scored at a time (default: a block of about 16 MB of scores, see
         :func:`training.ranking.rows_per_block`).
+    workers:
+        Blocks scored side by side (0: the idle cores, :func:`training.ranking.idle_cores`).
 
     Returns
     -------
@@ -216,20 +219,22 @@ def evaluate_modes(
     batch = batch or rows_per_block(first.truth.shape[1])
     shared = _shares_one_ranking(splits)
 
-    lists: dict[str, list[np.ndarray]] = {mode: [] for mode in splits}
+    def block(lo: int) -> dict[str, np.ndarray]:
+        part = users[lo : lo + batch]
+        scores = np.asarray(scorer(part), dtype=np.float32)
+        if shared:
+            return _lists_of_both_modes(scores, part, splits, k)
+        out = {}
+        for mode, split in splits.items():
+            rows = np.flatnonzero(np.isin(part, split.users))
+            if rows.size:
+                # Fancy indexing copies, so each mode masks its own block.
+                out[mode] = _lists(scores[rows], part[rows], split, k)
+        return out
+
     with one_thread():
-        for lo in range(0, len(users), batch):
-            part = users[lo : lo + batch]
-            scores = np.asarray(scorer(part), dtype=np.float32)
-            if shared:
-                for mode, got in _lists_of_both_modes(scores, part, splits, k).items():
-                    lists[mode].append(got)
-                continue
-            for mode, split in splits.items():
-                rows = np.flatnonzero(np.isin(part, split.users))
-                if rows.size:
-                    # Fancy indexing copies, so each mode masks its own block.
-                    lists[mode].append(_lists(scores[rows], part[rows], split, k))
+        blocks = map_blocks(block, range(0, len(users), batch), workers)
+    lists = {mode: [b[mode] for b in blocks if mode in b] for mode in splits}
     return {
         mode: metrics_from_lists(
             np.concatenate(lists[mode]) if lists[mode] else np.zeros((0, k), dtype=np.int64),

@@ -13,15 +13,19 @@ them cost more than the arithmetic (a quarter of a run's CPU was system time).
 The block loops run on one thread (:func:`one_thread`): each block is a few milliseconds of
 work, and splitting that over the OpenMP pools of BLAS and torch gains nothing on an idle
 host, while on a busy one every parallel region waits for a descheduled thread (the blend
-search took 20 s or 60 s from run to run on the same data). Blocks side by side in a thread
-pool fared no better: on a host shared with other jobs a thread preempted while holding the
-GIL stalls the other, and the evaluation took 23-34 s on two threads against 18 s on one.
+search took 20 s or 60 s from run to run on the same data). Blocks run side by side on the
+cores the host leaves idle (:func:`idle_cores`): on an idle host that halves the time, while
+on a host busy with other jobs a thread preempted while holding the GIL stalls the other (the
+evaluation took 23-34 s on two threads against 18 s on one), so there it is one thread.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from typing import TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -30,6 +34,8 @@ from threadpoolctl import threadpool_limits
 
 # Elements of one float32 score block (16 MB).
 BLOCK_ELEMENTS = 1 << 22
+T = TypeVar("T")
+U = TypeVar("U")
 
 
 @contextmanager
@@ -42,6 +48,37 @@ def one_thread() -> Iterator[None]:
             yield
     finally:
         torch.set_num_threads(before)
+
+
+def idle_cores() -> int:
+    """Cores this process may use that other work leaves idle (at least 1).
+
+    The one-minute load average counts this process's own running thread: a load of 1 on an
+    otherwise idle host leaves every core free. As ``make -l`` does, parallel work is sized
+    from the load instead of the core count alone.
+    """
+    cores = len(os.sched_getaffinity(0))
+    others = max(0.0, os.getloadavg()[0] - 1.0)
+    return max(1, min(cores, round(cores - others)))
+
+
+def _one_thread_here() -> None:
+    # OpenMP's thread count is per calling thread: a pool thread sets its own.
+    torch.set_num_threads(1)
+
+
+def map_blocks(fn: Callable[[U], T], items: Sequence[U], workers: int = 0) -> list[T]:
+    """``fn(item)`` for every item (a block start, a grid point), in order, on threads.
+
+    Each call is numpy, scipy and torch work that releases the GIL, so calls run side by
+    side, each on one thread (call inside :func:`one_thread`). ``workers`` 0 means
+    :func:`idle_cores`. The results do not depend on the number of threads.
+    """
+    n = workers or idle_cores()
+    if n <= 1 or len(items) <= 1:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(min(n, len(items)), initializer=_one_thread_here) as pool:
+        return list(pool.map(fn, items))
 
 
 def rows_per_block(n_items: int, most: int = 1024, least: int = 16) -> int:

@@ -59,7 +59,7 @@ class TwoTowerConfig(BaseModel):
     patience: int = Field(default=2, ge=1, description="epochs without validation gain")
     holdout_fraction: float = Field(default=0.1, ge=0, lt=1)
     holdout_max_users: int = Field(default=1000, ge=0)
-    threads: int = Field(default=1, ge=0, description="torch threads; 0 = min(2, cpu count)")
+    threads: int = Field(default=0, ge=0, description="torch threads; 0 = min(2, cpu count)")
 
 
 def _world() -> tuple[int, int]:
@@ -78,7 +78,11 @@ def init_distributed() -> bool:
 
 
 def set_threads(cfg: TwoTowerConfig) -> None:
-    """Limit torch intra-op threads (shared machines, one thread per rank under DDP)."""
+    """Limit torch intra-op threads (shared machines, one thread per rank under DDP).
+
+    A fixed count, not one read from the host's load: the sums of a multi-threaded step are
+    ordered by thread, and a seed must give the same model on the same machine.
+    """
     n = cfg.threads or min(2, os.cpu_count() or 1)
     world, _ = _world()
     torch.set_num_threads(max(1, n // world))

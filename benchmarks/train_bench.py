@@ -111,7 +111,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         events, items, cut, is_retail = _canonical(args, work)
-        als_ref = plain_als_seconds(events, cut, args.seed)
+        als_before = plain_als_seconds(events, cut, args.seed)
         t = time.perf_counter()
         path = train(
             events,
@@ -124,6 +124,10 @@ def main() -> None:
             show_progress=args.progress,
         )
         wall = time.perf_counter() - t
+        # The faster of a fit before and one after the training: the ratio then errs against
+        # the trainer when the host's load changes during the run.
+        als_after = plain_als_seconds(events, cut, args.seed)
+        als_ref = min(als_before, als_after)
         m = read_manifest(path)
     k = args.k
     print(
@@ -154,7 +158,8 @@ def main() -> None:
     print(f"end-to-end train + evaluate wall time: {wall:.1f} s")
     ratio = wall / als_ref
     print(
-        f"one plain implicit ALS fit (defaults, same events): {als_ref:.1f} s; "
+        f"one plain implicit ALS fit (defaults, same events): {als_ref:.1f} s (the faster "
+        f"of {als_before:.1f} s before and {als_after:.1f} s after the training); "
         f"training / ALS = {ratio:.1f}x (bar <= 8x: {'PASS' if ratio <= 8 else 'FAIL'})"
     )
     fit_only = wall - m.timings_seconds.get("evaluate", 0.0)

@@ -6,6 +6,8 @@ Shared by the trainer and the bundle writer, so that neither imports the other.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,15 +23,23 @@ from training.fit import Catalog
 
 @dataclass
 class PreparedData:
-    """Canonical events restricted to catalog items and weighted event types."""
+    """Canonical events restricted to catalog items and weighted event types.
+
+    ``digest`` is the data fingerprint or the job computing it (:attr:`fingerprint` waits).
+    """
 
     events: pd.DataFrame
     catalog: Catalog
     dropped: dict[str, int]
-    fingerprint: str
+    digest: str | Future[str]
     events_path: str
     items_path: str
     rejects: Rejects = field(default_factory=Rejects)
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of the input tables (see :func:`data_fingerprint`)."""
+        return self.digest if isinstance(self.digest, str) else self.digest.result()
 
 
 def data_fingerprint(events: pd.DataFrame, items: pd.DataFrame) -> str:
@@ -40,6 +50,17 @@ def data_fingerprint(events: pd.DataFrame, items: pd.DataFrame) -> str:
         h.update(",".join(cols).encode())
         h.update(pd.util.hash_pandas_object(frame[cols], index=False).to_numpy().tobytes())
     return h.hexdigest()
+
+
+def _in_background(fn: Callable[..., str], *args: object) -> Future[str]:
+    """Run ``fn`` on a thread of its own: hashing a million rows takes over a second, mostly
+    outside the GIL, and nothing needs the fingerprint until the bundle is written. The tables
+    it reads are not changed afterwards."""
+    pool = ThreadPoolExecutor(1, thread_name_prefix="fairshelf-fingerprint")
+    try:
+        return pool.submit(fn, *args)
+    finally:
+        pool.shutdown(wait=False)
 
 
 def prepare(
@@ -86,7 +107,7 @@ def prepare_frames(
     InvalidArgument
         If no usable event is left.
     """
-    fingerprint = data_fingerprint(events, items)
+    fingerprint = _in_background(data_fingerprint, events, items)
     catalog = Catalog.build(items, cfg.two_tower.price_bands)
     dropped: dict[str, int] = {}
     keep = np.ones(len(events), dtype=bool)
@@ -110,7 +131,7 @@ def prepare_frames(
         events=ev,
         catalog=catalog,
         dropped={k: v for k, v in dropped.items() if v},
-        fingerprint=fingerprint,
+        digest=fingerprint,
         events_path=events_path,
         items_path=items_path,
         rejects=rejects,

@@ -104,7 +104,7 @@ def _subset(data: PreparedData, until: pd.Timestamp) -> PreparedData:
         events=ev[ev["timestamp"] <= until].reset_index(drop=True),
         catalog=data.catalog,
         dropped=data.dropped,
-        fingerprint=data.fingerprint,
+        digest=data.digest,
         events_path=data.events_path,
         items_path=data.items_path,
         rejects=data.rejects,

@@ -62,6 +62,30 @@ def _visits(
     return order, starts[visit_order], ends[visit_order], first_ts[visit_order]
 
 
+def _targets_per_visit(
+    item: np.ndarray, is_target: np.ndarray, starts: np.ndarray, ends: np.ndarray
+) -> list[np.ndarray]:
+    """Per visit (events ``starts[k]:ends[k]``), its distinct target items, sorted.
+
+    One sort of (visit, item) pairs for all visits: a ``numpy.unique`` per visit cost a
+    second per hundred thousand visits.
+    """
+    lens = ends - starts
+    n = len(starts)
+    if n == 0:
+        return []
+    offsets = np.r_[0, np.cumsum(lens)[:-1]]
+    events = np.repeat(starts - offsets, lens) + np.arange(int(lens.sum()))
+    visit = np.repeat(np.arange(n), lens)
+    keep = is_target[events]
+    visit, it = visit[keep], item[events][keep]
+    order = np.lexsort((it, visit))
+    visit, it = visit[order], it[order]
+    first = np.r_[True, (visit[1:] != visit[:-1]) | (it[1:] != it[:-1])]
+    visit, it = visit[first], it[first]
+    return np.split(it, np.searchsorted(visit, np.arange(1, n)))
+
+
 def build_examples(
     user: np.ndarray,
     item: np.ndarray,
@@ -113,7 +137,7 @@ def build_examples(
     final = np.full((n_users, history_length), pad, dtype=np.int64)
     n_visits = len(starts)
     visit_user = u[starts] if n_visits else np.zeros(0, dtype=np.int64)
-    bought = [np.unique(it[a:b][tg[a:b]]) for a, b in zip(starts, ends, strict=True)]
+    bought = _targets_per_visit(it, tg, starts, ends)
     recent: list[int] = []
     seen: set[int] = set()
     recon: list[tuple[int, np.ndarray]] = []

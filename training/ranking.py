@@ -14,9 +14,9 @@ The block loops run on one thread (:func:`one_thread`): each block is a few mill
 work, and splitting that over the OpenMP pools of BLAS and torch gains nothing on an idle
 host, while on a busy one every parallel region waits for a descheduled thread (the blend
 search took 20 s or 60 s from run to run on the same data). Blocks run side by side on the
-cores the host leaves idle (:func:`idle_cores`): on an idle host that halves the time, while
-on a host busy with other jobs a thread preempted while holding the GIL stalls the other (the
-evaluation took 23-34 s on two threads against 18 s on one), so there it is one thread.
+cores the host leaves idle (:func:`idle_cores`): on an idle host that nearly halves the time,
+while on a host busy with other jobs a thread preempted while holding the GIL stalls the
+other (the evaluation took 23-34 s on two threads against 18 s on one), so there it is one.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
@@ -51,15 +52,29 @@ def one_thread() -> Iterator[None]:
 
 
 def idle_cores() -> int:
-    """Cores this process may use that other work leaves idle (at least 1).
+    """Cores this process may use that other work leaves idle now (at least 1).
 
-    The one-minute load average counts this process's own running thread: a load of 1 on an
-    otherwise idle host leaves every core free. As ``make -l`` does, parallel work is sized
-    from the load instead of the core count alone.
+    As ``make -l`` does, parallel work is sized from the host's load rather than its core
+    count. The count is the threads runnable right now (``/proc/loadavg``) less this
+    process's own: the one-minute load average would count this process's own threads of the
+    previous block and halve its next one.
     """
     cores = len(os.sched_getaffinity(0))
-    others = max(0.0, os.getloadavg()[0] - 1.0)
-    return max(1, min(cores, round(cores - others)))
+    try:
+        runnable = int(Path("/proc/loadavg").read_text().split()[3].split("/")[0])
+        mine = sum(1 for task in Path("/proc/self/task").iterdir() if _running(task))
+        others = max(0, runnable - mine)
+    except (OSError, ValueError, IndexError):
+        others = round(max(0.0, os.getloadavg()[0] - 1.0))
+    return max(1, min(cores, cores - others))
+
+
+def _running(task: Path) -> bool:
+    try:
+        # The state follows the parenthesised command name, which may itself hold spaces.
+        return (task / "stat").read_text().rsplit(")", 1)[1].split()[0] == "R"
+    except (OSError, IndexError):
+        return False
 
 
 def _one_thread_here() -> None:

@@ -147,14 +147,14 @@ def _batch(
         # Dropping history slots teaches the tower short and partial histories (new shoppers).
         hist[rng.random(hist.shape) < dropout] = pad
     pos, item, _ = data.targets_of(rows)
-    # Novel = not visible in the (dropped-out) input: the items the tower has to find.
-    seen = np.zeros((len(rows), pad + 1), dtype=bool)
-    seen[np.repeat(np.arange(len(rows)), hist.shape[1]), hist.ravel()] = True
+    # Novel = not visible in the (dropped-out) input: the items the tower has to find. Each
+    # target is compared with its own row's history slots (not a rows x catalog mask).
+    seen = (hist[pos] == item[:, None]).any(axis=1)
     return Batch(
         torch.from_numpy(hist),
         torch.from_numpy(pos),
         torch.from_numpy(item),
-        torch.from_numpy(~seen[pos, item]),
+        torch.from_numpy(~seen),
     )
 
 

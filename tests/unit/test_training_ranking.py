@@ -53,3 +53,15 @@ def test_blocks_stay_under_the_element_budget() -> None:
     assert rows_per_block(50_000) * 50_000 <= BLOCK_ELEMENTS
     assert rows_per_block(100) == 1024
     assert rows_per_block(10**9) == 16
+
+
+def test_idle_cores_is_between_one_and_the_cores_this_process_may_use() -> None:
+    import os
+
+    from training.ranking import idle_cores, map_blocks
+
+    n = idle_cores()
+    assert 1 <= n <= len(os.sched_getaffinity(0))
+    # Results come back in order whatever the number of threads.
+    assert map_blocks(lambda x: x * x, list(range(20)), workers=2) == [x * x for x in range(20)]
+    assert map_blocks(lambda x: x * x, list(range(20))) == [x * x for x in range(20)]

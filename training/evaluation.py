@@ -142,20 +142,28 @@ def metrics_from_lists(
     pct = popularity_percentile(split)
     sessions = np.asarray(split.bought[split.users].sum(axis=1)).ravel()
     segments = {name: (sessions >= lo) & (sessions <= hi) for name, (lo, hi) in SEGMENTS.items()}
+    # Running sums over ranks, computed once for the longest list and read at every K.
+    cum_hits = np.cumsum(hits, axis=1)
+    full_disc = 1.0 / np.log2(np.arange(2, hits.shape[1] + 2))
+    cum_dcg = np.cumsum(hits * full_disc, axis=1)
+    cum_ap = np.cumsum(hits * (cum_hits / np.arange(1, hits.shape[1] + 1)), axis=1)
     for k in k_values:
         h = hits[:, :k]
+        last = h.shape[1] - 1
         denom = np.minimum(n_truth, k)
-        disc = 1.0 / np.log2(np.arange(2, h.shape[1] + 2))
+        disc = full_disc[: h.shape[1]]
         ideal = np.array([disc[:d].sum() for d in range(k + 1)])[denom]
-        prec_at = np.cumsum(h, axis=1) / np.arange(1, h.shape[1] + 1)
-        out[f"recall@{k}"] = float(np.mean(h.sum(axis=1) / denom))
-        out[f"ndcg@{k}"] = float(np.mean((h * disc).sum(axis=1) / ideal))
-        out[f"hit_rate@{k}"] = float(np.mean(h.any(axis=1)))
-        out[f"map@{k}"] = float(np.mean((prec_at * h).sum(axis=1) / denom))
-        out[f"coverage@{k}"] = float(len(np.unique(lists[:, :k])) / n_candidates)
+        found = cum_hits[:, last] if last >= 0 else np.zeros(len(h))
+        out[f"recall@{k}"] = float(np.mean(found / denom))
+        out[f"ndcg@{k}"] = float(np.mean((cum_dcg[:, last] if last >= 0 else 0.0) / ideal))
+        out[f"hit_rate@{k}"] = float(np.mean(found > 0))
+        out[f"map@{k}"] = float(np.mean((cum_ap[:, last] if last >= 0 else 0.0) / denom))
+        # Distinct items listed: a count per item instead of sorting every list.
+        listed = np.bincount(lists[:, :k].ravel(), minlength=truth.shape[1])
+        out[f"coverage@{k}"] = float(np.count_nonzero(listed) / n_candidates)
         # Mean popularity percentile of recommended items (0.5 = a catalog-typical item).
         out[f"pop_percentile@{k}"] = float(np.mean(pct[lists[:, :k]]))
-        recall = h.sum(axis=1) / denom
+        recall = found / denom
         for name, mask in segments.items():
             if mask.any():
                 out[f"recall@{k}:{name}"] = float(np.mean(recall[mask]))

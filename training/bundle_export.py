@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import time
+from concurrent.futures import Future
 from datetime import datetime
 from pathlib import Path
 
@@ -182,8 +183,13 @@ def write_trained_bundle(
     started: datetime,
     total_start: float,
     make_current: bool = True,
+    elasticities: Future[tuple[pd.DataFrame | None, str | None]] | None = None,
 ) -> Path:
-    """Write every artefact, the report and the manifest; publish; return the bundle path."""
+    """Write every artefact, the report and the manifest; publish; return the bundle path.
+
+    ``elasticities`` is the elasticity table already being fitted on another thread (from the
+    events up to ``fitted.reference_time``); without it the table is fitted here.
+    """
     t = time.perf_counter()
     bundle_id = f"{started.strftime('%Y%m%dT%H%M%S%fZ')}-{data.fingerprint[:8]}"
     w = B.BundleWriter(bundles_dir, bundle_id)
@@ -254,7 +260,11 @@ def write_trained_bundle(
             nnz=int(matrix.nnz),
             params=item_item_params(name, cfg),
         )
-    elasticity, note = elasticity_table(data.events, data.catalog, fitted.reference_time)
+    elasticity, note = (
+        elasticities.result()
+        if elasticities is not None
+        else elasticity_table(data.events, data.catalog, fitted.reference_time)
+    )
     if elasticity is not None:
         w.save_frame(B.ELASTICITY, elasticity)
     if note:

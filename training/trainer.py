@@ -9,6 +9,7 @@ the bundle under a temporary name, rename it and move ``current``.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from training.bundle_export import write_trained_bundle
 from training.config import TrainConfig, load_config
 from training.data.readers import InvalidRows
 from training.data.rejects import KEPT_UNPRICED
+from training.elasticity_input import elasticity_table
 from training.evaluation import EvalSplit, evaluate_modes, make_split
 from training.fit import Catalog, Fitted, fit_window
 from training.prepare import PreparedData, prepare
@@ -221,6 +223,13 @@ def train_prepared(
     val_cut = end - pd.Timedelta(days=cfg.evaluation.validation_days)
     use_tt = cfg.two_tower.enabled or cfg.model == "two_tower"
     cfg = item_item_for(cfg, train_ev)
+    # The pricing side's elasticities need only the events up to the end of the training
+    # window: fitted on a thread of their own (mostly outside the GIL) while the models train.
+    pool = ThreadPoolExecutor(1, thread_name_prefix="fairshelf-elasticities")
+    elasticities = pool.submit(
+        elasticity_table, data.events, data.catalog, train_ev["timestamp"].max()
+    )
+    pool.shutdown(wait=False)
 
     t = time.perf_counter()
     val_train = train_ev[train_ev["timestamp"] < val_cut]
@@ -288,4 +297,5 @@ def train_prepared(
         started=datetime.now(UTC),
         total_start=t0,
         make_current=make_current,
+        elasticities=elasticities,
     )

@@ -157,10 +157,14 @@ def main() -> None:
     print("\ntimings (s): " + ", ".join(f"{a} {b:.1f}" for a, b in m.timings_seconds.items()))
     print(f"end-to-end train + evaluate wall time: {wall:.1f} s")
     ratio = wall / als_ref
+    # The bar is stated for a store of at least 1.5 million events and 50,000 items: on a small
+    # catalog one ALS fit takes a second and the two-tower and EASE fits dominate.
+    on_bar_store = (args.synthetic or 0) >= 1_500_000 and m.data.n_items >= 50_000
+    verdict = f" (bar <= 8x: {'PASS' if ratio <= 8 else 'FAIL'})" if on_bar_store else ""
     print(
         f"one plain implicit ALS fit (defaults, same events): {als_ref:.1f} s (the faster "
         f"of {als_before:.1f} s before and {als_after:.1f} s after the training); "
-        f"training / ALS = {ratio:.1f}x (bar <= 8x: {'PASS' if ratio <= 8 else 'FAIL'})"
+        f"training / ALS = {ratio:.1f}x{verdict}"
     )
     fit_only = wall - m.timings_seconds.get("evaluate", 0.0)
     print(

@@ -3,7 +3,7 @@
 Builds ``recsys.index.VectorIndex`` over ALS item factors (by default fitted with ``implicit``
 on a random purchase matrix with category structure and in-category popularity skew, so the
 norms are as uneven as real ALS factors; or read from a bundle with ``--bundle``) as the
-trainer does (``recsys.index.build_tuned``: query beam chosen on a sample of user vectors),
+trainer does (``recsys.index_tuning.build_tuned``: query beam chosen on a sample of user vectors),
 then prints build time, recall@20 against exact inner-product search on other sampled user
 vectors, and single-query latency (p50/p99, wall and CPU) with one FAISS thread at the
 search size serving uses (``k * oversample`` = 80). The same graph at the former fixed beam
@@ -27,7 +27,8 @@ import faiss
 import numpy as np
 import scipy.sparse as sp
 
-from recsys.index import IndexSettings, VectorIndex, build_tuned, recall_against_exact
+from recsys.index import IndexSettings, VectorIndex
+from recsys.index_tuning import build_tuned, recall_against_exact
 
 
 def als_like_factors(

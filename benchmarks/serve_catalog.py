@@ -35,7 +35,8 @@ from recsys.bundle import (
 )
 from recsys.confidence import ConfidenceParams, bm25_idf, transform_weights
 from recsys.hybrid import HybridParams
-from recsys.index import IndexSettings, build_tuned
+from recsys.index import IndexSettings
+from recsys.index_tuning import build_tuned
 from training.bundle_export import index_info, save_user_candidates
 from training.config import UserCandidatesConfig
 

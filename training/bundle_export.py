@@ -13,7 +13,8 @@ import pandas as pd
 
 from recsys import bundle as B
 from recsys.hybrid import HybridParams
-from recsys.index import IndexSettings, TunedIndex, VectorIndex, build_tuned
+from recsys.index import IndexSettings, VectorIndex
+from recsys.index_tuning import TunedIndex, build_tuned
 from recsys.user_candidates import rank_user_candidates
 from training.config import TrainConfig
 from training.elasticity_input import elasticity_table
@@ -66,7 +67,7 @@ def build_index(
 
 
 def index_info(tuned: TunedIndex, settings: IndexSettings, file: str) -> B.IndexInfo:
-    """The manifest entry of an index built by :func:`recsys.index.build_tuned`."""
+    """The manifest entry of an index built by :func:`recsys.index_tuning.build_tuned`."""
     index = tuned.index
     hnsw = index.kind == "hnsw"
     return B.IndexInfo(

@@ -11,11 +11,9 @@ import pytest
 import scipy.sparse as sp
 
 from fairshelf.errors import InvalidArgument
-from recsys.index import (
+from recsys.index import IndexSettings, VectorIndex, _levels_by_norm
+from recsys.index_tuning import (
     EF_LADDER,
-    IndexSettings,
-    VectorIndex,
-    _levels_by_norm,
     build_tuned,
     recall_against_exact,
     split_queries,

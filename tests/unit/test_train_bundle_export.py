@@ -9,7 +9,8 @@ import pytest
 
 from fairshelf.errors import InvalidArgument
 from recsys import bundle as B
-from recsys.index import VectorIndex, recall_against_exact, split_queries
+from recsys.index import VectorIndex
+from recsys.index_tuning import recall_against_exact, split_queries
 from training.bundle_export import build_index, recall_note
 from training.config import TrainConfig, load_config
 

@@ -54,11 +54,6 @@ def repeat_score_from_ages(ages_days: np.ndarray, half_life_days: float) -> np.n
     return np.power(0.5, ages / half_life_days)
 
 
-def _scale_rows(scores: np.ndarray) -> np.ndarray:
-    """Divide each row by its largest absolute value (rows of zeros stay zero)."""
-    return scaled_rows(scores)
-
-
 _F32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -129,33 +124,3 @@ def blend_scores(
     for name, arr in arrays.items():
         out += scaled_rows(arr, (1.0 - params.repeat_weight) * used[name] / total_w)
     return out
-
-
-def top_k(scores: np.ndarray, k: int, exclude: np.ndarray | None = None) -> np.ndarray:
-    """Indices of the ``k`` best scores per row, best first, skipping ``exclude``.
-
-    Parameters
-    ----------
-    scores:
-        ``(n_items,)`` or ``(n_users, n_items)`` scores.
-    k:
-        List length (capped at the number of items).
-    exclude:
-        Boolean mask of the same shape; True entries are never returned.
-
-    Returns
-    -------
-    numpy.ndarray
-        int64 indices, shape ``(k,)`` or ``(n_users, k)``.
-    """
-    s = np.array(scores, dtype=np.float32, copy=True)
-    if exclude is not None:
-        s[np.asarray(exclude, dtype=bool)] = -np.inf
-    squeeze = s.ndim == 1
-    if squeeze:
-        s = s[None, :]
-    kk = min(k, s.shape[1])
-    part = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
-    order = np.argsort(-np.take_along_axis(s, part, axis=1), axis=1, kind="stable")
-    out = np.take_along_axis(part, order, axis=1).astype(np.int64)
-    return out[0] if squeeze else out

@@ -125,9 +125,7 @@ def _cache_split(
     for name in names:
         vec = sources[name]
         if isinstance(vec, np.ndarray):
-            v = np.asarray(vec, dtype=np.float32)
-            scale = float(np.max(np.abs(v))) if v.size else 0.0
-            v = v / scale if scale > 0 else np.zeros_like(v)
+            v = scaled_rows(np.asarray(vec, dtype=np.float32))
             masked = np.where(split.candidates, v, -np.inf)
             shared[name] = (v, np.argpartition(-masked, d - 1)[:d])
 

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from fairshelf.errors import InvalidArgument
-from recsys.hybrid import HybridParams, blend_scores, repeat_score_from_ages, top_k
+from recsys.hybrid import HybridParams, blend_scores, repeat_score_from_ages
+from training.ranking import top_k_rows
 
 finite = st.floats(-10, 10, allow_nan=False, width=32)
 # Scaled by up to 100x down, a subnormal float32 underflows to 0: the part then vanishes from
@@ -22,10 +23,10 @@ def test_weight_extremes_rank_by_one_part() -> None:
     disc = {"als": np.array([0.9, -0.2, 0.1, 0.5])}
     only_repeat = blend_scores(repeat, disc, HybridParams(repeat_weight=1.0))
     only_disc = blend_scores(repeat, disc, HybridParams(repeat_weight=0.0))
-    assert top_k(only_repeat, 2).tolist() == [1, 2]
-    assert top_k(only_disc, 2).tolist() == [0, 3]
+    assert top_k_rows(only_repeat[None], 2)[0].tolist() == [1, 2]
+    assert top_k_rows(only_disc[None], 2)[0].tolist() == [0, 3]
     mixed = blend_scores(repeat, disc, HybridParams(repeat_weight=0.7))
-    assert top_k(mixed, 1).tolist() == [1]  # a strong repeat beats a strong discovery
+    assert top_k_rows(mixed[None], 1)[0].tolist() == [1]  # a strong repeat beats a discovery
 
 
 def test_sources_are_weighted_and_missing_ones_renormalised() -> None:
@@ -61,12 +62,12 @@ def test_blend_ignores_the_scale_of_each_part(
 @settings(max_examples=50, deadline=None)
 @given(arrays(np.float32, 20, elements=finite), st.integers(1, 25))
 def test_top_k_never_returns_excluded_and_is_sorted(scores: np.ndarray, k: int) -> None:
-    exclude = np.arange(20) % 3 == 0
-    got = top_k(scores, k, exclude)
+    allowed_items = np.arange(20) % 3 != 0
+    got = top_k_rows(scores[None].copy(), k, allowed_items)[0]
     kk = min(k, 20)
     assert len(got) == kk
-    allowed = got[: min(kk, int((~exclude).sum()))]
-    assert not exclude[allowed].any()
+    allowed = got[: min(kk, int(allowed_items.sum()))]
+    assert allowed_items[allowed].all()
     assert np.all(np.diff(scores[allowed]) <= 0)
 
 

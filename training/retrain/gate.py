@@ -18,7 +18,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys.bundle import Bundle
-from recsys.hybrid import blend_scores, top_k
+from recsys.hybrid import blend_scores
+from training.ranking import top_k_rows
 from training.retrain.gate_stats import PairedDifference, paired_bootstrap, per_user_metrics
 
 K = 20
@@ -95,7 +96,7 @@ def _lists(
     users = pd.Index(bundle.user_ids).get_indexer(user_ids)
     items = pd.Index(bundle.item_ids).get_indexer(item_ids)
     out = [
-        top_k(bundle_scores(bundle, users[lo : lo + batch], items), K)
+        top_k_rows(bundle_scores(bundle, users[lo : lo + batch], items), K)
         for lo in range(0, len(users), batch)
     ]
     return np.concatenate(out)

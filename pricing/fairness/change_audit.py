@@ -49,16 +49,13 @@ def audit_guardrail_change(
     InvalidArgument
         Missing actor or reason.
     """
-    _require_who_and_why("guardrail", actor, reason)
-    return audit.append(
+    return _append_change(
+        audit,
         GUARDRAIL_KIND,
-        {
-            "actor": actor,
-            "reason": reason,
-            "scope": scope,
-            "version": int(version),
-            "changes": [dict(c) for c in changes],
-        },
+        "guardrail",
+        actor,
+        reason,
+        {"scope": scope, "version": int(version), "changes": [dict(c) for c in changes]},
     )
 
 
@@ -101,17 +98,22 @@ def audit_promotion_change(
     InvalidArgument
         Missing actor or reason.
     """
-    _require_who_and_why("promotion", actor, reason)
-    return audit.append(
+    return _append_change(
+        audit,
         PROMOTION_KIND,
-        {
-            "actor": actor,
-            "reason": reason,
-            "action": action,
-            "version": int(version),
-            "promotion": dict(promotion),
-        },
+        "promotion",
+        actor,
+        reason,
+        {"action": action, "version": int(version), "promotion": dict(promotion)},
     )
+
+
+def _append_change(
+    audit: AuditSink, kind: str, subject: str, actor: str, reason: str, fields: dict[str, Any]
+) -> AuditRecord:
+    """Append a change record: who and why first (both required), then what changed."""
+    _require_who_and_why(subject, actor, reason)
+    return audit.append(kind, {"actor": actor, "reason": reason, **fields})
 
 
 def _require_who_and_why(what: str, actor: str, reason: str) -> None:

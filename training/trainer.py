@@ -27,6 +27,7 @@ from training.data.rejects import KEPT_UNPRICED
 from training.elasticity_input import elasticity_table
 from training.evaluation import EvalSplit, evaluate_modes, make_split
 from training.fit import Catalog, Fitted, fit_window
+from training.memory import retain_freed_memory
 from training.prepare import PreparedData, prepare
 
 
@@ -170,6 +171,7 @@ def train(
     """
     overrides: dict[str, object] = {"model": model, "show_progress": show_progress}
     cfg = load_config(config_path, overrides)
+    retain_freed_memory()
     t0 = time.perf_counter()
     data = prepare(events_path, items_path, cfg, invalid_rows)
     return train_prepared(
@@ -212,6 +214,7 @@ def train_prepared(
     ``make_current=False`` writes the bundle in place without moving ``current`` (the
     retraining job publishes itself, after its gate).
     """
+    retain_freed_memory()
     t0 = time.perf_counter() if total_start is None else total_start
     timings: dict[str, float] = {"read": time.perf_counter() - t0}
     ev = data.events

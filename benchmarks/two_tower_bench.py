@@ -88,7 +88,16 @@ def main() -> None:
             )
         tt = fitted.timings.get("two_tower", 0.0)
         als = fitted.timings.get(f"als_{factors}", float("nan"))
-        times.append(f"{name}: two-tower fit {tt:.1f} s, ALS fit {als:.1f} s ({tt / als:.1f}x)")
+        model_tt = fitted.two_tower
+        kept = (
+            f"{model_tt.best_epochs} epochs kept, "
+            f"{'ALS' if model_tt.warm_started else 'random'} item-id start"
+            if model_tt is not None
+            else "not fitted"
+        )
+        times.append(
+            f"{name}: two-tower fit {tt:.1f} s ({kept}), ALS fit {als:.1f} s ({tt / als:.1f}x)"
+        )
     print("\n" + "\n".join(times))
 
 

@@ -21,7 +21,12 @@ from training.config import TrainConfig
 from training.item_models import ease_matrix, rp3beta_matrix
 from training.two_tower_data import TwoTowerData, build_examples
 from training.two_tower_model import TwoTower
-from training.two_tower_train import encode_items, encode_users, train_two_tower
+from training.two_tower_train import (
+    TwoTowerConfig,
+    encode_items,
+    encode_users,
+    train_two_tower,
+)
 
 
 @dataclass
@@ -174,6 +179,15 @@ def fit_item_item(fitted: Fitted, cfg: TrainConfig) -> None:
         fitted.timings["rp3beta"] = time.perf_counter() - t
 
 
+def _als_start(
+    fitted: Fitted, factors: list[int], n_items: int, tt: TwoTowerConfig
+) -> np.ndarray | None:
+    """ALS item factors the two-tower may start from (the first size fitted), if allowed."""
+    if not factors or tt.als_warm_start <= 0 or n_items > tt.warm_start_max_items:
+        return None
+    return fitted.als[factors[0]][1]
+
+
 def fit_window(
     events: pd.DataFrame,
     catalog: Catalog,
@@ -182,6 +196,7 @@ def fit_window(
     factors: list[int],
     with_two_tower: bool,
     tt_epochs: int | None = None,
+    tt_warm_start: bool = False,
 ) -> Fitted:
     """Fit ALS (one model per entry of ``factors``), popularity and the two-tower model.
 
@@ -203,6 +218,9 @@ def fit_window(
     tt_epochs:
         Two-tower epochs on every shopper (the count early stopping chose on the validation
         window); ``None`` stops early on held-out shoppers.
+    tt_warm_start:
+        With ``tt_epochs``: start the two-tower's item ids from this window's ALS factors (the
+        validation window's choice, ``TwoTower.warm_started``).
 
     Returns
     -------
@@ -332,6 +350,8 @@ def fit_window(
                 seed,
                 cfg.show_progress,
                 tt_epochs,
+                _als_start(fitted, factors, n_i, tt),
+                tt_warm_start,
             )
             content_only(model, known)
             fitted.two_tower = model

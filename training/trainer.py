@@ -265,11 +265,13 @@ def train_prepared(
         cfg = cfg.model_copy(update={"popularity": pop})
     t = time.perf_counter()
     # The final window trains the two-tower as many epochs as early stopping kept on the
-    # validation window, on every shopper: no hold-out, no checks.
-    tt_epochs = val_fit.two_tower.best_epochs if val_fit and val_fit.two_tower else None
+    # validation window, from the same start, on every shopper: no hold-out, no checks.
+    val_tt = val_fit.two_tower if val_fit else None
+    tt_epochs = val_tt.best_epochs if val_tt else None
     fitted = fit_window(
-        train_ev, data.catalog, cfg, seed, [choice.factors], use_tt, tt_epochs or None
-    )
+        train_ev, data.catalog, cfg, seed, [choice.factors], use_tt, tt_epochs or None,
+        bool(val_tt and val_tt.warm_started),
+    )  # fmt: skip
     timings["fit"] = time.perf_counter() - t
     timings.update({f"fit_{k}": v for k, v in fitted.timings.items()})
     params = _default_params(cfg.model, choice.params)

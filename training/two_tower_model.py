@@ -119,8 +119,10 @@ class TwoTower(nn.Module):
         features = ItemFeatures(n_items, item_category, item_band, dim)
         self.user = UserTower(features, dim, history_length)
         self.item = ItemTower(features, dim)
-        # Epochs of the kept state: set by training, read to fit the final window as long.
+        # Set by training, read to fit the final window the same way: epochs of the kept state
+        # and whether its item ids started from the window's ALS factors.
         self.best_epochs = 0
+        self.warm_started = False
 
     def forward(
         self, histories: torch.Tensor, targets: torch.Tensor

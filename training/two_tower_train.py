@@ -196,10 +196,10 @@ def train_two_tower(
     With ``als_items`` (the ALS item factors of the same window) and no ``epochs``, a second
     model is fitted whose item ids are those factors, fixed (``_warm_start``); it is kept
     (``warm_started``) when its held-out Recall@20 beats the random start's by
-    ``cfg.warm_start_margin``. ALS's factors
-    carry what the whole weighted history of every shopper says about an item, which a bag of
-    50 recent items learns slowly; where ALS itself is weak (MovieLens) they hurt, hence the
-    check rather than a fixed choice.
+    ``cfg.warm_start_margin`` (without held-out shoppers the random start is kept). ALS's
+    factors carry what the whole weighted history of every shopper says about an item, which
+    a bag of 50 recent items learns slowly; where ALS itself is weak (MovieLens) they hurt,
+    hence the check rather than a fixed choice.
 
     Parameters
     ----------
@@ -228,7 +228,8 @@ def train_two_tower(
     set_threads(cfg)
     usable = als_items is not None and cfg.als_warm_start > 0
     # The final window repeats the validation window's choice; a checked fit tries both.
-    starts = [warm_start and usable] if epochs is not None else [False, True][: 1 + usable]
+    checked = [False, True] if usable else [False]
+    starts = [warm_start and usable] if epochs is not None else checked
     kept: TwoTower | None = None
     kept_score = -1.0
     for warm in starts:
@@ -238,7 +239,8 @@ def train_two_tower(
         )  # fmt: skip
         # ALS was fitted on the held-out shoppers' events too, which flatters the ALS start
         # in the check: it has to win by a margin (MovieLens: +6% held out, far worse after).
-        if kept is None or score > kept_score * (1.0 + cfg.warm_start_margin):
+        # A score of -1 means nobody was held out: nothing to choose on.
+        if kept is None or (score >= 0 and score > kept_score * (1.0 + cfg.warm_start_margin)):
             kept, kept_score = model, score
     assert kept is not None
     return kept

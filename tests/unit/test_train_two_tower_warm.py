@@ -107,6 +107,11 @@ def test_final_fit_repeats_the_choice_and_zero_turns_the_start_off() -> None:
         )
         assert model.warm_started == warm and model.best_epochs == 2
         assert model.item.features.ids.weight.requires_grad != warm
+    # Nobody held out: no check, so the random start.
+    unchecked = hard_cfg(holdout_fraction=0.0)
+    assert not train_two_tower(
+        data, N_ITEMS, cats, bands, unchecked, 0, False, als_items=factors
+    ).warm_started
     off = hard_cfg(als_warm_start=0.0)
     assert not train_two_tower(
         data, N_ITEMS, cats, bands, off, 0, False, epochs=2, als_items=factors, warm_start=True

@@ -268,10 +268,10 @@ def train_prepared(
     # validation window, from the same start, on every shopper: no hold-out, no checks.
     val_tt = val_fit.two_tower if val_fit else None
     tt_epochs = val_tt.best_epochs if val_tt else None
+    warm = bool(val_tt and val_tt.warm_started)
     fitted = fit_window(
-        train_ev, data.catalog, cfg, seed, [choice.factors], use_tt, tt_epochs or None,
-        bool(val_tt and val_tt.warm_started),
-    )  # fmt: skip
+        train_ev, data.catalog, cfg, seed, [choice.factors], use_tt, tt_epochs or None, warm
+    )
     timings["fit"] = time.perf_counter() - t
     timings.update({f"fit_{k}": v for k, v in fitted.timings.items()})
     params = _default_params(cfg.model, choice.params)

@@ -370,12 +370,14 @@ def serve_and_load(
     floor: Floor | None = None,
     floor_rounds: int = 3,
     pin: bool = False,
+    open_loop_only: bool = False,
 ) -> dict[str, Any]:
     """Run fairshelf (``workers`` processes) in a subprocess and load it over gRPC and HTTP.
 
     With ``floor``, the phases the ratios need run on the floor too: the open-loop gRPC phase
     right after fairshelf's, each closed loop in ``floor_rounds`` rounds alternating between
-    the two (``sat_seconds`` in all for each server).
+    the two (``sat_seconds`` in all for each server). ``open_loop_only`` stops after the
+    open-loop gRPC phase.
     """
     config = work / "bench.toml"
     config.write_text(
@@ -434,6 +436,11 @@ def serve_and_load(
                 ours.append(grpc_open(grpc_addr, proc.pid, url, duration / floor_rounds))
                 theirs.append(grpc_open(floor.grpc, floor.pid, None, duration / floor_rounds))
             out["grpc"], out["floor_grpc"] = merge_rounds(ours), merge_rounds(theirs)
+            out["grpc_round_p99_ms"] = [float(r["p99_ms"]) for r in ours]
+            out["floor_grpc_round_p99_ms"] = [float(r["p99_ms"]) for r in theirs]
+        if open_loop_only:
+            out["loadavg"] = (load_before, round(os.getloadavg()[0], 2))
+            return out
         print(f"  HTTP open loop {http_rate:.0f}/s for {duration:.0f} s ({client}) ...", flush=True)
         out["http"] = _load(
             client, "http", url, users_file, proc.pid, url, rate=http_rate, duration=duration
@@ -705,6 +712,54 @@ def render(
     return "\n".join(rows)
 
 
+def open_loop_only(args: argparse.Namespace, work: Path, users_file: Path, client: str) -> str:
+    """The open-loop gRPC phase alone, fairshelf against the floor; prints their p99s."""
+    if args.skip_floor:
+        raise SystemExit("--only open-loop compares with the floor: drop --skip-floor")
+    print(f"fairshelf server ({args.workers} worker(s), client {client}) ...", flush=True)
+    with floor_server(args.workers, args.pin_workers) as floor:
+        served = serve_and_load(
+            work / "bundles",
+            work,
+            users_file,
+            args.duration,
+            args.saturation_seconds,
+            args.concurrency,
+            args.grpc_rate,
+            args.http_rate,
+            workers=args.workers,
+            client=client,
+            floor=floor,
+            floor_rounds=args.floor_rounds,
+            pin=args.pin_workers,
+            open_loop_only=True,
+        )
+    ours, theirs = served["grpc"], served["floor_grpc"]
+    rows = [
+        f"{args.items:,} items, {args.workers} worker(s), client {client}, gRPC Recommend open "
+        f"loop at {args.grpc_rate:,.0f}/s, {args.floor_rounds} alternating rounds, "
+        f"{args.duration:g} s per server; load average {served['loadavg'][0]} / "
+        f"{served['loadavg'][1]} (start / end)",
+        "",
+        "| server | achieved/s | p50 ms | p99 ms (median of rounds) | p99 per round | max ms "
+        "| errors | late sends |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, key in (("floor", "floor_grpc"), ("fairshelf", "grpc")):
+        r = served[key]
+        per_round = ", ".join(f"{v:.2f}" for v in served[f"{key}_round_p99_ms"])
+        rows.append(
+            f"| {name} | {r['rps']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {per_round} | "
+            f"{r.get('max_ms', float('nan')):.2f} | {r['errors']} | {r.get('late', '-')} |"
+        )
+    ratio = ours["p99_ms"] / theirs["p99_ms"] if theirs["p99_ms"] else float("inf")
+    rows += ["", f"**gRPC open-loop p99 / floor's p99: {ratio:.1f}x** (bar <= 1.5x)"]
+    table = "\n".join(rows)
+    print("\n" + table, flush=True)
+    (work / "serve_bench_open_loop.md").write_text(table + "\n")
+    return table
+
+
 def main(argv: list[str] | None = None) -> str:
     """Run the benchmark and print the table; returns the table text."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -739,6 +794,13 @@ def main(argv: list[str] | None = None) -> str:
         action="store_true",
         help="one core per worker (setting pin_workers), for fairshelf and the floor alike",
     )
+    p.add_argument(
+        "--only",
+        choices=["all", "open-loop"],
+        default="all",
+        help="open-loop: only the open-loop gRPC phase, fairshelf against the floor, in "
+        "alternating rounds (no in-process step, no closed loops, no naive baseline)",
+    )
     p.add_argument("--quick", action="store_true", help="small catalog, short runs (smoke)")
     args = p.parse_args(argv)
     if args.quick:
@@ -756,6 +818,8 @@ def main(argv: list[str] | None = None) -> str:
     users = [f"U{u:07d}" for u in np.random.default_rng(1).choice(args.users, 20000)]
     users_file = work / "users.txt"
     users_file.write_text("\n".join(users))
+    if args.only == "open-loop":
+        return open_loop_only(args, work, users_file, client)
     print("in-process ...", flush=True)
     inproc = in_process(work / "bundles", work, users, args.calls)
     print(f"fairshelf server ({args.workers} worker(s), client {client}) ...", flush=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 #: Name of the leaf encoding, recorded in every batch record so it can change one day.
@@ -131,17 +131,29 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     return _sha256(_NODE + left + right).digest()
 
 
-def root_from_hashes(hashes: Sequence[bytes]) -> bytes:
+# Node hashes between two calls of ``root_from_hashes``'s ``pause`` (about 0.3 ms).
+_PAIRS_PER_PAUSE = 512
+
+
+def root_from_hashes(hashes: Sequence[bytes], pause: Callable[[], None] | None = None) -> bytes:
     """The root of the tree whose leaf hashes are ``hashes`` (RFC 9162 MTH).
 
     Pairing level by level and carrying an odd last node up unchanged builds the same
-    left-balanced tree as the recursive definition, in one pass per level.
+    left-balanced tree as the recursive definition, in one pass per level. ``pause``, when
+    given, is called between runs of ``_PAIRS_PER_PAUSE`` pairs (a writer thread gives
+    request threads a turn: 5,000 leaves are about 3 ms of hashing).
     """
     if not hashes:
         return _sha256(b"").digest()
     level = list(hashes)
     while len(level) > 1:
-        paired = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        paired: list[bytes] = []
+        step = len(level) - 1 if pause is None else 2 * _PAIRS_PER_PAUSE
+        for lo in range(0, len(level) - 1, step):
+            hi = min(lo + step, len(level) - 1)
+            paired += [node_hash(level[i], level[i + 1]) for i in range(lo, hi, 2)]
+            if pause is not None:
+                pause()
         if len(level) % 2:
             paired.append(level[-1])
         level = paired

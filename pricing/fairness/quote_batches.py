@@ -26,12 +26,16 @@ BATCH_KIND: Final[str] = "quote_batch"
 
 
 def batch_payload(
-    hashes: Sequence[bytes], first_quote_id: str, last_quote_id: str
+    hashes: Sequence[bytes],
+    first_quote_id: str,
+    last_quote_id: str,
+    pause: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
-    """The payload of the ``quote_batch`` record of a batch with leaf hashes ``hashes``."""
+    """The payload of the ``quote_batch`` record of a batch with leaf hashes ``hashes``
+    (``pause``: see :func:`~pricing.fairness.merkle.root_from_hashes`)."""
     return {
         "format": LEAF_FORMAT,
-        "root": root_from_hashes(hashes).hex(),
+        "root": root_from_hashes(hashes, pause).hex(),
         "rows": len(hashes),
         "first_quote_id": first_quote_id,
         "last_quote_id": last_quote_id,

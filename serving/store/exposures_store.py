@@ -16,7 +16,9 @@ from typing import NamedTuple
 
 import pandas as pd
 from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text, select
+from sqlalchemy.exc import DBAPIError
 
+from fairshelf.interpreter_turns import Turns
 from serving.store.db import METADATA, Database
 from serving.store.events_store import MAX_ID_LENGTH, to_us
 
@@ -53,6 +55,9 @@ class Exposure(NamedTuple):
     items: tuple[str, ...]
 
 
+# Rows per insert statement on backends other than SQLite (a pause may follow each).
+_CHUNK = 200
+
 # The columns in the order of Exposure's fields (``items`` last, as JSON).
 _SQLITE_INSERT = (
     f"INSERT INTO exposures ({', '.join(Exposure._fields)}) "
@@ -79,17 +84,35 @@ class ExposuresStore:
         db.create_tables(EXPOSURES)
 
     def append(self, exposures: Sequence[Exposure]) -> int:
-        """Write a batch in one transaction; returns the rows written."""
+        """Write a batch in one transaction; returns the rows written.
+
+        The writer works in turns (:class:`~fairshelf.interpreter_turns.Turns`): each row is
+        built just before its insert and the writer pauses every half millisecond, so a
+        request waits for the interpreter lock about that long at most, not for the batch.
+        """
         if not exposures:
             return 0
+        turns = Turns()
         with self.db.engine.begin() as conn:
             if self.driver_insert:
-                conn.exec_driver_sql(
-                    _SQLITE_INSERT, [(*e[:-1], json.dumps(list(e.items))) for e in exposures]
-                )
+                rows = ((*e[:-1], json.dumps(list(e.items))) for e in exposures)
+                dbapi = conn.dialect.loaded_dbapi
+                cursor = conn.connection.cursor()
+                try:
+                    # PEP 249 says a sequence; sqlite3 iterates any iterable.
+                    cursor.executemany(_SQLITE_INSERT, turns.paced(rows))  # type: ignore[arg-type]
+                except dbapi.Error as exc:
+                    # The driver's own error, as SQLAlchemy would have raised it: the log tells
+                    # rows the database refuses (dropped) from a store that is down (retried).
+                    raise DBAPIError.instance(_SQLITE_INSERT, None, exc, dbapi.Error) from exc
+                finally:
+                    cursor.close()
             else:
-                rows = [{**e._asdict(), "items": json.dumps(list(e.items))} for e in exposures]
-                conn.execute(EXPOSURES.insert(), rows)
+                for lo in range(0, len(exposures), _CHUNK):
+                    part = exposures[lo : lo + _CHUNK]
+                    dicts = [{**e._asdict(), "items": json.dumps(list(e.items))} for e in part]
+                    conn.execute(EXPOSURES.insert(), dicts)
+                    turns.tick()
         return len(exposures)
 
     def experiments(self) -> list[str]:

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import DBAPIError
 
 from fairshelf.errors import NotFound
+from fairshelf.interpreter_turns import Turns
 from pricing.fairness.merkle import LEAF_COLUMNS, QuoteLeafEncoder, leaf_hash, quote_leaf
 from pricing.fairness.programs import DiscountLine
 from pricing.fairness.quote_batches import BATCH_KIND, batch_payload
@@ -198,10 +199,11 @@ class QuoteStore:
             self._audit.atomically(lambda conn, chain: self._add_sealed(conn, chain, ordered))
             return
         # A generator, not a list, handed to the driver's executemany: each row is built just
-        # before its insert, and every insert releases the interpreter lock. Built as a list
-        # first, a batch of 5,000 quotes was about 15 ms of pure Python on the writer thread,
-        # and a request arriving meanwhile waited for the interpreter's 5 ms switch interval.
-        rows = (self._row(q, None) for q in quotes)
+        # before its insert. Built as a list first, a batch of 5,000 quotes was about 15 ms of
+        # pure Python on the writer thread. The insert letting go of the interpreter lock for
+        # each row does not hand it to a waiting request (the writer takes it back first), so
+        # the writer also pauses between turns (:mod:`fairshelf.interpreter_turns`).
+        rows = Turns().paced(self._row(q, None) for q in quotes)
         with self._db.engine.begin() as conn:
             self._insert_rows(conn, rows)
 
@@ -241,17 +243,19 @@ class QuoteStore:
         keep = hashes.append
         encode = self._leaf.encode
         make = self._row
+        turns = Turns()
 
         def rows() -> Iterator[tuple[Any, ...]]:
-            # Each leaf is hashed as its row goes to the driver, so the batch is walked once
-            # and the interpreter lock is still released between inserts.
+            # Each leaf is hashed as its row goes to the driver, so the batch is walked once,
+            # in turns that leave the interpreter to requests between them.
             for q in quotes:
+                turns.tick()
                 row = make(q, seq)
                 keep(leaf_hash(encode(row)))
                 yield row
 
         self._insert_rows(conn, rows())
-        payload = batch_payload(hashes, quotes[0].quote_id, quotes[-1].quote_id)
+        payload = batch_payload(hashes, quotes[0].quote_id, quotes[-1].quote_id, turns.tick)
         chain.append(BATCH_KIND, payload, seq=seq)
 
     def seal_unbatched(self) -> int:

@@ -34,6 +34,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
+import gc  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
@@ -118,8 +119,25 @@ def _stats(ms: np.ndarray) -> str:
     return f"{p50:.3f} | {p99:.3f} | {ms.max():.2f} | {ms.size}"
 
 
+class Collections:
+    """Times the garbage collector's runs: ``(generation, start, end)`` each."""
+
+    def __init__(self) -> None:
+        self.spans: list[tuple[int, float, float]] = []
+        self._t0 = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._t0 = time.perf_counter()
+        else:
+            self.spans.append((int(info["generation"]), self._t0, time.perf_counter()))
+
+
 def render(
-    windows: list[Window], passes: list[tuple[str, float, float, float, int]], note: str
+    windows: list[Window],
+    passes: list[tuple[str, float, float, float, int]],
+    note: str,
+    collections: list[tuple[int, float, float]] | None = None,
 ) -> str:
     """The Markdown tables: latency per state and call type, the writers' passes."""
     rows = [
@@ -160,6 +178,21 @@ def render(
             f"| {writer} | {len(mine_p)} | {rows_mean:,.0f} | "
             f"{np.median(wall):.2f} / {wall.max():.2f} | {np.median(cpu):.2f} / {cpu.max():.2f} |"
         )
+    if collections is not None:
+        rows += [
+            "",
+            "| writers | garbage collections (generation: count, longest ms) |",
+            "|---|---|",
+        ]
+        for state in states:
+            spans = [(w.t0, w.t1) for w in windows if w.state == state]
+            mine_c = [c for c in collections if any(a <= c[1] <= b for a, b in spans)]
+            per_gen = [
+                f"{g}: {len(ms)}, {max(ms):.2f}"
+                for g in range(3)
+                if (ms := [(c[2] - c[1]) * 1e3 for c in mine_c if c[0] == g])
+            ]
+            rows.append(f"| {state} | {'; '.join(per_gen) or 'none'} |")
     return "\n".join(rows)
 
 
@@ -230,6 +263,8 @@ def main(argv: list[str] | None = None) -> str:
             buffered.flush()
 
         windows: list[Window] = []
+        collections = Collections()
+        gc.callbacks.append(collections)
         for r in range(args.rounds):
             print(f"round {r + 1}/{args.rounds} ...", flush=True)
             flush()
@@ -242,6 +277,7 @@ def main(argv: list[str] | None = None) -> str:
                 state = "busy" if len(intervals) == 1 else f"busy, switch {interval * 1e3:g} ms"
                 windows.append(paced_window(state, [recommend, quote], args.rate, args.window))
                 sys.setswitchinterval(default_interval)
+        gc.callbacks.remove(collections)
         flush()
         busy_spans = [(w.t0, w.t1) for w in windows if w.state != "idle"]
         passes = [p for p in gate.passes if any(a <= p[1] <= b for a, b in busy_spans)]
@@ -253,7 +289,7 @@ def main(argv: list[str] | None = None) -> str:
         f"default switch interval {default_interval * 1e3:g} ms; load average at the end "
         f"{load:.2f} on {os.cpu_count()} CPUs."
     )
-    table = render(windows, passes, note)
+    table = render(windows, passes, note, collections.spans)
     print("\n" + table, flush=True)
     (args.dir / "writer_tails.md").write_text(table + "\n")
     return table

@@ -18,12 +18,14 @@ Before each busy window the backlog of the idle one is written, untimed.
 ``--switch-intervals`` runs the busy windows once per interpreter switch interval given (the
 idle ones keep the default): a wait that shrinks with the interval is a wait for the lock.
 Every writer pass is timed (wall and the writer thread's CPU), and each busy window's calls
-are split by whether they overlapped a pass.
+are split by whether they overlapped a pass. ``--probe`` adds the mechanism alone, without the
+service: how late a thread that sleeps 1 ms at a time wakes beside a bare batch insert whose
+rows are built in Python, with and without :mod:`fairshelf.interpreter_turns`.
 
 Usage::
 
     python benchmarks/writer_tails_bench.py [--dir benchmarks/out/writer_tails] [--rate 500]
-        [--window 4] [--rounds 3] [--switch-intervals 0.005,0.0005]
+        [--window 4] [--rounds 3] [--switch-intervals 0.005,0.0005] [--probe]
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import gc  # noqa: E402
+import json  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
@@ -196,6 +199,57 @@ def render(
     return "\n".join(rows)
 
 
+def _probe_writer(db: Path, paced: bool, stop: threading.Event) -> None:
+    """Insert 2,000-row batches in a loop, rows built in Python as the writers build them."""
+    import sqlite3
+
+    from fairshelf.interpreter_turns import Turns
+
+    con = sqlite3.connect(db, check_same_thread=False)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("CREATE TABLE IF NOT EXISTS probe (n INTEGER, body TEXT)")
+    while not stop.is_set():
+        rows = ((i, json.dumps({"n": i, "items": [f"I{i:06d}"] * 20})) for i in range(2000))
+        with con:
+            con.executemany(
+                "INSERT INTO probe VALUES (?, ?)", Turns().paced(rows) if paced else rows
+            )
+    con.close()
+
+
+def convoy_probe(work: Path, secs: float, rounds: int) -> str:
+    """How late a thread sleeping 1 ms at a time wakes beside a batch insert, with and without
+    turns: the insert lets go of the interpreter lock at every row, and takes it back first."""
+    out: dict[str, list[float]] = {"no writer": [], "insert": [], "insert in turns": []}
+    db = work / "probe.db"
+    for _ in range(rounds):
+        for name in out:
+            stop = threading.Event()
+            writer = None
+            if name != "no writer":
+                writer = threading.Thread(target=_probe_writer, args=(db, "turns" in name, stop))
+                writer.start()
+                time.sleep(0.2)
+            due = time.perf_counter()
+            end = due + secs
+            while due < end:
+                due += 0.001
+                if (wait := due - time.perf_counter()) > 0:
+                    time.sleep(wait)
+                out[name].append((time.perf_counter() - due) * 1e3)
+            stop.set()
+            if writer is not None:
+                writer.join()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    rows = [
+        "| beside | wake-up lateness p50 ms | p99 ms | max ms | wake-ups |",
+        "|---|---|---|---|---|",
+    ]
+    rows += [f"| {name} | {_stats(np.array(ms))} |" for name, ms in out.items()]
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> str:
     """Run the alternating windows and print the tables; returns their text."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -210,6 +264,11 @@ def main(argv: list[str] | None = None) -> str:
         default="",
         help="comma-separated interpreter switch intervals (s) for the busy windows; "
         "default: the interpreter's",
+    )
+    p.add_argument(
+        "--probe",
+        action="store_true",
+        help="also time a thread's wake-ups beside a bare batch insert, with and without turns",
     )
     args = p.parse_args(argv)
     from serving.api_models import QuotePricesIn, RecommendIn
@@ -290,6 +349,9 @@ def main(argv: list[str] | None = None) -> str:
         f"{load:.2f} on {os.cpu_count()} CPUs."
     )
     table = render(windows, passes, note, collections.spans)
+    if args.probe:
+        print("convoy probe ...", flush=True)
+        table += "\n\n" + convoy_probe(args.dir, args.window, args.rounds)
     print("\n" + table, flush=True)
     (args.dir / "writer_tails.md").write_text(table + "\n")
     return table

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fairshelf.interpreter_turns import Turns
 from pricing.fairness.merkle import (
     QuoteLeafEncoder,
     inclusion_proof,
@@ -16,6 +17,7 @@ from pricing.fairness.merkle import (
     root_from_hashes,
     verify_inclusion,
 )
+from pricing.fairness.quote_batches import batch_payload
 
 
 def _mth(leaves: list[bytes]) -> bytes:
@@ -87,3 +89,24 @@ def test_the_writers_fast_encoder_gives_the_canonical_bytes(
     encoder = QuoteLeafEncoder(limit=4)
     assert encoder.encode(row) == quote_leaf(row)
     assert encoder.encode(row) == quote_leaf(row)  # from its cache too
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 1023, 1024, 1025, 2047, 2048, 2049, 3001])
+def test_a_paced_root_is_the_same_root(n: int) -> None:
+    leaves = [f"leaf-{i}".encode() for i in range(n)]
+    hashes = [leaf_hash(x) for x in leaves]
+    calls: list[int] = []
+    root = root_from_hashes(hashes, lambda: calls.append(1))
+    assert root == root_from_hashes(hashes) == _mth(leaves)
+    # One pause per run of 512 pairs on each level, at least one per level.
+    assert (len(calls) > 0) == (n > 1)
+    if n > 1024:
+        assert len(calls) > (n.bit_length() - 1)
+
+
+def test_batch_payload_with_a_pause_records_the_same_root() -> None:
+    hashes = [leaf_hash(f"q{i}".encode()) for i in range(1500)]
+    turns = Turns(turn=0.0, pause=0.0)
+    paced = batch_payload(hashes, "q0", "q1499", turns.tick)
+    assert paced == batch_payload(hashes, "q0", "q1499")
+    assert turns.pauses > 0

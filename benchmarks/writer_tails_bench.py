@@ -150,23 +150,28 @@ def render(
         "|---|---|---|---|---|---|",
     ]
     states = list(dict.fromkeys(w.state for w in windows))
-    spans = np.array([(p[1], p[2]) for p in passes]) if passes else np.zeros((0, 2))
+    writing = np.array([(p[1], p[2]) for p in passes]).reshape(-1, 2)
+    collecting = np.array([(c[1], c[2]) for c in collections or []]).reshape(-1, 2)
+
+    def beside(spans: np.ndarray, calls: list[tuple[str, float, float, float]]) -> np.ndarray:
+        # Calls whose span (scheduled to finished) overlapped one of ``spans``.
+        return np.array(
+            [bool(((spans[:, 0] < e) & (spans[:, 1] > s)).any()) for _, s, _, e in calls],
+            dtype=bool,
+        )
+
     for state in states:
         mine = [c for w in windows if w.state == state for c in w.calls]
         for kind in KINDS:
             ms = np.array([(end - sched) * 1e3 for k, sched, _, end in mine if k == kind])
             rows.append(f"| {state} | {kind} | {_stats(ms)} |")
-        if state.startswith("busy") and spans.size:
-            # Calls whose span (scheduled to finished) overlapped a writer's pass.
-            over = np.array(
-                [
-                    bool(((spans[:, 0] < end) & (spans[:, 1] > sched)).any())
-                    for _, sched, _, end in mine
-                ]
-            )
-            ms = np.array([(end - sched) * 1e3 for _, sched, _, end in mine])
-            rows.append(f"| {state} | both, beside a writer pass | {_stats(ms[over])} |")
-            rows.append(f"| {state} | both, no writer pass | {_stats(ms[~over])} |")
+        ms = np.array([(end - sched) * 1e3 for _, sched, _, end in mine])
+        by_writer, by_gc = beside(writing, mine), beside(collecting, mine)
+        if by_writer.any():
+            rows.append(f"| {state} | both, beside a writer pass | {_stats(ms[by_writer])} |")
+        if by_gc.any():
+            rows.append(f"| {state} | both, beside a garbage collection | {_stats(ms[by_gc])} |")
+        rows.append(f"| {state} | both, beside neither | {_stats(ms[~by_writer & ~by_gc])} |")
     rows += [
         "",
         "| writer | passes | rows per pass (mean) | wall ms p50 / max | thread CPU ms p50 / max |",

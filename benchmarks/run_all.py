@@ -28,6 +28,7 @@ def _plan(data: Path | None, quick: bool) -> list[tuple[str, list[str]]]:
         ("guard", ["guard_bench.py"]),
         ("serve", ["serve_bench.py", *(["--quick"] if quick else [])]),
         ("exposure", ["exposure_bench.py"]),
+        ("writer-tails", ["writer_tails_bench.py", *(["--rounds", "1"] if quick else [])]),
         ("experiments", ["experiments_bench.py", *(["--quick"] if quick else [])]),
         ("console", ["console_bench.py", *(["--calls", "20"] if quick else [])]),
     ]

@@ -712,28 +712,40 @@ def render(
     return "\n".join(rows)
 
 
+def _serve_from_args(
+    args: argparse.Namespace,
+    work: Path,
+    users_file: Path,
+    client: str,
+    floor: Floor | None,
+    open_loop_only: bool = False,
+) -> dict[str, Any]:
+    """:func:`serve_and_load` with the command line's durations, rates, workers and pinning."""
+    return serve_and_load(
+        work / "bundles",
+        work,
+        users_file,
+        args.duration,
+        args.saturation_seconds,
+        args.concurrency,
+        args.grpc_rate,
+        args.http_rate,
+        workers=args.workers,
+        client=client,
+        floor=floor,
+        floor_rounds=args.floor_rounds,
+        pin=args.pin_workers,
+        open_loop_only=open_loop_only,
+    )
+
+
 def open_loop_only(args: argparse.Namespace, work: Path, users_file: Path, client: str) -> str:
     """The open-loop gRPC phase alone, fairshelf against the floor; prints their p99s."""
     if args.skip_floor:
         raise SystemExit("--only open-loop compares with the floor: drop --skip-floor")
     print(f"fairshelf server ({args.workers} worker(s), client {client}) ...", flush=True)
     with floor_server(args.workers, args.pin_workers) as floor:
-        served = serve_and_load(
-            work / "bundles",
-            work,
-            users_file,
-            args.duration,
-            args.saturation_seconds,
-            args.concurrency,
-            args.grpc_rate,
-            args.http_rate,
-            workers=args.workers,
-            client=client,
-            floor=floor,
-            floor_rounds=args.floor_rounds,
-            pin=args.pin_workers,
-            open_loop_only=True,
-        )
+        served = _serve_from_args(args, work, users_file, client, floor, open_loop_only=True)
     ours, theirs = served["grpc"], served["floor_grpc"]
     rows = [
         f"{args.items:,} items, {args.workers} worker(s), client {client}, gRPC Recommend open "
@@ -835,21 +847,7 @@ def main(argv: list[str] | None = None) -> str:
             if args.skip_floor
             else stack.enter_context(floor_server(args.workers, args.pin_workers))
         )
-        served = serve_and_load(
-            work / "bundles",
-            work,
-            users_file,
-            args.duration,
-            args.saturation_seconds,
-            args.concurrency,
-            args.grpc_rate,
-            args.http_rate,
-            workers=args.workers,
-            client=client,
-            floor=floor,
-            floor_rounds=args.floor_rounds,
-            pin=args.pin_workers,
-        )
+        served = _serve_from_args(args, work, users_file, client, floor)
         if floor is not None:
             print("in-process service CPU, quiet and under the floor's load ...", flush=True)
             _fresh_sqlite(work / "inproc.db")

@@ -6,8 +6,7 @@ Shared by the trainer and the bundle writer, so that neither imports the other.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from training.config import TrainConfig
 from training.data.readers import InvalidRows, read_checked
 from training.data.rejects import Rejects
 from training.fit import Catalog
+from training.ranking import in_background
 
 
 @dataclass
@@ -50,17 +50,6 @@ def data_fingerprint(events: pd.DataFrame, items: pd.DataFrame) -> str:
         h.update(",".join(cols).encode())
         h.update(pd.util.hash_pandas_object(frame[cols], index=False).to_numpy().tobytes())
     return h.hexdigest()
-
-
-def _in_background(fn: Callable[..., str], *args: object) -> Future[str]:
-    """Run ``fn`` on a thread of its own: hashing a million rows takes over a second, mostly
-    outside the GIL, and nothing needs the fingerprint until the bundle is written. The tables
-    it reads are not changed afterwards."""
-    pool = ThreadPoolExecutor(1, thread_name_prefix="fairshelf-fingerprint")
-    try:
-        return pool.submit(fn, *args)
-    finally:
-        pool.shutdown(wait=False)
 
 
 def prepare(
@@ -107,7 +96,9 @@ def prepare_frames(
     InvalidArgument
         If no usable event is left.
     """
-    fingerprint = _in_background(data_fingerprint, events, items)
+    # Hashing a million rows takes over a second, mostly outside the GIL, and nothing needs
+    # the fingerprint until the bundle is written.
+    fingerprint = in_background("fairshelf-fingerprint", data_fingerprint, events, items)
     catalog = Catalog.build(items, cfg.two_tower.price_bands)
     dropped: dict[str, int] = {}
     keep = np.ones(len(events), dtype=bool)

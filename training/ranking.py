@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -75,6 +75,20 @@ def _running(task: Path) -> bool:
         return (task / "stat").read_text().rsplit(")", 1)[1].split()[0] == "R"
     except (OSError, IndexError):
         return False
+
+
+def in_background(name: str, fn: Callable[..., T], *args: object) -> Future[T]:
+    """``fn(*args)`` on a thread of its own named ``name``; the result when it is asked for.
+
+    For work nothing needs until the end of a run (the data fingerprint, the elasticities)
+    and that runs mostly outside the GIL, so the models train meanwhile. What it reads must
+    not change afterwards.
+    """
+    pool = ThreadPoolExecutor(1, thread_name_prefix=name)
+    try:
+        return pool.submit(fn, *args)
+    finally:
+        pool.shutdown(wait=False)
 
 
 def _one_thread_here() -> None:

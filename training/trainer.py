@@ -9,7 +9,6 @@ the bundle under a temporary name, rename it and move ``current``.
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from training.evaluation import EvalSplit, evaluate_modes, make_split
 from training.fit import Catalog, Fitted, fit_window
 from training.memory import retain_freed_memory
 from training.prepare import PreparedData, prepare
+from training.ranking import in_background
 
 
 def parse_cut(cut: str) -> pd.Timestamp:
@@ -228,11 +228,13 @@ def train_prepared(
     cfg = item_item_for(cfg, train_ev)
     # The pricing side's elasticities need only the events up to the end of the training
     # window: fitted on a thread of their own (mostly outside the GIL) while the models train.
-    pool = ThreadPoolExecutor(1, thread_name_prefix="fairshelf-elasticities")
-    elasticities = pool.submit(
-        elasticity_table, data.events, data.catalog, train_ev["timestamp"].max()
+    elasticities = in_background(
+        "fairshelf-elasticities",
+        elasticity_table,
+        data.events,
+        data.catalog,
+        train_ev["timestamp"].max(),
     )
-    pool.shutdown(wait=False)
 
     t = time.perf_counter()
     val_train = train_ev[train_ev["timestamp"] < val_cut]

@@ -138,6 +138,10 @@ def main() -> None:
     print(f"cut {cut}; eval users {m.evaluation.n_eval_users if m.evaluation else {}}")
     print(f"chosen: ALS factors {m.als.factors}; blend {m.hybrid.model_dump()}")
     print(f"trend half-life {m.config['popularity']['half_life_days']:g} days")
+    if m.evaluation is not None and m.evaluation.validation_recall:
+        val = m.evaluation.validation_recall
+        scores = ", ".join(f"{mode} {v:.4f}" for mode, v in sorted(val.items()))
+        print(f"chosen blend's Recall@20 on the validation sample: {scores}")
     print(
         f"\n{'model':28s} {'all R@' + str(k):>10s} {'all N@' + str(k):>10s} "
         f"{'novel R@' + str(k):>10s} {'novel N@' + str(k):>10s}"
@@ -202,6 +206,8 @@ def main() -> None:
                     "timings": m.timings_seconds,
                     "wall": wall,
                     "plain_als_seconds": als_ref,
+                    "validation_recall": m.evaluation.validation_recall if m.evaluation else {},
+                    "chosen": m.hybrid.model_dump(),
                 },
                 indent=2,
             )

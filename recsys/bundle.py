@@ -141,6 +141,10 @@ class EvalInfo(BaseModel):
     validation_cut: str | None = None
     k_values: list[int]
     n_eval_users: dict[str, int] = Field(default_factory=dict, description="per mode")
+    validation_recall: dict[str, float] = Field(
+        default_factory=dict,
+        description="per mode, Recall@20 of the chosen blend on the validation cut's sample",
+    )
 
 
 class Manifest(BaseModel):

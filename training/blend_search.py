@@ -8,6 +8,7 @@ part that can find new items); the buy-again weight and half-life on ``all`` rec
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -79,6 +80,22 @@ class BlendChoice:
     params: HybridParams
     trials: list[dict[str, object]] = field(default_factory=list)
     trend_half_life_days: float | None = None
+
+
+def validation_recall(trials: list[dict[str, object]]) -> dict[str, float]:
+    """The chosen blend's Recall@20 on the validation sample, per mode, from its trials.
+
+    ``novel`` is the discovery search's best, ``all`` the buy-again step's (the blend with
+    bought items, or leaving them out, whichever the search kept).
+    """
+    novel = [t["novel_" + KEY] for t in trials if t.get("step") == "discovery"]
+    every = [t[KEY] for t in trials if t.get("step") in ("repeat", "exclude_purchased")]
+    out: dict[str, float] = {}
+    if novel:
+        out["novel"] = round(max(float(cast(float, v)) for v in novel), 4)
+    if every:
+        out["all"] = round(max(float(cast(float, v)) for v in every), 4)
+    return out
 
 
 def _repeat_key(half_life: float, exponent: float) -> str:

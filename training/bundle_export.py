@@ -16,6 +16,7 @@ from recsys.hybrid import HybridParams
 from recsys.index import IndexSettings, VectorIndex
 from recsys.index_tuning import TunedIndex, build_tuned
 from recsys.user_candidates import rank_user_candidates
+from training.blend_search import validation_recall
 from training.config import TrainConfig
 from training.elasticity_input import elasticity_table
 from training.fit import Catalog, Fitted
@@ -311,6 +312,7 @@ def write_trained_bundle(
             validation_cut=eval_info[1],
             k_values=cfg.evaluation.k_values,
             n_eval_users=eval_info[2],
+            validation_recall=validation_recall(trials),
         )
         if eval_info
         else None,

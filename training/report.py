@@ -205,6 +205,10 @@ def write_report(
             "![blend search](plots/blend_search.png)",
             "",
         ]
+        val = ev.validation_recall if ev is not None else {}
+        if val:
+            scores = ", ".join(f"{mode} {v:.4f}" for mode, v in sorted(val.items()))
+            lines += [f"Recall@20 of this blend on the validation sample: {scores}.", ""]
     lines += ["## Indexes and export", ""]
     indexes = [("ALS", manifest.als.index)]
     if manifest.two_tower is not None:

@@ -95,7 +95,13 @@ def test_bundle_is_complete_and_verified(trained: Path) -> None:
     assert m.two_tower is not None and m.two_tower.parity_max_abs_diff <= 1e-4
     assert m.data.dropped_rows.get("event_type_impression", 0) > 0
     assert m.confidence.bm25_avg_length > 0 and "implicit" in m.library_versions
-    assert (b.path / "report.md").read_text().count("recall@20") >= 1
+    report = (b.path / "report.md").read_text()
+    assert report.count("recall@20") >= 1
+    # The chosen blend's own validation score, the number the search maximised, is kept.
+    assert m.evaluation is not None and set(m.evaluation.validation_recall) == {"all", "novel"}
+    assert all(0.0 < v <= 1.0 for v in m.evaluation.validation_recall.values())
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(m.evaluation.validation_recall.items()))
+    assert f"on the validation sample: {shown}." in report
     assert list((b.path / "plots").glob("*.png"))
     assert b.elasticity is not None and {"item_id", "elasticity"} <= set(b.elasticity.columns)
     assert set(b.manifest.files) == {

@@ -113,3 +113,31 @@ def test_the_sqlite_driver_insert_writes_the_rows_sqlalchemy_would(tmp_path: Pat
         assert frame["items"][5] == [] and frame["items"][0] == ["i0", "i1", "i2"]
         db.close()
     assert stored[0] == stored[1] and len(stored[0]) == 6
+
+
+def test_ids_json_would_mangle_are_stored_as_given_and_batches_span_chunks(
+    tmp_path: Path,
+) -> None:
+    # SQLite unpacks the rows from JSON text: quotes, backslashes, non-ASCII and 64-bit times
+    # must come back exactly, over more rows than one insert statement carries.
+    odd = _exposure(0)._replace(
+        user_id='u "quoted" \\ back',
+        request_id="réq-☃-😀",
+        ts_us=2**62 + 1,
+        items=("i,1", 'i"2', "i\\3", "ï4"),
+    )
+    batch = [odd] + [_exposure(i) for i in range(1, 450)]
+    for name, driver in (("driver.db", True), ("core.db", False)):
+        db = Database(str(tmp_path / name))
+        store = ExposuresStore(db)
+        store.driver_insert = driver
+        assert store.append(batch) == 450
+        frame = store.read("ranker")
+        assert len(frame) == 450
+        found = frame[frame["request_id"] == odd.request_id]
+        assert len(found) == 1 and found.iloc[0]["user_id"] == odd.user_id
+        assert found.iloc[0]["items"] == list(odd.items)
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT max(ts_us) FROM exposures")).scalar() == 2**62 + 1
+        assert list(frame["request_id"][:3]) == ["req-1", "req-2", "req-3"]
+        db.close()

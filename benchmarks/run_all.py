@@ -27,6 +27,10 @@ def _plan(data: Path | None, quick: bool) -> list[tuple[str, list[str]]]:
         ("pricing", ["pricing_bench.py"]),
         ("guard", ["guard_bench.py"]),
         ("serve", ["serve_bench.py", *(["--quick"] if quick else [])]),
+        (
+            "grpc-gap",
+            ["grpc_gap_bench.py", *(["--rounds", "1", "--seconds", "4"] if quick else [])],
+        ),
         ("exposure", ["exposure_bench.py"]),
         ("writer-tails", ["writer_tails_bench.py", *(["--rounds", "1"] if quick else [])]),
         ("experiments", ["experiments_bench.py", *(["--quick"] if quick else [])]),

@@ -1,0 +1,364 @@
+"""Where a gRPC Recommend's server CPU goes above the transport floor, one layer at a time.
+
+The serving benchmark (``serve_bench.py``) sets fairshelf's CPU per gRPC call against the
+floor's plus the in-process service's; this one splits the difference. Four servers, each one
+process on loopback, the same grpcio asyncio server on a uvloop thread as ``fairshelf serve``,
+loaded in turn by h2load in a closed loop (``--concurrency`` streams, one in flight each),
+in ``--rounds`` rounds so that every server sees the host in the same states:
+
+- ``floor``: the transport floor's handler (``floor_server.py``), a prebuilt 20-item answer;
+- ``adapter``: fairshelf's gRPC adapter (``serving.grpc_server``: metadata, request id, call
+  context, deadline check, request decoding, trailing metadata) around the same prebuilt answer;
+- ``service``: the adapter around the real service object as the server builds it
+  (``service_under_load.build_service``: stores, exposure log, metrics), in this process;
+- ``fairshelf``: ``fairshelf serve`` itself, one process.
+
+For each: server CPU per call (every thread), and the event-loop thread's share. In the
+``service`` server the handler also times itself (thread CPU per call), and before the load it
+times the same call in a hot loop; with ``--repeat`` it runs every call a second time at once
+and times that one apart: a call right after another one costs what the hot loop costs, the
+first one after the transport's work costs more, which is what the transport's native work
+does to the caches of the thread it shares with the service.
+
+Usage::
+
+    python benchmarks/grpc_gap_bench.py [--dir benchmarks/out/100000x200000] [--seconds 8]
+        [--rounds 3] [--concurrency 16]
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import re  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT))
+
+API_KEY = "sk-bench-0000000000000000000000"
+METHOD = "/fairshelf.v1.RecommendationService/Recommend"
+VARIANTS = ("floor", "adapter", "service", "fairshelf")
+CLK = os.sysconf("SC_CLK_TCK")
+
+
+def _handler(variant: str, bundles: Path, work: Path, repeat: bool) -> tuple[Any, dict[str, Any]]:
+    """The unary handler of ``variant`` and the dict its per-call timings accumulate in."""
+    from floor_server import grpc_answer
+
+    from proto.fairshelf.v1 import recommendations_pb2
+    from serving import grpc_convert as conv
+    from serving import grpc_server
+
+    answer = grpc_answer()
+    stats: dict[str, Any] = {"calls": 0, "cpu_s": 0.0, "repeat_cpu_s": 0.0}
+    if variant == "floor":
+
+        async def bare(_raw: bytes, _context: Any) -> Any:
+            return answer
+
+        return bare, stats
+    if variant == "adapter":
+        wrapped = grpc_server._unary(
+            None,  # type: ignore[arg-type]  # the handler never reads the service
+            recommendations_pb2.RecommendRequest,
+            lambda _s, _c, _r: answer,
+            None,
+        )
+        return wrapped, stats
+    from service_under_load import build_service
+
+    from serving.service import CallContext
+
+    service, _closing = build_service(bundles, work / "gap.db", API_KEY)
+    stats["_keep"] = _closing
+
+    def call(s: Any, c: Any, r: Any) -> Any:
+        return conv.recommend_pb(s.recommend(c, conv.recommend_in(r)))
+
+    # The same call in a hot loop, before any load: what the in-process figure measures.
+    req = recommendations_pb2.RecommendRequest(user_id=_users(bundles)[0], k=20)
+    ctx = CallContext(API_KEY, "hot", "grpc")
+    for _ in range(300):
+        call(service, ctx, req)
+    t0 = time.thread_time()
+    for _ in range(2000):
+        call(service, ctx, req)
+    stats["hot_cpu_ms"] = (time.thread_time() - t0) / 2.0
+
+    def timed(s: Any, c: Any, r: Any) -> Any:
+        t = time.thread_time()
+        out = call(s, c, r)
+        stats["cpu_s"] += time.thread_time() - t
+        if repeat:
+            t = time.thread_time()
+            call(s, c, r)
+            stats["repeat_cpu_s"] += time.thread_time() - t
+        stats["calls"] += 1
+        return out
+
+    return grpc_server._unary(service, recommendations_pb2.RecommendRequest, timed, None), stats
+
+
+def serve(variant: str, port: int, bundles: Path, repeat: bool) -> None:
+    """Child process: one gRPC server until SIGTERM, then its handler's timings on stdout."""
+    import grpc
+    import uvloop
+
+    from serving.logging import configure_logging
+
+    configure_logging("json", "warning")
+    work = Path(tempfile.mkdtemp(prefix="grpc-gap-"))
+    handler, stats = _handler(variant, bundles, work, repeat)
+    loop = uvloop.new_event_loop()
+    loop_tid: list[int] = []
+
+    def run() -> None:
+        loop_tid.append(threading.get_native_id())
+        loop.run_forever()
+
+    threading.Thread(target=run, name="gap-grpc", daemon=True).start()
+
+    async def build() -> Any:
+        # The options ``fairshelf serve`` uses (see floor_server.py).
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)], maximum_concurrent_rpcs=128)
+        method = grpc.unary_unary_rpc_method_handler(
+            handler, request_deserializer=None, response_serializer=lambda m: m.SerializeToString()
+        )
+        server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(METHOD.split("/")[1], {"Recommend": method}),)
+        )
+        if server.add_insecure_port(f"127.0.0.1:{port}") == 0:
+            raise OSError(f"cannot bind 127.0.0.1:{port}")
+        await server.start()
+        return server
+
+    server = asyncio.run_coroutine_threadsafe(build(), loop).result(timeout=30)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    print(f"ready {loop_tid[0]} {stats.get('hot_cpu_ms', 0.0)}", flush=True)
+    done.wait()
+    asyncio.run_coroutine_threadsafe(server.stop(0), loop).result(timeout=10)
+    out = {k: v for k, v in stats.items() if not k.startswith("_")}
+    print(json.dumps(out), flush=True)
+
+
+def _users(bundles: Path) -> list[str]:
+    from recsys.bundle import load_bundle
+
+    ids = load_bundle(bundles / "current").user_ids
+    return [str(u) for u in ids[:: max(1, len(ids) // 50)][:50]]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _thread_cpu(pid: int) -> dict[int, float]:
+    out: dict[int, float] = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[int(tid)] = (int(fields[11]) + int(fields[12])) / CLK
+    return out
+
+
+def _start(variant: str, port: int, bundles: Path, repeat: bool, work: Path) -> tuple[Any, int]:
+    """Start one server; returns the process and its event-loop thread id (0: unknown)."""
+    if variant == "fairshelf":
+        config = work / "bench.toml"
+        config.write_text(f'log_level = "warning"\n[api_keys]\n"{API_KEY}" = "storefront"\n')
+        db = work / f"serve-{port}.db"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fairshelf.cli.main", "serve", "--bundles", str(bundles),
+             "--http-port", "0", "--grpc-port", str(port), "--db", f"sqlite:///{db}",
+             "--config", str(config)],
+            cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if line.startswith("fairshelf serving:"):
+                break
+        else:
+            raise RuntimeError(f"fairshelf serve exited with {proc.wait()}")
+        threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()  # type: ignore[union-attr]
+        time.sleep(1.0)
+        return proc, 0
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve", variant, "--port", str(port),
+         "--dir", str(bundles.parent)] + (["--repeat"] if repeat else []),
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("ready"):
+        raise RuntimeError(f"{variant} server did not start ({proc.wait()})")
+    return proc, int(line.split()[1])
+
+
+def _h2load(port: int, body: Path, concurrency: int, seconds: float) -> int:
+    """Successful calls of one closed-loop h2load run."""
+    args = [
+        "h2load", "-c", str(concurrency), "-m", "1", "-D", f"{max(1, round(seconds))}", "-d", str(body),
+        "-H", "content-type: application/grpc", "-H", "te: trailers",
+        "-H", f"x-api-key: {API_KEY}", f"http://127.0.0.1:{port}{METHOD}",
+    ]  # fmt: skip
+    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    found = re.search(r"(\d+) succeeded", out)
+    return int(found.group(1)) if found else 0
+
+
+def measure(
+    variant: str,
+    port: int,
+    bundles: Path,
+    body: Path,
+    args: argparse.Namespace,
+    work: Path,
+    repeat: bool = False,
+) -> dict[str, Any]:
+    """One round of one server: CPU per call, loop thread share, handler timings."""
+    proc, loop_tid = _start(variant, port, bundles, repeat, work)
+    try:
+        _h2load(port, body, args.concurrency, 2.0)  # warm
+        before = _thread_cpu(proc.pid)
+        ok = _h2load(port, body, args.concurrency, args.seconds)
+        after = _thread_cpu(proc.pid)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+    stats: dict[str, Any] = {}
+    if proc.stdout is not None:
+        for line in proc.stdout:
+            if line.startswith("{"):
+                stats = json.loads(line)
+    proc.wait(timeout=30)
+    if ok == 0:
+        raise RuntimeError(f"{variant}: no successful call")
+    spent = {tid: after[tid] - before.get(tid, 0.0) for tid in after}
+    if not loop_tid:  # fairshelf serve: its busiest thread is the event loop's
+        loop_tid = max(spent, key=lambda t: spent[t])
+    out = {
+        "calls": ok,
+        "cpu_ms": 1000.0 * sum(spent.values()) / ok,
+        "loop_ms": 1000.0 * spent.get(loop_tid, 0.0) / ok,
+    }
+    if stats.get("calls"):
+        out["handler_ms"] = 1000.0 * stats["cpu_s"] / stats["calls"]
+        out["hot_ms"] = float(stats["hot_cpu_ms"])
+        if repeat:
+            out["repeat_ms"] = 1000.0 * stats["repeat_cpu_s"] / stats["calls"]
+    return out
+
+
+def render(rows: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -> str:
+    """The table: medians over rounds, each step's difference from the one before."""
+
+    def med(name: str, key: str) -> float | None:
+        vals = [r[key] for r in rows[name] if key in r]
+        return float(np.median(vals)) if vals else None
+
+    lines = [
+        f"gRPC Recommend, one server process, h2load closed loop x{args.concurrency}, "
+        f"{args.seconds:g} s x {args.rounds} rounds (medians); CPU per call in ms",
+        "",
+        "| server | calls/s | CPU/call, all threads | step | event-loop thread |",
+        "|---|---|---|---|---|",
+    ]
+    prev: float | None = None
+    for name in VARIANTS:
+        cpu = med(name, "cpu_ms")
+        rate = float(np.median([r["calls"] for r in rows[name]])) / args.seconds
+        step = "-" if prev is None or cpu is None else f"{cpu - prev:+.3f}"
+        lines.append(f"| {name} | {rate:,.0f} | {cpu:.3f} | {step} | {med(name, 'loop_ms'):.3f} |")
+        prev = cpu
+    hot, inside = med("service", "hot_ms"), med("service", "handler_ms")
+    if hot is not None and inside is not None:
+        lines += [
+            "",
+            f"- the service call (conversion included) in a hot loop in the same process: "
+            f"{hot:.3f} ms of thread CPU; the same call inside the server under load: "
+            f"{inside:.3f} ms ({inside / hot:.2f}x)",
+        ]
+        again = med("repeat", "repeat_ms") if "repeat" in rows else None
+        if again is not None:
+            first = med("repeat", "handler_ms") or inside
+            lines.append(
+                f"- the same call run again at once after each one: {again:.3f} ms "
+                f"({again / hot:.2f}x the hot loop): the first call after the transport's "
+                f"work costs {first - again:.3f} ms more ({first:.3f} ms in that server)"
+            )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dir", type=Path, default=HERE / "out" / "100000x200000")
+    ap.add_argument("--items", type=int, default=100_000)
+    ap.add_argument("--users", type=int, default=200_000)
+    ap.add_argument("--seconds", type=float, default=8.0)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument(
+        "--repeat",
+        action="store_true",
+        help="one more service server per round that runs each call twice (timed apart)",
+    )
+    ap.add_argument("--serve", choices=VARIANTS[:3], help=argparse.SUPPRESS)
+    ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    bundles = args.dir / "bundles"
+    if args.serve:
+        serve(args.serve, args.port, bundles, args.repeat)
+        return
+    from h2load_driver import available
+    from serve_catalog import build_catalog_bundle
+
+    if not available():
+        raise SystemExit("h2load is not on PATH (Debian: nghttp2-client)")
+    args.dir.mkdir(parents=True, exist_ok=True)
+    build_catalog_bundle(bundles, n_items=args.items, n_users=args.users, log=False)
+    from proto.fairshelf.v1 import recommendations_pb2
+
+    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in VARIANTS}
+    users = _users(bundles)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for r in range(args.rounds):
+            payload = recommendations_pb2.RecommendRequest(user_id=users[r], k=20)
+            raw = payload.SerializeToString()
+            body = work / f"body-{r}.bin"
+            body.write_bytes(b"\x00" + len(raw).to_bytes(4, "big") + raw)
+            for name in VARIANTS:
+                rows[name].append(measure(name, _free_port(), bundles, body, args, work))
+                print(f"  round {r + 1} {name}: {json.dumps(rows[name][-1])}", flush=True)
+            if args.repeat:
+                got = measure("service", _free_port(), bundles, body, args, work, repeat=True)
+                rows.setdefault("repeat", []).append(got)
+                print(f"  round {r + 1} service, each call twice: {json.dumps(got)}", flush=True)
+    print(render(rows, args))
+
+
+if __name__ == "__main__":
+    main()

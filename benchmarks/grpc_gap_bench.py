@@ -221,7 +221,8 @@ def _start(variant: str, port: int, bundles: Path, repeat: bool, work: Path) -> 
 def _h2load(port: int, body: Path, concurrency: int, seconds: float) -> int:
     """Successful calls of one closed-loop h2load run."""
     args = [
-        "h2load", "-c", str(concurrency), "-m", "1", "-D", f"{max(1, round(seconds))}", "-d", str(body),
+        "h2load", "-c", str(concurrency), "-m", "1",
+        "-D", f"{max(1, round(seconds))}", "-d", str(body),
         "-H", "content-type: application/grpc", "-H", "te: trailers",
         "-H", f"x-api-key: {API_KEY}", f"http://127.0.0.1:{port}{METHOD}",
     ]  # fmt: skip

@@ -28,8 +28,8 @@ def _plan(data: Path | None, quick: bool) -> list[tuple[str, list[str]]]:
         ("guard", ["guard_bench.py"]),
         ("serve", ["serve_bench.py", *(["--quick"] if quick else [])]),
         (
-            "grpc-gap",
-            ["grpc_gap_bench.py", *(["--rounds", "1", "--seconds", "4"] if quick else [])],
+            "transport-gap",
+            ["transport_gap_bench.py", *(["--rounds", "1", "--seconds", "4"] if quick else [])],
         ),
         ("exposure", ["exposure_bench.py"]),
         ("writer-tails", ["writer_tails_bench.py", *(["--rounds", "1"] if quick else [])]),

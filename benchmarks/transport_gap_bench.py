@@ -1,29 +1,32 @@
-"""Where a gRPC Recommend's server CPU goes above the transport floor, one layer at a time.
+"""Where a Recommend call's server CPU goes above the transport floor, one layer at a time.
 
-The serving benchmark (``serve_bench.py``) sets fairshelf's CPU per gRPC call against the
-floor's plus the in-process service's; this one splits the difference. Four servers, each one
-process on loopback, the same grpcio asyncio server on a uvloop thread as ``fairshelf serve``,
-loaded in turn by h2load in a closed loop (``--concurrency`` streams, one in flight each),
-in ``--rounds`` rounds so that every server sees the host in the same states:
+The serving benchmark (``serve_bench.py``) sets fairshelf's CPU per call against the floor's
+plus the in-process service's; this one splits the difference, per transport. Four servers,
+each one process on loopback with the same stack as ``fairshelf serve`` (gRPC: grpcio's
+asyncio server on a uvloop thread; HTTP: uvicorn with httptools and uvloop), loaded in turn by
+h2load in a closed loop (``--concurrency`` connections, one call in flight each), in
+``--rounds`` rounds so that every server sees the host in the same states:
 
 - ``floor``: the transport floor's handler (``floor_server.py``), a prebuilt 20-item answer;
-- ``adapter``: fairshelf's gRPC adapter (``serving.grpc_server``: metadata, request id, call
-  context, deadline check, request decoding, trailing metadata) around the same prebuilt answer;
+- ``adapter``: fairshelf's adapter around the same prebuilt answer (gRPC,
+  ``serving.grpc_server``: metadata, request id, call context, deadline check, decoding,
+  trailing metadata; HTTP, ``serving.http_hot``: headers, JSON decoding and validation, call
+  context, the answer's JSON);
 - ``service``: the adapter around the real service object as the server builds it
   (``service_under_load.build_service``: stores, exposure log, metrics), in this process;
 - ``fairshelf``: ``fairshelf serve`` itself, one process.
 
 For each: server CPU per call (every thread), and the event-loop thread's share. In the
-``service`` server the handler also times itself (thread CPU per call), and before the load it
-times the same call in a hot loop; with ``--repeat`` it runs every call a second time at once
-and times that one apart: a call right after another one costs what the hot loop costs, the
-first one after the transport's work costs more, which is what the transport's native work
-does to the caches of the thread it shares with the service.
+``service`` server the service call also times itself (thread CPU per call), and before the
+load the same call is timed in a hot loop; with ``--repeat`` (gRPC) one more server runs every
+call a second time at once and times that one apart: a call right after another one costs
+about what the hot loop costs, the first one after the transport's work costs more, which is
+what the transport's work does to the caches of the thread it shares with the service.
 
 Usage::
 
-    python benchmarks/grpc_gap_bench.py [--dir benchmarks/out/100000x200000] [--seconds 8]
-        [--rounds 3] [--concurrency 16]
+    python benchmarks/transport_gap_bench.py [--dir benchmarks/out/100000x200000]
+        [--transports grpc,http] [--seconds 8] [--rounds 3] [--concurrency 16] [--repeat]
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ import sys  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -56,8 +60,63 @@ sys.path.insert(0, str(ROOT))
 
 API_KEY = "sk-bench-0000000000000000000000"
 METHOD = "/fairshelf.v1.RecommendationService/Recommend"
+HTTP_PATH = "/v1/recommend"
+TRANSPORTS = ("grpc", "http")
 VARIANTS = ("floor", "adapter", "service", "fairshelf")
 CLK = os.sysconf("SC_CLK_TCK")
+
+
+def _hot_cpu_ms(fn: Callable[[], Any], calls: int = 2000) -> float:
+    """Thread CPU (ms) per call of ``fn`` in a hot loop, after a warm-up."""
+    for _ in range(300):
+        fn()
+    t0 = time.thread_time()
+    for _ in range(calls):
+        fn()
+    return 1000.0 * (time.thread_time() - t0) / calls
+
+
+def _http_app(variant: str, bundles: Path, work: Path) -> tuple[Any, dict[str, Any]]:
+    """The ASGI app of ``variant`` and the dict its per-call timings accumulate in."""
+    from floor_server import http_app, prebuilt
+
+    from serving.api_models import RecommendIn
+    from serving.http_hot import HotRoutes
+    from serving.service import CallContext
+
+    stats: dict[str, Any] = {"calls": 0, "cpu_s": 0.0}
+    if variant == "floor":
+        return http_app(), stats
+
+    async def unexpected(scope: Any, _receive: Any, _send: Any) -> None:
+        # Every request of this benchmark is a well-formed recommend call.
+        raise RuntimeError(f"not served by the recommend route: {scope.get('path')}")
+
+    if variant == "adapter":
+        answer = prebuilt()
+
+        class Prebuilt:
+            def recommend(self, _call: Any, _body: Any) -> Any:
+                return answer
+
+        return HotRoutes(unexpected, Prebuilt()), stats  # type: ignore[arg-type]
+    from service_under_load import build_service
+
+    service, closing = build_service(bundles, work / "gap.db", API_KEY)
+    stats["_keep"] = closing
+    body = RecommendIn(user_id=_users(bundles)[0], k=20)
+    ctx = CallContext(API_KEY, "hot", "http")
+    stats["hot_cpu_ms"] = _hot_cpu_ms(lambda: service.recommend(ctx, body))
+
+    class Timed:
+        def recommend(self, call: Any, request: Any) -> Any:
+            t = time.thread_time()
+            out = service.recommend(call, request)
+            stats["cpu_s"] += time.thread_time() - t
+            stats["calls"] += 1
+            return out
+
+    return HotRoutes(unexpected, Timed()), stats  # type: ignore[arg-type]
 
 
 def _handler(variant: str, bundles: Path, work: Path, repeat: bool) -> tuple[Any, dict[str, Any]]:
@@ -97,12 +156,7 @@ def _handler(variant: str, bundles: Path, work: Path, repeat: bool) -> tuple[Any
     # The same call in a hot loop, before any load: what the in-process figure measures.
     req = recommendations_pb2.RecommendRequest(user_id=_users(bundles)[0], k=20)
     ctx = CallContext(API_KEY, "hot", "grpc")
-    for _ in range(300):
-        call(service, ctx, req)
-    t0 = time.thread_time()
-    for _ in range(2000):
-        call(service, ctx, req)
-    stats["hot_cpu_ms"] = (time.thread_time() - t0) / 2.0
+    stats["hot_cpu_ms"] = _hot_cpu_ms(lambda: call(service, ctx, req))
 
     def timed(s: Any, c: Any, r: Any) -> Any:
         t = time.thread_time()
@@ -118,15 +172,51 @@ def _handler(variant: str, bundles: Path, work: Path, repeat: bool) -> tuple[Any
     return grpc_server._unary(service, recommendations_pb2.RecommendRequest, timed, None), stats
 
 
-def serve(variant: str, port: int, bundles: Path, repeat: bool) -> None:
-    """Child process: one gRPC server until SIGTERM, then its handler's timings on stdout."""
+def _serve_http(variant: str, port: int, bundles: Path, work: Path) -> None:
+    import uvicorn
+
+    app, stats = _http_app(variant, bundles, work)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    # The configuration of floor_server.py and serving.app.FairshelfServer.
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, log_config=None, access_log=False, lifespan="off", http="httptools",
+            loop="uvloop",
+        )
+    )  # fmt: skip
+    loop_tid: list[int] = []
+
+    def run() -> None:
+        loop_tid.append(threading.get_native_id())
+        server.run(sockets=[sock])
+
+    thread = threading.Thread(target=run, name="gap-http", daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    print(f"ready {loop_tid[0]}", flush=True)
+    done.wait()
+    server.should_exit = True
+    thread.join(timeout=10)
+    print(json.dumps({k: v for k, v in stats.items() if not k.startswith("_")}), flush=True)
+
+
+def serve(transport: str, variant: str, port: int, bundles: Path, repeat: bool) -> None:
+    """Child process: one server until SIGTERM, then its handler's timings on stdout."""
     import grpc
     import uvloop
 
     from serving.logging import configure_logging
 
     configure_logging("json", "warning")
-    work = Path(tempfile.mkdtemp(prefix="grpc-gap-"))
+    work = Path(tempfile.mkdtemp(prefix="transport-gap-"))
+    if transport == "http":
+        _serve_http(variant, port, bundles, work)
+        return
     handler, stats = _handler(variant, bundles, work, repeat)
     loop = uvloop.new_event_loop()
     loop_tid: list[int] = []
@@ -154,7 +244,7 @@ def serve(variant: str, port: int, bundles: Path, repeat: bool) -> None:
     server = asyncio.run_coroutine_threadsafe(build(), loop).result(timeout=30)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
-    print(f"ready {loop_tid[0]} {stats.get('hot_cpu_ms', 0.0)}", flush=True)
+    print(f"ready {loop_tid[0]}", flush=True)
     done.wait()
     asyncio.run_coroutine_threadsafe(server.stop(0), loop).result(timeout=10)
     out = {k: v for k, v in stats.items() if not k.startswith("_")}
@@ -185,15 +275,19 @@ def _thread_cpu(pid: int) -> dict[int, float]:
     return out
 
 
-def _start(variant: str, port: int, bundles: Path, repeat: bool, work: Path) -> tuple[Any, int]:
+def _start(
+    transport: str, variant: str, port: int, bundles: Path, repeat: bool, work: Path
+) -> tuple[Any, int]:
     """Start one server; returns the process and its event-loop thread id (0: unknown)."""
     if variant == "fairshelf":
+        http_port, grpc_port = (port, 0) if transport == "http" else (0, port)
         config = work / "bench.toml"
         config.write_text(f'log_level = "warning"\n[api_keys]\n"{API_KEY}" = "storefront"\n')
         db = work / f"serve-{port}.db"
         proc = subprocess.Popen(
             [sys.executable, "-m", "fairshelf.cli.main", "serve", "--bundles", str(bundles),
-             "--http-port", "0", "--grpc-port", str(port), "--db", f"sqlite:///{db}",
+             "--http-port", str(http_port), "--grpc-port", str(grpc_port),
+             "--db", f"sqlite:///{db}",
              "--config", str(config)],
             cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
         )  # fmt: skip
@@ -207,7 +301,8 @@ def _start(variant: str, port: int, bundles: Path, repeat: bool, work: Path) -> 
         time.sleep(1.0)
         return proc, 0
     proc = subprocess.Popen(
-        [sys.executable, __file__, "--serve", variant, "--port", str(port),
+        [sys.executable, __file__, "--serve", variant, "--transports", transport,
+         "--port", str(port),
          "--dir", str(bundles.parent)] + (["--repeat"] if repeat else []),
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -218,13 +313,18 @@ def _start(variant: str, port: int, bundles: Path, repeat: bool, work: Path) -> 
     return proc, int(line.split()[1])
 
 
-def _h2load(port: int, body: Path, concurrency: int, seconds: float) -> int:
+def _h2load(transport: str, port: int, body: Path, concurrency: int, seconds: float) -> int:
     """Successful calls of one closed-loop h2load run."""
+    if transport == "http":
+        how = ["--h1", "-H", "content-type: application/json"]
+        url = f"http://127.0.0.1:{port}{HTTP_PATH}"
+    else:
+        how = ["-H", "content-type: application/grpc", "-H", "te: trailers"]
+        url = f"http://127.0.0.1:{port}{METHOD}"
     args = [
-        "h2load", "-c", str(concurrency), "-m", "1",
+        "h2load", *how, "-c", str(concurrency), "-m", "1",
         "-D", f"{max(1, round(seconds))}", "-d", str(body),
-        "-H", "content-type: application/grpc", "-H", "te: trailers",
-        "-H", f"x-api-key: {API_KEY}", f"http://127.0.0.1:{port}{METHOD}",
+        "-H", f"x-api-key: {API_KEY}", url,
     ]  # fmt: skip
     out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
     found = re.search(r"(\d+) succeeded", out)
@@ -232,6 +332,7 @@ def _h2load(port: int, body: Path, concurrency: int, seconds: float) -> int:
 
 
 def measure(
+    transport: str,
     variant: str,
     port: int,
     bundles: Path,
@@ -241,11 +342,11 @@ def measure(
     repeat: bool = False,
 ) -> dict[str, Any]:
     """One round of one server: CPU per call, loop thread share, handler timings."""
-    proc, loop_tid = _start(variant, port, bundles, repeat, work)
+    proc, loop_tid = _start(transport, variant, port, bundles, repeat, work)
     try:
-        _h2load(port, body, args.concurrency, 2.0)  # warm
+        _h2load(transport, port, body, args.concurrency, 2.0)  # warm
         before = _thread_cpu(proc.pid)
-        ok = _h2load(port, body, args.concurrency, args.seconds)
+        ok = _h2load(transport, port, body, args.concurrency, args.seconds)
         after = _thread_cpu(proc.pid)
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -256,7 +357,7 @@ def measure(
                 stats = json.loads(line)
     proc.wait(timeout=30)
     if ok == 0:
-        raise RuntimeError(f"{variant}: no successful call")
+        raise RuntimeError(f"{transport} {variant}: no successful call")
     spent = {tid: after[tid] - before.get(tid, 0.0) for tid in after}
     if not loop_tid:  # fairshelf serve: its busiest thread is the event loop's
         loop_tid = max(spent, key=lambda t: spent[t])
@@ -273,7 +374,7 @@ def measure(
     return out
 
 
-def render(rows: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -> str:
+def render(transport: str, rows: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -> str:
     """The table: medians over rounds, each step's difference from the one before."""
 
     def med(name: str, key: str) -> float | None:
@@ -281,7 +382,8 @@ def render(rows: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -> s
         return float(np.median(vals)) if vals else None
 
     lines = [
-        f"gRPC Recommend, one server process, h2load closed loop x{args.concurrency}, "
+        f"{'gRPC' if transport == 'grpc' else 'HTTP'} Recommend, one server process, h2load "
+        f"closed loop x{args.concurrency}, "
         f"{args.seconds:g} s x {args.rounds} rounds (medians); CPU per call in ms",
         "",
         "| server | calls/s | CPU/call, all threads | step | event-loop thread |",
@@ -295,10 +397,11 @@ def render(rows: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -> s
         lines.append(f"| {name} | {rate:,.0f} | {cpu:.3f} | {step} | {med(name, 'loop_ms'):.3f} |")
         prev = cpu
     hot, inside = med("service", "hot_ms"), med("service", "handler_ms")
+    what = "conversions included" if transport == "grpc" else "the service object only"
     if hot is not None and inside is not None:
         lines += [
             "",
-            f"- the service call (conversion included) in a hot loop in the same process: "
+            f"- the service call ({what}) in a hot loop in the same process: "
             f"{hot:.3f} ms of thread CPU; the same call inside the server under load: "
             f"{inside:.3f} ms ({inside / hot:.2f}x)",
         ]
@@ -322,16 +425,23 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument(
+        "--transports", default="grpc,http", help="comma-separated: grpc, http (default both)"
+    )
+    ap.add_argument(
         "--repeat",
         action="store_true",
-        help="one more service server per round that runs each call twice (timed apart)",
+        help="gRPC: one more service server per round that runs each call twice (timed apart)",
     )
     ap.add_argument("--serve", choices=VARIANTS[:3], help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    transports = [t for t in args.transports.split(",") if t]
+    bad = sorted(set(transports) - set(TRANSPORTS))
+    if bad or not transports:
+        ap.error(f"--transports: {', '.join(bad) or 'none given'}; choose from grpc, http")
     bundles = args.dir / "bundles"
     if args.serve:
-        serve(args.serve, args.port, bundles, args.repeat)
+        serve(transports[0], args.serve, args.port, bundles, args.repeat)
         return
     from h2load_driver import available
     from serve_catalog import build_catalog_bundle
@@ -340,25 +450,38 @@ def main() -> None:
         raise SystemExit("h2load is not on PATH (Debian: nghttp2-client)")
     args.dir.mkdir(parents=True, exist_ok=True)
     build_catalog_bundle(bundles, n_items=args.items, n_users=args.users, log=False)
-    from proto.fairshelf.v1 import recommendations_pb2
-
-    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in VARIANTS}
     users = _users(bundles)
+    tables = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        for r in range(args.rounds):
-            payload = recommendations_pb2.RecommendRequest(user_id=users[r], k=20)
-            raw = payload.SerializeToString()
-            body = work / f"body-{r}.bin"
-            body.write_bytes(b"\x00" + len(raw).to_bytes(4, "big") + raw)
-            for name in VARIANTS:
-                rows[name].append(measure(name, _free_port(), bundles, body, args, work))
-                print(f"  round {r + 1} {name}: {json.dumps(rows[name][-1])}", flush=True)
-            if args.repeat:
-                got = measure("service", _free_port(), bundles, body, args, work, repeat=True)
-                rows.setdefault("repeat", []).append(got)
-                print(f"  round {r + 1} service, each call twice: {json.dumps(got)}", flush=True)
-    print(render(rows, args))
+        for transport in transports:
+            rows: dict[str, list[dict[str, Any]]] = {name: [] for name in VARIANTS}
+            for r in range(args.rounds):
+                body = _body(transport, users[r % len(users)], work / f"{transport}-{r}.body")
+                for name in VARIANTS:
+                    got = measure(transport, name, _free_port(), bundles, body, args, work)
+                    rows[name].append(got)
+                    print(f"  {transport} round {r + 1} {name}: {json.dumps(got)}", flush=True)
+                if args.repeat and transport == "grpc":
+                    got = measure(
+                        transport, "service", _free_port(), bundles, body, args, work, True
+                    )
+                    rows.setdefault("repeat", []).append(got)
+                    print(f"  grpc round {r + 1} service, each call twice: {json.dumps(got)}")
+            tables.append(render(transport, rows, args))
+    print("\n\n".join(tables))
+
+
+def _body(transport: str, user: str, path: Path) -> Path:
+    """The request body h2load posts: a gRPC frame or the JSON of ``POST /v1/recommend``."""
+    if transport == "http":
+        path.write_text(json.dumps({"user_id": user, "k": 20}))
+        return path
+    from proto.fairshelf.v1 import recommendations_pb2
+
+    raw = recommendations_pb2.RecommendRequest(user_id=user, k=20).SerializeToString()
+    path.write_bytes(b"\x00" + len(raw).to_bytes(4, "big") + raw)
+    return path
 
 
 if __name__ == "__main__":

@@ -103,7 +103,7 @@ def _http_app(variant: str, bundles: Path, work: Path) -> tuple[Any, dict[str, A
     from service_under_load import build_service
 
     service, closing = build_service(bundles, work / "gap.db", API_KEY)
-    stats["_keep"] = closing
+    stats["_service"] = closing
     body = RecommendIn(user_id=_users(bundles)[0], k=20)
     ctx = CallContext(API_KEY, "hot", "http")
     stats["hot_cpu_ms"] = _hot_cpu_ms(lambda: service.recommend(ctx, body))
@@ -148,7 +148,7 @@ def _handler(variant: str, bundles: Path, work: Path, repeat: bool) -> tuple[Any
     from serving.service import CallContext
 
     service, _closing = build_service(bundles, work / "gap.db", API_KEY)
-    stats["_keep"] = _closing
+    stats["_service"] = _closing
 
     def call(s: Any, c: Any, r: Any) -> Any:
         return conv.recommend_pb(s.recommend(c, conv.recommend_in(r)))
@@ -196,13 +196,26 @@ def _serve_http(variant: str, port: int, bundles: Path, work: Path) -> None:
     thread.start()
     while not server.started:
         time.sleep(0.01)
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    print(f"ready {loop_tid[0]}", flush=True)
-    done.wait()
+    _until_sigterm(loop_tid[0])
     server.should_exit = True
     thread.join(timeout=10)
-    print(json.dumps({k: v for k, v in stats.items() if not k.startswith("_")}), flush=True)
+    _report(stats)
+
+
+def _until_sigterm(loop_tid: int) -> None:
+    """Announce the server (with its event-loop thread's id) and wait for SIGTERM."""
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    print(f"ready {loop_tid}", flush=True)
+    done.wait()
+
+
+def _report(stats: dict[str, Any]) -> None:
+    """Close the service object, if any (its exposure writer drains), and print the timings."""
+    closing = stats.pop("_service", None)
+    if closing is not None:
+        closing.close()
+    print(json.dumps(stats), flush=True)
 
 
 def serve(transport: str, variant: str, port: int, bundles: Path, repeat: bool) -> None:
@@ -242,13 +255,9 @@ def serve(transport: str, variant: str, port: int, bundles: Path, repeat: bool) 
         return server
 
     server = asyncio.run_coroutine_threadsafe(build(), loop).result(timeout=30)
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    print(f"ready {loop_tid[0]}", flush=True)
-    done.wait()
+    _until_sigterm(loop_tid[0])
     asyncio.run_coroutine_threadsafe(server.stop(0), loop).result(timeout=10)
-    out = {k: v for k, v in stats.items() if not k.startswith("_")}
-    print(json.dumps(out), flush=True)
+    _report(stats)
 
 
 def _users(bundles: Path) -> list[str]:

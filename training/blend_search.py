@@ -88,13 +88,13 @@ def validation_recall(trials: list[dict[str, object]]) -> dict[str, float]:
     ``novel`` is the discovery search's best, ``all`` the buy-again step's (the blend with
     bought items, or leaving them out, whichever the search kept).
     """
-    novel = [t["novel_" + KEY] for t in trials if t.get("step") == "discovery"]
-    every = [t[KEY] for t in trials if t.get("step") in ("repeat", "exclude_purchased")]
+    steps = {"novel": ("discovery",), "all": ("repeat", "exclude_purchased")}
     out: dict[str, float] = {}
-    if novel:
-        out["novel"] = round(max(float(cast(float, v)) for v in novel), 4)
-    if every:
-        out["all"] = round(max(float(cast(float, v)) for v in every), 4)
+    for mode, names in steps.items():
+        key = "novel_" + KEY if mode == "novel" else KEY
+        scores = [cast(float, t[key]) for t in trials if t.get("step") in names]
+        if scores:
+            out[mode] = round(max(scores), 4)
     return out
 
 

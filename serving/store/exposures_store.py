@@ -15,8 +15,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 import pandas as pd
-from sqlalchemy import BigInteger, Column, Connection, Index, Integer, String, Table, Text, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text, select
 
 from fairshelf.interpreter_turns import Turns
 from serving.store.db import METADATA, Database
@@ -108,25 +107,14 @@ class ExposuresStore:
             for lo in range(0, len(exposures), _CHUNK):
                 part = exposures[lo : lo + _CHUNK]
                 if self.driver_insert:
-                    self._insert_sqlite(conn, json.dumps(part))
+                    # One statement, one parameter: SQLAlchemy still turns the driver's errors
+                    # into its own (a refused row is an IntegrityError, dropped and counted).
+                    conn.exec_driver_sql(_SQLITE_INSERT, (json.dumps(part),))
                 else:
                     dicts = [{**e._asdict(), "items": _items_json(e.items)} for e in part]
                     conn.execute(EXPOSURES.insert(), dicts)
                 turns.tick()
         return len(exposures)
-
-    @staticmethod
-    def _insert_sqlite(conn: Connection, rows_json: str) -> None:
-        dbapi = conn.dialect.loaded_dbapi
-        cursor = conn.connection.cursor()
-        try:
-            cursor.execute(_SQLITE_INSERT, (rows_json,))
-        except dbapi.Error as exc:
-            # The driver's own error, as SQLAlchemy would have raised it: the log tells rows
-            # the database refuses (dropped) from a store that is down (retried).
-            raise DBAPIError.instance(_SQLITE_INSERT, None, exc, dbapi.Error) from exc
-        finally:
-            cursor.close()
 
     def experiments(self) -> list[str]:
         """Names of the experiments with at least one exposure, sorted."""

@@ -18,7 +18,9 @@ from recsys.confidence import ConfidenceParams, bm25_idf, pair_confidence, trans
 from recsys.hybrid import repeat_score_from_ages
 from training.als_train import fit_als
 from training.config import TrainConfig
+from training.evaluation import EvalSplit, make_split
 from training.item_models import ease_matrix, rp3beta_matrix
+from training.two_tower_check import future_check
 from training.two_tower_data import TwoTowerData, build_examples
 from training.two_tower_model import TwoTower
 from training.two_tower_train import (
@@ -197,6 +199,8 @@ def fit_window(
     with_two_tower: bool,
     tt_epochs: int | None = None,
     tt_warm_start: bool = False,
+    check_events: pd.DataFrame | None = None,
+    check_users: int = 2000,
 ) -> Fitted:
     """Fit ALS (one model per entry of ``factors``), popularity and the two-tower model.
 
@@ -221,6 +225,12 @@ def fit_window(
     tt_warm_start:
         With ``tt_epochs``: start the two-tower's item ids from this window's ALS factors (the
         validation window's choice, ``TwoTower.warm_started``).
+    check_events:
+        Events after the window (the validation period): without ``tt_epochs`` the two-tower
+        stops early, and chooses its start, on their purchases
+        (:mod:`training.two_tower_check`) instead of on held-out shoppers.
+    check_users:
+        Shoppers of ``check_events`` sampled per mode for that check (0: all).
 
     Returns
     -------
@@ -340,6 +350,10 @@ def fit_window(
             tt.target_window_days,
             tt.reconstruction,
         )
+        check = None
+        if check_events is not None and tt_epochs is None:
+            splits = splits_for(fitted, catalog, check_events)
+            check = future_check(splits, data.final_histories, check_users, seed)
         if data.n_rows >= 2:
             model = train_two_tower(
                 data,
@@ -352,6 +366,7 @@ def fit_window(
                 tt_epochs,
                 _als_start(fitted, factors, n_i, tt),
                 tt_warm_start,
+                check,
             )
             content_only(model, known)
             fitted.two_tower = model
@@ -360,3 +375,16 @@ def fit_window(
             fitted.tt_users = encode_users(model, data.final_histories)
         timings["two_tower"] = time.perf_counter() - t
     return fitted
+
+
+def splits_for(fitted: Fitted, catalog: Catalog, test: pd.DataFrame) -> dict[str, EvalSplit]:
+    """Truth for both modes from the purchases after a window's end."""
+    buys = test[test["event_type"] == "purchase"]
+    u = fitted.user_ids.get_indexer(pd.Index(buys["user_id"].astype(str)))
+    i = catalog.item_ids.get_indexer(pd.Index(buys["item_id"].astype(str)))
+    ok = (u >= 0) & (i >= 0)
+    ok &= fitted.known_items[np.clip(i, 0, None)]
+    return {
+        mode: make_split(u[ok], i[ok], fitted.purchases, fitted.known_items, mode)
+        for mode in ("all", "novel")
+    }

@@ -12,7 +12,6 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from fairshelf.errors import InvalidArgument
@@ -24,8 +23,8 @@ from training.config import TrainConfig, load_config
 from training.data.readers import InvalidRows
 from training.data.rejects import KEPT_UNPRICED
 from training.elasticity_input import elasticity_table
-from training.evaluation import EvalSplit, evaluate_modes, make_split
-from training.fit import Catalog, Fitted, fit_window
+from training.evaluation import EvalSplit, evaluate_modes
+from training.fit import Fitted, fit_window, splits_for
 from training.memory import retain_freed_memory
 from training.prepare import PreparedData, prepare
 from training.ranking import in_background
@@ -38,19 +37,6 @@ def parse_cut(cut: str) -> pd.Timestamp:
     except ValueError as exc:
         raise InvalidArgument(f"bad cut {cut!r}: expected YYYY-MM-DD", field="eval_cut") from exc
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-
-
-def splits_for(fitted: Fitted, catalog: Catalog, test: pd.DataFrame) -> dict[str, EvalSplit]:
-    """Truth for both modes from the purchases after a cut."""
-    buys = test[test["event_type"] == "purchase"]
-    u = fitted.user_ids.get_indexer(pd.Index(buys["user_id"].astype(str)))
-    i = catalog.item_ids.get_indexer(pd.Index(buys["item_id"].astype(str)))
-    ok = (u >= 0) & (i >= 0)
-    ok &= fitted.known_items[np.clip(i, 0, None)]
-    return {
-        mode: make_split(u[ok], i[ok], fitted.purchases, fitted.known_items, mode)
-        for mode in ("all", "novel")
-    }
 
 
 def item_item_for(cfg: TrainConfig, train_ev: pd.DataFrame) -> TrainConfig:
@@ -242,9 +228,19 @@ def train_prepared(
     choice = BlendChoice(factors=cfg.als.factors_grid[0], params=HybridParams())
     notes: list[str] = [*rejects_notes(data), *(extra_notes or [])]
     if not val_train.empty:
-        val_fit = fit_window(val_train, data.catalog, cfg, seed, cfg.als.factors_grid, use_tt)
+        val_ev = train_ev[train_ev["timestamp"] >= val_cut]
+        val_fit = fit_window(
+            val_train,
+            data.catalog,
+            cfg,
+            seed,
+            cfg.als.factors_grid,
+            use_tt,
+            check_events=val_ev,
+            check_users=cfg.hybrid.max_users,
+        )
         timings.update({f"validation_{k}": v for k, v in val_fit.timings.items()})
-        val_splits = splits_for(val_fit, data.catalog, train_ev[train_ev["timestamp"] >= val_cut])
+        val_splits = splits_for(val_fit, data.catalog, val_ev)
         if val_splits["all"].n_users and val_splits["novel"].n_users:
             t_search = time.perf_counter()
             choice = choose_blend(

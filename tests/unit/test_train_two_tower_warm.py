@@ -12,7 +12,7 @@ from tests.unit.test_train_two_tower import cfg, planted
 from training.onnx_export import PARITY_TOLERANCE, export_user_tower
 from training.two_tower_data import TwoTowerData
 from training.two_tower_model import TwoTower
-from training.two_tower_train import TwoTowerConfig, _fit, train_two_tower
+from training.two_tower_train import TwoTowerConfig, _fit, train_two_tower, warm_start_wins
 
 torch.set_num_threads(1)
 N_ITEMS = 200
@@ -35,7 +35,8 @@ def group_factors(dim: int = 6) -> np.ndarray:
 
 
 def hard_cfg(**kw: object) -> TwoTowerConfig:
-    return cfg(epochs=3, **kw)
+    # 20 held-out shoppers: the margin is what these tests check, the noise rule its own test.
+    return cfg(epochs=3, **{"warm_start_z": 0.0, **kw})
 
 
 def test_als_start_fixes_the_ids_at_the_scaled_factors(tmp_path: Path) -> None:
@@ -66,8 +67,8 @@ def test_checked_fit_keeps_the_start_with_the_better_holdout_recall() -> None:
     data, cats, bands = hard_planted()
     factors = group_factors()
     c = hard_cfg(warm_start_margin=0.1)
-    random_model, random_score = _fit(data, N_ITEMS, cats, bands, c, 0, False, None, None)
-    warm_model, warm_score = _fit(data, N_ITEMS, cats, bands, c, 0, False, None, factors)
+    random_model, random_score, _ = _fit(data, N_ITEMS, cats, bands, c, 0, False, None, None)
+    warm_model, warm_score, _ = _fit(data, N_ITEMS, cats, bands, c, 0, False, None, factors)
     # Factors that know the groups beat ids that have to learn them in three epochs.
     assert warm_score > random_score * 1.1
     kept = train_two_tower(data, N_ITEMS, cats, bands, c, 0, False, als_items=factors)
@@ -76,7 +77,7 @@ def test_checked_fit_keeps_the_start_with_the_better_holdout_recall() -> None:
         assert torch.equal(a, b)
     # Factors that mix the groups lose to the random start, which is then kept.
     mixed = np.roll(group_factors(), 1, axis=1)[np.random.default_rng(0).permutation(N_ITEMS)]
-    _, mixed_score = _fit(data, N_ITEMS, cats, bands, c, 0, False, None, mixed)
+    _, mixed_score, _ = _fit(data, N_ITEMS, cats, bands, c, 0, False, None, mixed)
     kept = train_two_tower(data, N_ITEMS, cats, bands, c, 0, False, als_items=mixed)
     assert kept.warm_started == (mixed_score > random_score * 1.1)
     if not kept.warm_started:
@@ -119,3 +120,38 @@ def test_final_fit_repeats_the_choice_and_zero_turns_the_start_off() -> None:
     assert not train_two_tower(
         data, N_ITEMS, cats, bands, off, 0, False, als_items=factors
     ).warm_started
+
+
+def test_a_gain_within_the_noise_of_the_held_out_rows_keeps_the_random_start() -> None:
+    data, cats, bands = hard_planted()
+    factors = group_factors()
+    _, random_score, random_shares = _fit(
+        data, N_ITEMS, cats, bands, hard_cfg(), 0, False, None, None
+    )
+    _, warm_score, warm_shares = _fit(
+        data, N_ITEMS, cats, bands, hard_cfg(), 0, False, None, factors
+    )
+    diff = warm_shares - random_shares
+    # Each row's share sums to the score, so the paired gain is the difference of the scores.
+    assert diff.sum() == pytest.approx(warm_score - random_score)
+    z = diff.sum() / (np.sqrt(diff.size) * diff.std(ddof=1))
+    assert warm_score > random_score * 1.1 and 0.5 < z < 3.0
+    for needed, warm in ((z - 0.1, True), (z + 0.1, False)):
+        c = hard_cfg(warm_start_margin=0.1, warm_start_z=needed)
+        model = train_two_tower(data, N_ITEMS, cats, bands, c, 0, False, als_items=factors)
+        assert model.warm_started == warm
+
+
+def test_the_noise_rule_weighs_consistent_gains_against_scattered_ones() -> None:
+    c = cfg(warm_start_margin=0.1, warm_start_z=2.0)
+    base = np.full(100, 0.005)  # score 0.5 over 100 rows
+    steady = base + 0.001  # +20%, every row a little better
+    scattered = base.copy()
+    scattered[:2] += 0.05  # the same +20%, from two rows
+    assert warm_start_wins(steady.sum(), steady, base.sum(), base, c)
+    assert not warm_start_wins(scattered.sum(), scattered, base.sum(), base, c)
+    assert warm_start_wins(scattered.sum(), scattered, base.sum(), base, cfg(warm_start_z=0.0))
+    # Below the margin, or nobody held out (-1): no.
+    small = base + 0.0002
+    assert not warm_start_wins(small.sum(), small, base.sum(), base, c)
+    assert not warm_start_wins(-1.0, np.zeros(0), 0.5, np.zeros(0), c)

@@ -94,14 +94,26 @@ def ranked_lists(scorer: Scorer, split: EvalSplit, k: int, batch: int | None = N
     with one_thread():
         for lo in range(0, split.n_users, batch):
             users = split.users[lo : lo + batch]
-            out.append(_lists(np.asarray(scorer(users), dtype=np.float32), users, split, k))
+            out.append(split_lists(np.asarray(scorer(users), dtype=np.float32), users, split, k))
     return np.concatenate(out) if out else np.zeros((0, k), dtype=np.int64)
 
 
-def _lists(scores: np.ndarray, users: np.ndarray, split: EvalSplit, k: int) -> np.ndarray:
-    """Top-``k`` of an owned score block with the split's filters."""
+def split_lists(scores: np.ndarray, users: np.ndarray, split: EvalSplit, k: int) -> np.ndarray:
+    """Top-``k`` of an owned score block of ``users`` with the split's filters."""
     drop = split.bought[users] if split.mode == "novel" else None
     return top_k_rows(scores, k, split.candidates, drop)
+
+
+def list_hits(lists: np.ndarray, truth: sp.csr_matrix) -> np.ndarray:
+    """``hits[u, r]``: whether the item at rank ``r`` of row ``u`` is in row ``u``'s truth.
+
+    One membership test of (row, item) keys instead of a sparse lookup per rank.
+    """
+    n_items = truth.shape[1]
+    rows = np.repeat(np.arange(truth.shape[0], dtype=np.int64), np.diff(truth.indptr))
+    truth_keys = rows * n_items + truth.indices.astype(np.int64)
+    list_keys = np.arange(lists.shape[0], dtype=np.int64)[:, None] * n_items + lists
+    return np.isin(list_keys, truth_keys[truth.data > 0])
 
 
 # Shopper segments by purchase sessions before the cut (inclusive bounds).
@@ -131,13 +143,7 @@ def metrics_from_lists(
         return out
     truth = split.truth
     n_truth = np.diff(truth.indptr)
-    # hits[u, r] = whether the item at rank r is in user u's truth: one membership test of
-    # (row, item) keys instead of a sparse lookup per rank.
-    n_items = truth.shape[1]
-    rows = np.repeat(np.arange(truth.shape[0], dtype=np.int64), np.diff(truth.indptr))
-    truth_keys = rows * n_items + truth.indices.astype(np.int64)
-    list_keys = np.arange(lists.shape[0], dtype=np.int64)[:, None] * n_items + lists
-    hits = np.isin(list_keys, truth_keys[truth.data > 0])
+    hits = list_hits(lists, truth)
     n_candidates = max(1, int(split.candidates.sum()))
     pct = popularity_percentile(split)
     sessions = np.asarray(split.bought[split.users].sum(axis=1)).ravel()
@@ -237,7 +243,7 @@ def evaluate_modes(
             rows = np.flatnonzero(np.isin(part, split.users))
             if rows.size:
                 # Fancy indexing copies, so each mode masks its own block.
-                out[mode] = _lists(scores[rows], part[rows], split, k)
+                out[mode] = split_lists(scores[rows], part[rows], split, k)
         return out
 
     with one_thread():
@@ -288,9 +294,9 @@ def _lists_of_both_modes(
     in_all = np.isin(part, a.users)
     in_novel = np.flatnonzero(np.isin(part, n.users))
     if depth > SHARED_DEPTH * k:
-        out["all"] = _lists(scores[in_all], part[in_all], a, k)
+        out["all"] = split_lists(scores[in_all], part[in_all], a, k)
         if in_novel.size:
-            out["novel"] = _lists(scores[in_novel], part[in_novel], n, k)
+            out["novel"] = split_lists(scores[in_novel], part[in_novel], n, k)
         return out
     ranked = top_k_rows(scores, depth, a.candidates)
     out["all"] = ranked[in_all, :k]

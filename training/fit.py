@@ -90,6 +90,8 @@ class Fitted:
     tt_items: np.ndarray | None = None
     tt_users: np.ndarray | None = None
     item_item: dict[str, sp.csr_matrix] = field(default_factory=dict)
+    # Truth of the period after the window, when fit_window was given its events.
+    later_splits: dict[str, EvalSplit] | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -226,9 +228,9 @@ def fit_window(
         With ``tt_epochs``: start the two-tower's item ids from this window's ALS factors (the
         validation window's choice, ``TwoTower.warm_started``).
     check_events:
-        Events after the window (the validation period): without ``tt_epochs`` the two-tower
-        stops early, and chooses its start, on their purchases
-        (:mod:`training.two_tower_check`) instead of on held-out shoppers.
+        Events after the window (the validation period): their truth is kept
+        (``later_splits``), and without ``tt_epochs`` the two-tower may stop early, and choose
+        its start, on them (:mod:`training.two_tower_check`) instead of on held-out shoppers.
     check_users:
         Shoppers of ``check_events`` sampled per mode for that check (0: all).
 
@@ -311,6 +313,8 @@ def fit_window(
         known_items=known,
         timings=timings,
     )
+    if check_events is not None:
+        fitted.later_splits = splits_for(fitted, catalog, check_events)
     for f in factors:
         t = time.perf_counter()
         fitted.als[f] = fit_als(
@@ -351,9 +355,8 @@ def fit_window(
             tt.reconstruction,
         )
         check = None
-        if check_events is not None and tt_epochs is None:
-            splits = splits_for(fitted, catalog, check_events)
-            check = future_check(splits, data.final_histories, check_users, seed)
+        if fitted.later_splits is not None and tt_epochs is None:
+            check = future_check(fitted.later_splits, data.final_histories, check_users, seed)
         if data.n_rows >= 2:
             model = train_two_tower(
                 data,

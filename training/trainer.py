@@ -240,7 +240,8 @@ def train_prepared(
             check_users=cfg.hybrid.max_users,
         )
         timings.update({f"validation_{k}": v for k, v in val_fit.timings.items()})
-        val_splits = splits_for(val_fit, data.catalog, val_ev)
+        val_splits = val_fit.later_splits
+        assert val_splits is not None  # kept by fit_window for the check_events it was given
         if val_splits["all"].n_users and val_splits["novel"].n_users:
             t_search = time.perf_counter()
             choice = choose_blend(

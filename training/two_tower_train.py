@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -93,6 +94,24 @@ class TwoTowerConfig(BaseModel):
     )
 
 
+Check = Callable[[TwoTower], np.ndarray]
+
+
+class FitResult(NamedTuple):
+    """One fit's model and its check.
+
+    ``score`` is the kept epoch's checked Recall@20 (all plus novel; -1 when nothing was
+    checked), ``shares`` each checked row's part of it (:func:`holdout_shares` summed over
+    the modes, or ``check``'s), ``on_later_purchases`` whether ``check`` replaced the
+    held-out shoppers.
+    """
+
+    model: TwoTower
+    score: float
+    shares: np.ndarray
+    on_later_purchases: bool
+
+
 def _world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_world_size(), dist.get_rank()
@@ -139,26 +158,15 @@ def split_holdout(
 
 
 @torch.no_grad()
-def holdout_recall(
-    model: TwoTower, data: TwoTowerData, rows: np.ndarray, n_items: int, k: int = 20
-) -> tuple[float, float]:
-    """Mean Recall@k of held-out rows over all targets and over novel targets.
-
-    Recall@k = hits / min(|targets|, k), as in the evaluation protocol; for the novel figure
-    the history items are left out of the list, as the novel evaluation leaves bought items.
-    """
-    shares = holdout_shares(model, data, rows, n_items, k)
-    return float(shares[0].sum()), float(shares[1].sum())
-
-
-@torch.no_grad()
 def holdout_shares(
     model: TwoTower, data: TwoTowerData, rows: np.ndarray, n_items: int, k: int = 20
 ) -> np.ndarray:
-    """Each held-out row's share of the two mean recalls of :func:`holdout_recall`.
+    """Each held-out row's share of the mean Recall@k over all targets and over novel ones.
 
     ``(2, len(rows))``: row ``r``'s Recall@k over all (novel) targets divided by the number of
-    rows with any (novel) target, 0 where it has none; each line sums to that mean. Two fits
+    rows with any (novel) target, 0 where it has none; each line sums to that mean. Recall@k =
+    hits / min(|targets|, k), as in the evaluation protocol; for the novel line the history
+    items are left out of the list, as the novel evaluation leaves bought items. Two fits
     scored on the same rows can so be compared row by row (a paired difference).
     """
     was_training = model.training
@@ -221,7 +229,7 @@ def train_two_tower(
     epochs: int | None = None,
     als_items: np.ndarray | None = None,
     warm_start: bool = False,
-    check: Callable[[TwoTower], np.ndarray] | None = None,
+    check: Check | None = None,
 ) -> TwoTower:
     """Fit the two-tower model, stopping early on Recall@20 of shoppers it did not train on.
 
@@ -272,11 +280,6 @@ def train_two_tower(
         The trained model in eval mode (the unwrapped module under DDP).
     """
     set_threads(cfg)
-    if check is not None and epochs is None:
-        # The same split _fit would draw (its generator's first use).
-        _, held = split_holdout(data, cfg, np.random.default_rng(seed))
-        if len(held) >= cfg.holdout_min_rows:
-            check = None
     usable = als_items is not None and cfg.als_warm_start > 0
     # The final window repeats the validation window's choice; a checked fit tries both.
     checked = [False, True] if usable else [False]
@@ -285,14 +288,16 @@ def train_two_tower(
     kept_score, kept_shares = -1.0, np.zeros(0)
     for warm in starts:
         start = als_items if warm else None
-        model, score, shares = _fit(
+        fit = _fit(
             data, n_items, item_category, item_band, cfg, seed, show_progress, epochs, start, check
         )
         # The margin offsets a leak of the held-out check (below), which a check on later
         # purchases does not have: there the gain only has to stand out of the noise.
-        margin = 0.0 if check is not None else cfg.warm_start_margin
-        if kept is None or warm_start_wins(score, shares, kept_score, kept_shares, cfg, margin):
-            kept, kept_score, kept_shares = model, score, shares
+        margin = 0.0 if fit.on_later_purchases else cfg.warm_start_margin
+        if kept is None or warm_start_wins(
+            fit.score, fit.shares, kept_score, kept_shares, cfg, margin
+        ):
+            kept, kept_score, kept_shares = fit.model, fit.score, fit.shares
     assert kept is not None
     return kept
 
@@ -335,13 +340,9 @@ def _fit(
     show_progress: bool,
     epochs: int | None,
     als_items: np.ndarray | None,
-    check: Callable[[TwoTower], np.ndarray] | None = None,
-) -> tuple[TwoTower, float, np.ndarray]:
-    """One fit (see :func:`train_two_tower`).
-
-    Returns the model, its held-out score (-1 with nobody held out) and each held-out row's
-    share of that score (:func:`holdout_shares`, both recalls summed).
-    """
+    check: Check | None = None,
+) -> FitResult:
+    """One fit (see :func:`train_two_tower`)."""
     world, rank = _world()
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -351,12 +352,16 @@ def _fit(
     trained: torch.nn.Module = model
     if world > 1:
         trained = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
-    if epochs is None and check is None:
-        train_rows, held_rows = split_holdout(data, cfg, rng)
-    else:
-        train_rows, held_rows = np.arange(data.n_rows), np.zeros(0, dtype=np.int64)
-    score_epoch = check if epochs is None else None
-    if score_epoch is None and len(held_rows):
+    everyone, nobody = np.arange(data.n_rows), np.zeros(0, dtype=np.int64)
+    fixed = epochs is not None
+    train_rows, held_rows = (everyone, nobody) if fixed else split_holdout(data, cfg, rng)
+    later = not fixed and check is not None and len(held_rows) < cfg.holdout_min_rows
+    score_epoch: Check | None = None
+    if later:
+        # Nobody is held out; the shuffles start from the seed, as the final fit's do.
+        train_rows, held_rows, rng = everyone, nobody, np.random.default_rng(seed)
+        score_epoch = check
+    elif len(held_rows):
         score_epoch = lambda m: holdout_shares(m, data, held_rows, n_items).sum(axis=0)  # noqa: E731
 
     counts = np.bincount(data.target_item, minlength=n_items) + 1.0
@@ -420,7 +425,7 @@ def _fit(
     model.best_epochs = best_epochs
     model.warm_started = als_items is not None
     model.eval()
-    return model, best, best_shares
+    return FitResult(model, best, best_shares, later)
 
 
 @torch.no_grad()

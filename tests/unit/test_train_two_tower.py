@@ -18,7 +18,7 @@ from training.two_tower_train import (
     TwoTowerConfig,
     encode_items,
     encode_users,
-    holdout_recall,
+    holdout_shares,
     split_holdout,
     train_two_tower,
 )
@@ -89,7 +89,9 @@ def test_holdout_is_whole_shoppers_and_recall_is_in_range() -> None:
     assert not held_users & set(data.row_user[train_rows].tolist())
     assert not data.reconstruction[held_rows].any()
     model = TwoTower(N_ITEMS, cats, np.zeros(N_ITEMS, np.int64), 8, 6)
-    rec_all, rec_novel = holdout_recall(model, data, held_rows, N_ITEMS)
+    shares = holdout_shares(model, data, held_rows, N_ITEMS)
+    assert shares.shape == (2, len(held_rows)) and (shares >= 0).all()
+    rec_all, rec_novel = shares.sum(axis=1)
     assert 0.0 <= rec_all <= 1.0 and 0.0 <= rec_novel <= 1.0
 
 
@@ -104,16 +106,14 @@ def test_early_stopping_keeps_the_best_epoch_not_the_last() -> None:
     # The runs share their first epochs (same seed); each keeps the best epoch so far, so the
     # held-out recall can only grow with the number of epochs, though the last epoch may drop.
     scores = [
-        sum(
-            holdout_recall(
-                train_two_tower(
-                    data, n_items, cats, bands, c.model_copy(update={"epochs": e}), 0, False
-                ),
-                data,
-                held,
-                n_items,
-            )
-        )
+        holdout_shares(
+            train_two_tower(
+                data, n_items, cats, bands, c.model_copy(update={"epochs": e}), 0, False
+            ),
+            data,
+            held,
+            n_items,
+        ).sum()
         for e in (1, 2, 4, 8)
     ]
     assert scores == sorted(scores) and scores[-1] > scores[0]

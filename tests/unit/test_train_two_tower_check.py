@@ -96,3 +96,35 @@ def test_a_check_on_later_purchases_needs_no_margin() -> None:
     better = base + 0.0002  # +4%, on every shopper
     assert not warm_start_wins(better.sum(), better, base.sum(), base, c)
     assert warm_start_wins(better.sum(), better, base.sum(), base, c, margin=0.0)
+
+
+def test_enough_held_out_visits_keep_the_held_out_check() -> None:
+    data, cats = planted()
+    bands = np.zeros(N_ITEMS, np.int64)
+    calls: list[int] = []
+
+    def check(model: TwoTower) -> np.ndarray:
+        calls.append(1)
+        return np.zeros(4)
+
+    # 12 shoppers held out of 120: at a minimum of 12 visits they are checked, not the later
+    # purchases, and the fit is the one without a check.
+    c = cfg(epochs=4, holdout_min_rows=12)
+    with_check = train_two_tower(data, N_ITEMS, cats, bands, c, 0, False, check=check)
+    without = train_two_tower(data, N_ITEMS, cats, bands, c, 0, False)
+    assert not calls
+    assert with_check.best_epochs == without.best_epochs
+    for a, b in zip(with_check.parameters(), without.parameters(), strict=True):
+        assert torch.equal(a, b)
+    # One more needed, and the later purchases decide.
+    train_two_tower(
+        data,
+        N_ITEMS,
+        cats,
+        bands,
+        cfg(epochs=4, holdout_min_rows=13, patience=10),
+        0,
+        False,
+        check=check,
+    )
+    assert len(calls) == 4

@@ -67,8 +67,8 @@ def test_checked_fit_keeps_the_start_with_the_better_holdout_recall() -> None:
     data, cats, bands = hard_planted()
     factors = group_factors()
     c = hard_cfg(warm_start_margin=0.1)
-    random_model, random_score, _ = _fit(data, N_ITEMS, cats, bands, c, 0, False, None, None)
-    warm_model, warm_score, _ = _fit(data, N_ITEMS, cats, bands, c, 0, False, None, factors)
+    random_model, random_score, _, _ = _fit(data, N_ITEMS, cats, bands, c, 0, False, None, None)
+    warm_model, warm_score, _, _ = _fit(data, N_ITEMS, cats, bands, c, 0, False, None, factors)
     # Factors that know the groups beat ids that have to learn them in three epochs.
     assert warm_score > random_score * 1.1
     kept = train_two_tower(data, N_ITEMS, cats, bands, c, 0, False, als_items=factors)
@@ -77,7 +77,7 @@ def test_checked_fit_keeps_the_start_with_the_better_holdout_recall() -> None:
         assert torch.equal(a, b)
     # Factors that mix the groups lose to the random start, which is then kept.
     mixed = np.roll(group_factors(), 1, axis=1)[np.random.default_rng(0).permutation(N_ITEMS)]
-    _, mixed_score, _ = _fit(data, N_ITEMS, cats, bands, c, 0, False, None, mixed)
+    mixed_score = _fit(data, N_ITEMS, cats, bands, c, 0, False, None, mixed).score
     kept = train_two_tower(data, N_ITEMS, cats, bands, c, 0, False, als_items=mixed)
     assert kept.warm_started == (mixed_score > random_score * 1.1)
     if not kept.warm_started:
@@ -89,8 +89,8 @@ def test_a_gain_below_the_margin_keeps_the_random_start() -> None:
     data, cats, bands = hard_planted()
     factors = group_factors()
     c = hard_cfg()
-    random_score = _fit(data, N_ITEMS, cats, bands, c, 0, False, None, None)[1]
-    warm_score = _fit(data, N_ITEMS, cats, bands, c, 0, False, None, factors)[1]
+    random_score = _fit(data, N_ITEMS, cats, bands, c, 0, False, None, None).score
+    warm_score = _fit(data, N_ITEMS, cats, bands, c, 0, False, None, factors).score
     gain = warm_score / random_score - 1.0
     for margin, warm in ((gain - 0.01, True), (gain + 0.01, False)):
         strict = hard_cfg(warm_start_margin=margin)
@@ -125,10 +125,10 @@ def test_final_fit_repeats_the_choice_and_zero_turns_the_start_off() -> None:
 def test_a_gain_within_the_noise_of_the_held_out_rows_keeps_the_random_start() -> None:
     data, cats, bands = hard_planted()
     factors = group_factors()
-    _, random_score, random_shares = _fit(
+    _, random_score, random_shares, _ = _fit(
         data, N_ITEMS, cats, bands, hard_cfg(), 0, False, None, None
     )
-    _, warm_score, warm_shares = _fit(
+    _, warm_score, warm_shares, _ = _fit(
         data, N_ITEMS, cats, bands, hard_cfg(), 0, False, None, factors
     )
     diff = warm_shares - random_shares

@@ -16,27 +16,23 @@ Usage::
 
 from __future__ import annotations
 
-import os
+import one_thread_env  # noqa: F401  (sets thread counts before numpy loads)
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+# isort: split
+import argparse
+import time
+from pathlib import Path
 
-import argparse  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import numpy as np
 
-import numpy as np  # noqa: E402
+from fairshelf.demo import prepare
+from recsys.types import RecommendRequest
+from serving.api_models import RecommendIn
+from serving.app import FairshelfServer
+from serving.service import CallContext
+from serving.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from fairshelf.demo import prepare  # noqa: E402
-from recsys.types import RecommendRequest  # noqa: E402
-from serving.api_models import RecommendIn  # noqa: E402
-from serving.app import FairshelfServer  # noqa: E402
-from serving.service import CallContext  # noqa: E402
-from serving.settings import load_settings  # noqa: E402
 
 
 def _cpu_per_call(fn, n: int) -> float:  # type: ignore[no-untyped-def]

@@ -23,38 +23,29 @@ Usage::
 
 from __future__ import annotations
 
-import os
+import one_thread_env  # noqa: F401  (sets thread counts before numpy loads)
 
-# One thread per request, as in the server: FAISS and BLAS must not fan a single query out
-# over OpenMP threads (thread_time would then miss that work). Set before they load.
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+# isort: split
+import argparse
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
 
-import argparse  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from datetime import timedelta  # noqa: E402
-from pathlib import Path  # noqa: E402
+import numpy as np
+from serve_catalog import build_catalog_bundle
 
-import numpy as np  # noqa: E402
-
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(ROOT))
-
-from serve_catalog import build_catalog_bundle  # noqa: E402
-
-from recsys.bundle import load_bundle  # noqa: E402
-from recsys.config import RecsysConfig  # noqa: E402
-from recsys.recommender import Recommender  # noqa: E402
-from recsys.types import (  # noqa: E402
+from recsys.bundle import load_bundle
+from recsys.config import RecsysConfig
+from recsys.recommender import Recommender
+from recsys.types import (
     Filters,
     RecentEvent,
     Recommendation,
     RecommendRequest,
 )
+
+HERE = Path(__file__).resolve().parent
 
 Call = Callable[[int], Recommendation]
 

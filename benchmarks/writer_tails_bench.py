@@ -30,30 +30,26 @@ Usage::
 
 from __future__ import annotations
 
+import one_thread_env  # noqa: F401  (sets thread counts before numpy loads)
+
+# isort: split
+import argparse
+import gc
+import json
 import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
-
-import argparse  # noqa: E402
-import gc  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-import numpy as np  # noqa: E402
+import numpy as np
+from serve_catalog import build_catalog_bundle
+from service_under_load import build_service
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
-
-from serve_catalog import build_catalog_bundle  # noqa: E402
-from service_under_load import build_service  # noqa: E402
 
 API_KEY = "sk-bench-0000000000000000000000"
 KINDS = ("Recommend", "QuotePrices")

@@ -27,6 +27,12 @@ def _copy_bundle(src: Path, bundles: Path, new_id: str) -> Path:
     return dst
 
 
+def _mean_rank(ranked: list[dict[str, object]], wanted: list[str]) -> float:
+    """Mean position of ``wanted`` items in a ranked list (absent ones count as its length)."""
+    at = {str(entry["item_id"]): r for r, entry in enumerate(ranked)}
+    return sum(at.get(i, len(ranked)) for i in wanted) / len(wanted)
+
+
 def test_purchase_changes_list_and_hot_reload_refuses_a_broken_bundle(tmp_path: Path) -> None:
     bundles = tiny_bundles(tmp_path / "bundles")
     with running_server(bundles, tmp_path / "events.db") as server:
@@ -40,13 +46,15 @@ def test_purchase_changes_list_and_hot_reload_refuses_a_broken_bundle(tmp_path: 
         before = _recommend(http, user)
         assert before["strategy"] == "trained_vector"
         assert before["model_version"] == first_version
+        ranked_before = _recommend(http, user, k=len(items))["items"]
         shown = Counter(_top(str(items.loc[i["item_id"], "category"])) for i in before["items"])
-        # Buy three items of the category this shopper is shown least.
-        cats = sorted({_top(str(c)) for c in items["category"]}, key=lambda c: shown[c])
+        # Buy three items of the category this shopper is shown least (ties by name: a set's
+        # order changes with the interpreter's hash seed).
+        cats = sorted({_top(str(c)) for c in items["category"]}, key=lambda c: (shown[c], c))
         target = cats[0]
         listed = {i["item_id"] for i in before["items"]}
-        buys = [i for i in items.index if _top(str(items.loc[i, "category"])) == target]
-        buys = [i for i in buys if i not in listed][:3]
+        in_target = [i for i in items.index if _top(str(items.loc[i, "category"])) == target]
+        buys = [i for i in in_target if i not in listed][:3]
         events = [
             {
                 "event_id": f"e2e-{n}",
@@ -64,8 +72,12 @@ def test_purchase_changes_list_and_hot_reload_refuses_a_broken_bundle(tmp_path: 
         assert after["strategy"] == "fold_in"
         assert after["items"] != before["items"]
         assert not {i["item_id"] for i in after["items"]} & set(buys)  # already bought
-        moved = Counter(_top(str(items.loc[i["item_id"], "category"])) for i in after["items"])
-        assert moved[target] > shown[target]
+        # The category's other items climb the shopper's whole ranking. (Its count among the
+        # first ten is too coarse on a 120-item store: three purchases move some categories
+        # by a rank or two, under the buy-again and trending parts of the blend.)
+        ranked_after = _recommend(http, user, k=len(items))["items"]
+        others = [i for i in in_target if i not in buys]
+        assert _mean_rank(ranked_after, others) < _mean_rank(ranked_before, others)
 
         # A good new bundle under `current` is loaded off the request path and swapped in.
         new = _copy_bundle(model.path, bundles, "bundle-two")

@@ -28,6 +28,9 @@ _BUILTIN: dict[str, Any] = {"min_ratio": 0.5, "max_ratio": 2.0, "min_margin": 0.
 _RANK = {"builtin": -1, "global": 0, "category": 1, "item": 2}
 _DAY = 86400.0
 _EPS = 1e-7
+# Bounds crossing by less than this touch (restated from pricing.guardrails on purpose): the
+# conflict rule must set aside exactly the bounds the engine sets aside.
+_TOUCH = 1e-9
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,7 @@ class GuardrailAuditor:
         kept_lo = sorted(lowers, key=lambda b: -b[0])
         kept_hi = sorted(uppers, key=lambda b: b[0])
         crossed = False
-        while kept_lo and kept_hi and kept_lo[0][0] > kept_hi[0][0] + _EPS:
+        while kept_lo and kept_hi and kept_lo[0][0] > kept_hi[0][0] + _TOUCH:
             crossed = True
             if kept_lo[0][1] > kept_hi[0][1]:
                 kept_hi.pop(0)

@@ -37,6 +37,10 @@ DEFAULTS: Final[Mapping[str, Any]] = MappingProxyType(
 )
 DEFAULT_SOURCE: Final[str] = "default"
 _HUGE: Final[float] = 1e13
+# Bounds that cross by less than this (a ten-millionth of a cent) touch within float error:
+# a margin of 2e-11 on a cost equal to the ceiling is a band of one price, not a conflict that
+# sets the margin aside. enforce() narrows bands to whole cents with the same slack (1e-7 cent).
+_TOUCH: Final[float] = 1e-9
 _SOURCE_RANK: Final[dict[str, int]] = {DEFAULT_SOURCE: -1, **SCOPE_RANK}
 
 
@@ -275,7 +279,7 @@ def item_band(eff: EffectiveGuardrail, base_price: float, unit_cost: float | Non
     while lowers and uppers:
         lo = max(lowers)
         hi = min(uppers)
-        if lo[0] <= hi[0]:
+        if lo[0] <= hi[0] + _TOUCH:
             break
         notes.append("GUARDRAIL_CONFLICT")
         if lo[1] > hi[1]:

@@ -117,6 +117,20 @@ def test_band_conflict_precedence_margin_versus_ceiling() -> None:
     assert band2.upper == 10.0 and band2.lower <= band2.upper
 
 
+def test_bounds_that_touch_within_float_error_are_one_price_not_a_conflict() -> None:
+    # Cost 12 with a margin of 2e-11 sits 2.5e-10 above a ceiling of 12: the band is 12.00,
+    # not a conflict that drops the margin and lets a 10.00 proposal through below cost.
+    gs = GuardrailSet().with_rule(Guardrail("global", ceiling=12.0, min_margin=2.1e-11))
+    band = item_band(gs.effective("A", "c"), base_price=20.0, unit_cost=12.0)
+    assert "GUARDRAIL_CONFLICT" not in band.notes
+    assert enforce(10.0, band, []) == (12.0, ["RAISED_TO_LOWER_BOUND"])
+    # A real crossing still is one (same scope: the ceiling stands).
+    gs = GuardrailSet().with_rule(Guardrail("global", ceiling=12.0, min_margin=0.001))
+    band = item_band(gs.effective("A", "c"), base_price=20.0, unit_cost=12.0)
+    assert "GUARDRAIL_CONFLICT" in band.notes and band.upper == 12.0
+    assert enforce(10.0, band, [])[0] == 10.0
+
+
 def test_enforce_applies_change_limit_then_ending() -> None:
     gs = GuardrailSet().with_rule(
         Guardrail("global", floor=5.0, ceiling=100.0, max_change_pct=0.1, price_ending=0.99)
